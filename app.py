@@ -1,0 +1,94 @@
+"""Entry point: `python app.py [GLOBAL OPTIONS] [COMMAND ...]`; with no command it serves the UI.
+
+This is the only module that reads the environment and the command line. It builds one SeracConfig
+and hands it to the chosen command; an EditorError becomes one line on stderr and exit code 2.
+
+Environment: SERAC_DB_URL, SERAC_DATA_DIR (default ./data beside this file), SERAC_CACHE_DIR
+(default ./.cache/models), SERAC_USER (default: the login name). Models load offline
+(HF_HUB_OFFLINE=1) unless HF_HUB_OFFLINE=0 is set to allow hub ids.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", os.environ["HF_HUB_OFFLINE"])
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse  # noqa: E402
+import getpass  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from cli import ask, audit, edits, serve  # noqa: E402
+from core.config import SeracConfig  # noqa: E402
+from core.errors import EditorError  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+COMMAND_MODULES = [serve, edits, ask, audit]
+
+
+def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
+    defaults = SeracConfig()
+    data_dir = Path(env.get("SERAC_DATA_DIR", HERE / "data"))
+    p = argparse.ArgumentParser(prog="app.py", description="SERAC edit curator: curate, probe and audit edits "
+                                "to a language model. With no command, serves the UI at http://HOST:PORT.")
+    p.add_argument("--db", default=env.get("SERAC_DB_URL", f"sqlite:///{data_dir / 'edits.sqlite'}"),
+                   help="SQLAlchemy URL of the edit log (default: a SQLite file in %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default %(default)s)")
+    p.add_argument("--port", type=int, default=7860, help="port to serve on (default %(default)s)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=defaults.device)
+    p.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default=defaults.dtype)
+    p.add_argument("--base-model", default=defaults.base_model,
+                   help="base model: 'smollm2-135m-instruct', 'gemma-3-270m', a local folder or a hub id")
+    p.add_argument("--counterfactual-model", default=None, help="counterfactual model (default: the base model)")
+    p.add_argument("--embedder", default=defaults.embedder, help="scope-classifier embedder (default %(default)s)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help=f"routing threshold in [0, 1] (default: the stored setting, else {defaults.threshold})")
+    p.add_argument("--top-k", type=int, default=defaults.top_k, help="candidates retrieved per query")
+    p.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
+    p.add_argument("--cache-dir", default=env.get("SERAC_CACHE_DIR", str(HERE / ".cache" / "models")),
+                   help="where converted model checkpoints are kept")
+    p.add_argument("--user", default=env.get("SERAC_USER") or _login(), help="name recorded in the audit log")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        for command in module.COMMANDS:
+            cp = sub.add_parser(command.name, help=command.help, description=command.help)
+            command.add_arguments(cp)
+            cp.set_defaults(run=command.run)
+    return p
+
+
+def config_from(args: argparse.Namespace) -> SeracConfig:
+    overrides = {} if args.threshold is None else {"threshold": args.threshold}
+    return SeracConfig(
+        db_url=args.db, device=args.device, dtype=args.dtype, base_model=args.base_model,
+        counterfactual_model=args.counterfactual_model, embedder=args.embedder, top_k=args.top_k,
+        max_new_tokens=args.max_new_tokens, cache_dir=Path(args.cache_dir), **overrides,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser(dict(os.environ)).parse_args(argv)
+    run = getattr(args, "run", serve.COMMANDS[0].run)
+    try:
+        return run(args, config_from(args))
+    except EditorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

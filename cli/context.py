@@ -1,0 +1,31 @@
+"""Building what commands need from the config: the repository alone (fast) or full services (models).
+
+The model stack (torch, transformers, gradio) is imported only by the functions that need it, so
+commands that only touch the log (`add`, `list`, `retire`, `--help`) start in well under a second
+instead of about nine.
+"""
+
+from __future__ import annotations
+
+from core.config import SeracConfig
+from db.repository import EditRepository
+
+
+def open_repository(config: SeracConfig) -> EditRepository:
+    return EditRepository(config.db_url, config.max_prompt_chars)
+
+
+def open_services(config: SeracConfig):
+    """Services (webapp.services.Services): the repository, the models and an index rebuilt from the log."""
+    from core.loading import build_editor  # heavy: torch and transformers
+    from webapp.services import Services
+
+    return Services(config, open_repository(config), build_editor(config))
+
+
+def serve_forever(services, host: str, port: int) -> None:
+    """Run the UI and API with uvicorn until interrupted."""
+    import uvicorn  # heavy: gradio comes with webapp.server
+    from webapp.server import create_server
+
+    uvicorn.run(create_server(services), host=host, port=port, log_level="warning")

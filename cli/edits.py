@@ -1,0 +1,118 @@
+"""Edit-log commands: add, import, list, retire, restore. None of them loads a model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tqdm import tqdm
+
+from cli import Command
+from cli.context import open_repository
+from core.config import SeracConfig
+from core.datasets import FORMATS, read_edit_file
+from core.errors import InvalidInput
+from core.types import Edit, EditDraft
+
+
+def _add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prompt", help="the edit's input, e.g. 'The mother tongue of Danielle Darrieux is'")
+    p.add_argument("target", help="its new output, e.g. 'English'")
+    p.add_argument("--subject", help="the entity the edit is about")
+    p.add_argument("--notes", help="a note kept with the edit")
+
+
+def _add(args: argparse.Namespace, config: SeracConfig) -> int:
+    edit = open_repository(config).add_edit(EditDraft(args.prompt, args.target, args.subject, args.notes), args.user)
+    print(f"added edit #{edit.id}: {edit.prompt!r} -> {edit.target!r}")
+    return 0
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="JSONL, CSV, or a CounterFact / zsRE JSON file")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="file format (default: guess)")
+    p.add_argument("--limit", type=int, help="import only the first N records")
+    p.add_argument("--batch-size", type=int, default=500, help="edits per transaction (default 500)")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="import the valid records and report the rejected ones (default: reject the whole file)")
+
+
+def _import(args: argparse.Namespace, config: SeracConfig) -> int:
+    if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        raise InvalidInput("--batch-size and --limit must be positive")
+    repo = open_repository(config)
+    read = read_edit_file(args.file, args.format, args.limit)
+    good, rejected = _validate(repo, read)
+    for line, message in rejected:
+        print(f"{args.file}:{line}: rejected: {message}", file=sys.stderr)
+    if rejected and not args.skip_invalid:
+        raise InvalidInput(f"{len(rejected)} of {len(rejected) + len(good)} records rejected; nothing imported "
+                           "(fix them, or pass --skip-invalid)")
+    imported = 0
+    with tqdm(total=len(good), desc="importing", unit="edit", file=sys.stderr, disable=None) as bar:
+        for start in range(0, len(good), args.batch_size):
+            batch = good[start:start + args.batch_size]
+            imported += len(repo.add_edits(batch, args.user, action="import", reason=f"import {args.file}"))
+            bar.update(len(batch))
+    print(f"imported {imported} edits from {args.file}" + (f"; rejected {len(rejected)}" if rejected else ""))
+    return 0
+
+
+def _validate(repo, read) -> tuple[list[EditDraft], list[tuple[int, str]]]:
+    good, rejected = [], list(read.errors)
+    for line, case in read.cases:
+        try:
+            good.append(repo.clean_draft(case.edit))
+        except InvalidInput as exc:
+            rejected.append((line, str(exc)))
+    return good, sorted(rejected)
+
+
+def _list_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--status", choices=("active", "retired"), help="only edits with this status")
+    p.add_argument("--search", help="only edits whose prompt, target or subject contains this text")
+    p.add_argument("--limit", type=int, default=None, help="at most N edits")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def _list(args: argparse.Namespace, config: SeracConfig) -> int:
+    edits = open_repository(config).list_edits(args.status, args.search, limit=args.limit)
+    for e in edits:
+        print(json.dumps(edit_json(e)) if args.json else f"#{e.id:<6} {e.status:<8} {e.prompt!r} -> {e.target!r}")
+    if not args.json:
+        print(f"{len(edits)} edit(s)", file=sys.stderr)
+    return 0
+
+
+def _state_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", type=int, help="edit id")
+    p.add_argument("--reason", help="why (kept in the audit log)")
+
+
+def _retire(args: argparse.Namespace, config: SeracConfig) -> int:
+    edit = open_repository(config).retire(args.id, args.user, args.reason)
+    print(f"retired edit #{edit.id}")
+    return 0
+
+
+def _restore(args: argparse.Namespace, config: SeracConfig) -> int:
+    edit = open_repository(config).restore(args.id, args.user, args.reason)
+    print(f"restored edit #{edit.id}")
+    return 0
+
+
+def edit_json(e: Edit) -> dict:
+    return {"id": e.id, "prompt": e.prompt, "target": e.target, "subject": e.subject, "notes": e.notes,
+            "status": e.status, "created_at": e.created_at.isoformat() if e.created_at else None,
+            "created_by": e.created_by, "updated_at": e.updated_at.isoformat() if e.updated_at else None,
+            "updated_by": e.updated_by}
+
+
+COMMANDS = [
+    Command("add", "add one edit: PROMPT now answers TARGET", _add_args, _add),
+    Command("import", "import edits from a JSONL, CSV, CounterFact or zsRE file", _import_args, _import),
+    Command("list", "list edits", _list_args, _list),
+    Command("retire", "retire an edit (it stops routing; undo with restore)", _state_args, _retire),
+    Command("restore", "restore a retired edit", _state_args, _restore),
+]

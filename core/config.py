@@ -1,0 +1,83 @@
+"""One frozen, validated configuration for the whole system, passed down to every constructor.
+
+Invariant: a SeracConfig that exists is valid; `__post_init__` rejects bad values with ConfigError.
+Only `app.py` builds one from the environment and the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+SCORERS = ("embedding",)
+
+
+def _help(text: str, default):
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass(frozen=True)
+class SeracConfig:
+    threshold: float = _help("routing threshold on the scope score in [0, 1] (paper: 0.5)", 0.5)
+    top_k: int = _help("candidate edits retrieved from the index per query", 5)
+    base_model: str = _help("base model: a packaged alias, a local folder or a hub id", "smollm2-135m-instruct")
+    counterfactual_model: str | None = _help("counterfactual model; None shares the base model's weights", None)
+    embedder: str = _help("sentence embedder of the scope classifier: packaged alias or path", "all-minilm-l6-v2")
+    scope_scorer: str = _help("how candidates are scored: 'embedding' (calibrated cosine similarity)", "embedding")
+    similarity_scale: float = _help("embedding scorer: logistic slope on cosine similarity", 14.0)
+    similarity_center: float = _help("embedding scorer: cosine similarity that maps to a score of 0.5", 0.62)
+    device: str = _help("'auto' (cuda when present), 'cpu' or 'cuda'", "auto")
+    dtype: str = _help("model dtype; 'auto' is float32 on cpu and bfloat16 on cuda", "auto")
+    max_new_tokens: int = _help("greedy tokens generated per answer", 16)
+    batch_size: int = _help("prompts per forward pass when generating or embedding", 16)
+    max_prompt_chars: int = _help("longest prompt or target accepted, in characters", 4096)
+    db_url: str = _help("SQLAlchemy URL of the edit log", "sqlite:///data/edits.sqlite")
+    cache_dir: Path = _help("folder for converted model checkpoints", Path(".cache/models"))
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.threshold <= 1.0 and not math.isnan(self.threshold),
+               f"threshold must be a number in [0, 1], got {self.threshold!r}")
+        _check(1 <= self.top_k <= 1000, f"top_k must be in 1..1000, got {self.top_k!r}")
+        _check(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
+        _check(self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        _check(self.scope_scorer in SCORERS, f"scope_scorer must be one of {SCORERS}, got {self.scope_scorer!r}")
+        _check(1 <= self.max_new_tokens <= 512, f"max_new_tokens must be in 1..512, got {self.max_new_tokens!r}")
+        _check(1 <= self.batch_size <= 4096, f"batch_size must be in 1..4096, got {self.batch_size!r}")
+        _check(self.max_prompt_chars >= 16, f"max_prompt_chars must be at least 16, got {self.max_prompt_chars!r}")
+        _check(self.similarity_scale > 0, f"similarity_scale must be positive, got {self.similarity_scale!r}")
+        _check(bool(self.base_model.strip()), "base_model must not be empty")
+        _check(bool(self.db_url.strip()), "db_url must not be empty")
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+
+    def replace(self, **changes) -> "SeracConfig":
+        """A copy with some fields changed, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    def public_dict(self) -> dict:
+        """The fields as JSON-ready values, for reports (the db URL's password is masked)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["cache_dir"] = str(self.cache_dir)
+        out["db_url"] = mask_url_password(self.db_url)
+        return out
+
+
+def mask_url_password(url: str) -> str:
+    """'postgresql://u:secret@h/db' -> 'postgresql://u:***@h/db'; other URLs unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, at, host = rest.rpartition("@")
+    if ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)

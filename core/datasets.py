@@ -1,0 +1,188 @@
+"""Readers for edit files: JSONL, CSV, and the CounterFact / zsRE JSON benchmarks.
+
+Each reader yields EditCase rows (an edit draft plus its in-scope and out-of-scope probes) or a
+per-line error; a bad line never stops the others from being reported.
+
+Formats:
+- counterfact: JSON list of {prompt, target_new, subject, ground_truth, rephrase_prompt,
+  locality_prompt, locality_ground_truth}; edit = prompt -> target_new.
+- zsre: JSON list of {src, alt, subject, rephrase, loc, loc_ans, answers}; edit = src -> alt.
+- jsonl: one object per line, either {prompt, target[, subject, notes, paraphrases, unrelated]}
+  or a CounterFact / zsRE record.
+- csv: a header with prompt,target and optionally subject,notes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import InvalidInput
+from core.types import EditDraft
+
+FORMATS = ("auto", "jsonl", "csv", "counterfact", "zsre")
+
+
+@dataclass(frozen=True)
+class EditCase:
+    """One benchmark or import record: the edit and the probes that come with it."""
+
+    edit: EditDraft
+    paraphrases: tuple[str, ...] = ()
+    unrelated: tuple[str, ...] = ()
+    old_target: str | None = None
+    unrelated_answers: tuple[str, ...] = ()
+
+
+@dataclass
+class ReadResult:
+    """What a file held: good cases with their line (or record) numbers, and errors by line."""
+
+    cases: list[tuple[int, EditCase]] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_edit_file(path: str | Path, fmt: str = "auto", limit: int | None = None) -> ReadResult:
+    """Parse a whole file; raises InvalidInput only when the file as a whole is unusable."""
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    text = _read_text(path)
+    fmt = sniff_format(path, text) if fmt == "auto" else fmt
+    rows = _json_records(text, path) if fmt in ("counterfact", "zsre") else None
+    result = ReadResult()
+    source = enumerate(rows, 1) if rows is not None else (_jsonl_rows(text) if fmt == "jsonl" else _csv_rows(text))
+    for number, row in source:
+        if limit is not None and len(result.cases) + len(result.errors) >= limit:
+            break
+        _collect(result, number, row, fmt)
+    return result
+
+
+def sniff_format(path: Path, text: str) -> str:
+    """Guess the format from the extension and the first record."""
+    if path.suffix.lower() == ".csv":
+        return "csv"
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        first = _json_records(text, path)[:1]
+        return "zsre" if first and isinstance(first[0], dict) and "src" in first[0] else "counterfact"
+    if stripped.startswith("{"):
+        return "jsonl"
+    raise InvalidInput(f"{path}: cannot tell the format; use a .csv, .jsonl or JSON list file, or pass --format")
+
+
+def case_from_record(row: object, fmt: str) -> EditCase:
+    """One record of any supported shape to an EditCase; InvalidInput says what is wrong."""
+    if not isinstance(row, dict):
+        raise InvalidInput("record is not an object")
+    if fmt == "zsre" or ("src" in row and "alt" in row):
+        return _zsre_case(row)
+    if fmt == "counterfact" or "target_new" in row:
+        return _counterfact_case(row)
+    return _plain_case(row)
+
+
+def _collect(result: ReadResult, number: int, row: object, fmt: str) -> None:
+    if isinstance(row, InvalidInput):
+        result.errors.append((number, str(row)))
+        return
+    try:
+        result.cases.append((number, case_from_record(row, fmt)))
+    except InvalidInput as exc:
+        result.errors.append((number, str(exc)))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path}: is a directory, not a file") from None
+    except PermissionError:
+        raise InvalidInput(f"{path}: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: not valid UTF-8 (byte {exc.start})") from None
+
+
+def _json_records(text: str, path: Path) -> list:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, list):
+        raise InvalidInput(f"{path}: expected a JSON list of records")
+    return data
+
+
+def _jsonl_rows(text: str) -> Iterator[tuple[int, object]]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, InvalidInput(f"invalid JSON: {exc.msg}")
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, object]]:
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or not {"prompt", "target"} <= set(reader.fieldnames):
+        raise InvalidInput("CSV needs a header row with at least 'prompt' and 'target' columns")
+    try:
+        for row in reader:
+            extra = row.pop(None, None)
+            yield reader.line_num, InvalidInput("more fields than the header has") if extra else row
+    except csv.Error as exc:
+        yield reader.line_num, InvalidInput(f"malformed CSV: {exc}")
+
+
+def _text(row: dict, key: str, required: bool = True) -> str | None:
+    value = row.get(key)
+    if value is None or value == "":
+        if required:
+            raise InvalidInput(f"missing field '{key}'")
+        return None
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        value = value[0]
+    if not isinstance(value, str):
+        raise InvalidInput(f"field '{key}' must be text")
+    return value
+
+
+def _texts(row: dict, key: str) -> tuple[str, ...]:
+    value = row.get(key)
+    if value is None:
+        return ()
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidInput(f"field '{key}' must be text or a list of texts")
+    return tuple(v for v in values if v.strip())
+
+
+def _counterfact_case(row: dict) -> EditCase:
+    edit = EditDraft(_text(row, "prompt"), _text(row, "target_new"), _text(row, "subject", False),
+                     _case_note(row))
+    return EditCase(edit, _texts(row, "rephrase_prompt"), _texts(row, "locality_prompt"),
+                    _text(row, "ground_truth", False), _texts(row, "locality_ground_truth"))
+
+
+def _zsre_case(row: dict) -> EditCase:
+    edit = EditDraft(_text(row, "src"), _text(row, "alt"), _text(row, "subject", False), None)
+    unrelated = tuple(q.removeprefix("nq question: ") for q in _texts(row, "loc"))
+    return EditCase(edit, _texts(row, "rephrase"), unrelated, _text(row, "pred", False), _texts(row, "loc_ans"))
+
+
+def _plain_case(row: dict) -> EditCase:
+    edit = EditDraft(_text(row, "prompt"), _text(row, "target"), _text(row, "subject", False),
+                     _text(row, "notes", False))
+    return EditCase(edit, _texts(row, "paraphrases"), _texts(row, "unrelated"))
+
+
+def _case_note(row: dict) -> str | None:
+    return f"CounterFact case {row['case_id']}" if "case_id" in row else None

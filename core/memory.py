@@ -1,0 +1,93 @@
+"""The explicit edit memory: the active edits and a faiss index over their embeddings.
+
+Invariants:
+- the index holds exactly the active edits added and not removed, keyed by edit id;
+- `search` is sublinear in spirit: it asks the index for the top-k, it never re-encodes edits;
+- the memory is a cache: everything in it can be rebuilt from the edit log.
+Thread-safe: every method takes the memory's lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import faiss
+import numpy as np
+
+from core.types import Edit
+
+
+class EditMemory(Protocol):
+    def add(self, edits: Sequence[Edit], vectors: np.ndarray) -> None: ...
+
+    def remove(self, edit_ids: Iterable[int]) -> None: ...
+
+    def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[Edit, float]]]: ...
+
+    def __len__(self) -> int: ...
+
+
+class FaissEditMemory:
+    """Edits by id beside an inner-product faiss index over their unit-length embeddings."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+        self._edits: dict[int, Edit] = {}
+        self._vectors: dict[int, np.ndarray] = {}
+        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._lock = threading.RLock()
+
+    def add(self, edits: Sequence[Edit], vectors: np.ndarray) -> None:
+        """Insert or replace edits; `vectors` is (len(edits), dim), row i embedding edits[i]."""
+        if len(edits) != len(vectors):
+            raise ValueError(f"{len(edits)} edits but {len(vectors)} vectors")
+        with self._lock:
+            self.remove([e.id for e in edits if e.id in self._edits])
+            ids = np.array([e.id for e in edits], dtype=np.int64)
+            self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+            for edit, vector in zip(edits, vectors):
+                self._edits[edit.id] = edit
+                self._vectors[edit.id] = vector
+
+    def remove(self, edit_ids: Iterable[int]) -> None:
+        with self._lock:
+            ids = [i for i in edit_ids if i in self._edits]
+            if not ids:
+                return
+            self._index.remove_ids(np.array(ids, dtype=np.int64))
+            for i in ids:
+                del self._edits[i], self._vectors[i]
+
+    def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[Edit, float]]]:
+        """For each query row, up to k (edit, cosine similarity) pairs, most similar first."""
+        with self._lock:
+            if not self._edits:
+                return [[] for _ in range(len(vectors))]
+            sims, ids = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(self._edits)))
+            return [[(self._edits[int(i)], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
+                    for row_s, row_i in zip(sims, ids)]
+
+    def get(self, edit_id: int) -> Edit | None:
+        with self._lock:
+            return self._edits.get(edit_id)
+
+    def ids(self) -> list[int]:
+        with self._lock:
+            return sorted(self._edits)
+
+    def vectors(self, edit_ids: Sequence[int]) -> np.ndarray:
+        """The stored embeddings of these edits, (len(edit_ids), dim)."""
+        with self._lock:
+            return np.stack([self._vectors[i] for i in edit_ids]) if edit_ids else np.zeros((0, self.dim), np.float32)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._index.reset()
+            self._edits.clear()
+            self._vectors.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._edits)

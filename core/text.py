@@ -1,0 +1,56 @@
+"""Checks on text coming in (prompts, targets) and normalisation of answers going out.
+
+Invariant: `clean_field` either returns the stripped text or raises InvalidInput; it never
+silently alters content beyond surrounding whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from core.errors import InvalidInput
+
+_PUNCT_EDGES = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+
+
+def clean_field(name: str, value: object, max_chars: int, required: bool = True) -> str | None:
+    """Validate one text field: a string, not blank (when required), no control characters, bounded."""
+    if value is None or (isinstance(value, str) and not value.strip() and not required):
+        if required:
+            raise InvalidInput(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text, got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise InvalidInput(f"{name} must not be empty or whitespace")
+    if len(text) > max_chars:
+        raise InvalidInput(f"{name} is {len(text)} characters; the limit is {max_chars}")
+    bad = [c for c in text if unicodedata.category(c) in ("Cc", "Cs") and c not in "\t\n"]
+    if bad:
+        raise InvalidInput(f"{name} contains control characters ({ascii(bad[0])})")
+    return text
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, collapse spaces and drop punctuation at both ends: the form answers are compared in."""
+    return _PUNCT_EDGES.sub("", _SPACES.sub(" ", text).strip().lower())
+
+
+def answer_starts_with(answer: str, target: str) -> bool:
+    """True when the answer begins with the target, ignoring case, spaces and edge punctuation."""
+    want = normalize_answer(target)
+    got = normalize_answer(answer)
+    if not want:
+        return False
+    if not got.startswith(want):
+        return False
+    rest = got[len(want):]
+    return not rest or not rest[0].isalnum()
+
+
+def first_line(generated: str) -> str:
+    """The generated continuation up to its first line break, stripped."""
+    return generated.strip().split("\n", 1)[0].strip()

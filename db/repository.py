@@ -1,0 +1,200 @@
+"""EditRepository: the edit log, the source of truth for every edit and its history.
+
+Invariants:
+- the repository migrates the database when it is created;
+- every change to an edit and its audit row commit in one transaction, or neither does;
+- a bulk add is all-or-nothing: one bad draft rejects the whole batch and writes nothing;
+- input is validated (core.text.clean_field) before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+from core.errors import InvalidInput, StateConflict, UnknownEdit
+from core.text import clean_field
+from core.types import Edit, EditDraft, RoutingRecord
+from db import audit
+from db.engine import create_engine, read_transaction, write_transaction
+from db.migrations import migrate
+from db.models import audit_log, edits, probe_log, settings
+
+EDIT_FIELDS = ("prompt", "target", "subject", "notes", "status")
+
+
+class EditRepository:
+    def __init__(self, url: str, max_chars: int = 4096):
+        self.url, self.max_chars = url, max_chars
+        self.engine = create_engine(url)
+        migrate(self.engine)
+
+    # ---- writes -------------------------------------------------------------------------
+    def add_edit(self, draft: EditDraft, actor: str) -> Edit:
+        return self.add_edits([draft], actor, action="add")[0]
+
+    def add_edits(self, drafts: Sequence[EditDraft], actor: str, action: str = "import",
+                  reason: str | None = None) -> list[Edit]:
+        """Insert a batch of edits and their audit rows in one transaction."""
+        actor = self._actor(actor)
+        clean = [self.clean_draft(d) for d in drafts]
+        now = _now()
+        rows = [dict(prompt=d.prompt, target=d.target, subject=d.subject, notes=d.notes, status="active",
+                     created_at=now, created_by=actor, updated_at=now, updated_by=actor) for d in clean]
+        with write_transaction(self.engine) as conn:
+            ids = [conn.execute(edits.insert().values(**row)).inserted_primary_key[0] for row in rows]
+            added = [_edit(dict(row, id=i)) for row, i in zip(rows, ids)]
+            audit.append_many(conn, audit.last_hash(conn),
+                              [(actor, action, e.id, None, _snapshot(e), reason) for e in added])
+        return added
+
+    def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
+        return self._transition(edit_id, actor, "retire", "active", "retired", reason)
+
+    def restore(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
+        return self._transition(edit_id, actor, "restore", "retired", "active", reason)
+
+    def change_target(self, edit_id: int, target: str, actor: str, reason: str | None = None) -> Edit:
+        target = clean_field("target", target, self.max_chars)
+        return self._update(edit_id, actor, "change", {"target": target}, reason)
+
+    def set_setting(self, key: str, value: str, actor: str, reason: str | None = None) -> None:
+        actor = self._actor(actor)
+        with write_transaction(self.engine) as conn:
+            old = conn.execute(sa.select(settings.c.value).where(settings.c.key == key)).scalar()
+            values = dict(value=value, updated_at=_now(), updated_by=actor)
+            if old is None:
+                conn.execute(settings.insert().values(key=key, **values))
+            else:
+                conn.execute(settings.update().where(settings.c.key == key).values(**values))
+            audit.append(conn, actor, "setting", None, None if old is None else {key: old}, {key: value}, reason)
+
+    def log_probe(self, record: RoutingRecord, actor: str) -> None:
+        d = record.to_dict()
+        with write_transaction(self.engine) as conn:
+            conn.execute(probe_log.insert().values(
+                at=_now(), actor=self._actor(actor), query=record.query, route=record.route,
+                chosen_edit_id=record.chosen_edit.id if record.chosen_edit else None,
+                top_score=d["candidates"][0]["score"] if d["candidates"] else None,
+                threshold=record.decision.threshold, candidates=json.dumps(d["candidates"]),
+                base_answer=record.base_answer, edited_answer=record.edited_answer,
+                timings=json.dumps(d["timings_ms"])))
+
+    # ---- reads --------------------------------------------------------------------------
+    def get(self, edit_id: int) -> Edit:
+        with read_transaction(self.engine) as conn:
+            return self._get(conn, edit_id)
+
+    def list_edits(self, status: str | None = None, search: str | None = None,
+                   offset: int = 0, limit: int | None = None) -> list[Edit]:
+        query = self._filtered(sa.select(edits), status, search).order_by(edits.c.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with read_transaction(self.engine) as conn:
+            return [_edit(r._mapping) for r in conn.execute(query)]
+
+    def count_edits(self, status: str | None = None, search: str | None = None) -> int:
+        query = self._filtered(sa.select(sa.func.count()).select_from(edits), status, search)
+        with read_transaction(self.engine) as conn:
+            return int(conn.execute(query).scalar())
+
+    def active_edits(self) -> list[Edit]:
+        return self.list_edits(status="active")
+
+    def get_setting(self, key: str) -> str | None:
+        with read_transaction(self.engine) as conn:
+            return conn.execute(sa.select(settings.c.value).where(settings.c.key == key)).scalar()
+
+    def audit_entries(self, edit_id: int | None = None, actor: str | None = None,
+                      since: datetime | None = None, until: datetime | None = None,
+                      limit: int | None = None) -> list[audit.AuditEntry]:
+        """Audit rows, newest first, filtered by edit, actor and time."""
+        query = sa.select(audit_log).order_by(audit_log.c.id.desc())
+        for column, value, op in ((audit_log.c.edit_id, edit_id, "eq"), (audit_log.c.actor, actor, "eq"),
+                                  (audit_log.c.at, since, "ge"), (audit_log.c.at, until, "le")):
+            if value is not None:
+                query = query.where(column == value if op == "eq" else column >= value if op == "ge" else column <= value)
+        if limit is not None:
+            query = query.limit(limit)
+        with read_transaction(self.engine) as conn:
+            return [audit.entry_from_row(r) for r in conn.execute(query)]
+
+    def verify_audit(self) -> audit.ChainCheck:
+        with read_transaction(self.engine) as conn:
+            return audit.verify_chain(conn)
+
+    def recent_probes(self, limit: int = 50) -> list[dict]:
+        query = sa.select(probe_log).order_by(probe_log.c.id.desc()).limit(limit)
+        with read_transaction(self.engine) as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # ---- helpers ------------------------------------------------------------------------
+    def clean_draft(self, draft: EditDraft) -> EditDraft:
+        """The draft with its fields validated and stripped; InvalidInput says which field is wrong."""
+        return EditDraft(clean_field("prompt", draft.prompt, self.max_chars),
+                         clean_field("target", draft.target, self.max_chars),
+                         clean_field("subject", draft.subject, self.max_chars, required=False),
+                         clean_field("notes", draft.notes, self.max_chars, required=False))
+
+    def _transition(self, edit_id: int, actor: str, action: str, from_status: str, to_status: str,
+                    reason: str | None) -> Edit:
+        return self._update(edit_id, actor, action, {"status": to_status}, reason, expect_status=from_status)
+
+    def _update(self, edit_id: int, actor: str, action: str, changes: dict, reason: str | None,
+                expect_status: str | None = None) -> Edit:
+        actor = self._actor(actor)
+        reason = clean_field("reason", reason, self.max_chars, required=False)
+        with write_transaction(self.engine) as conn:
+            before = self._get(conn, edit_id)
+            if expect_status and before.status != expect_status:
+                raise StateConflict(f"edit {edit_id} is {before.status}; cannot {action} it")
+            if all(getattr(before, k) == v for k, v in changes.items()):
+                raise StateConflict(f"edit {edit_id} already has {changes}")
+            now = _now()
+            conn.execute(edits.update().where(edits.c.id == edit_id)
+                         .values(**changes, updated_at=now, updated_by=actor))
+            after = self._get(conn, edit_id)
+            audit.append(conn, actor, action, edit_id, _snapshot(before), _snapshot(after), reason)
+        return after
+
+    @staticmethod
+    def _get(conn: sa.Connection, edit_id: int) -> Edit:
+        if not isinstance(edit_id, int) or isinstance(edit_id, bool):
+            raise InvalidInput(f"edit id must be an integer, got {edit_id!r}")
+        row = conn.execute(sa.select(edits).where(edits.c.id == edit_id)).first()
+        if row is None:
+            raise UnknownEdit(f"no edit with id {edit_id}")
+        return _edit(row._mapping)
+
+    @staticmethod
+    def _filtered(query, status: str | None, search: str | None):
+        if status is not None:
+            if status not in ("active", "retired"):
+                raise InvalidInput(f"status must be 'active' or 'retired', got {status!r}")
+            query = query.where(edits.c.status == status)
+        if search:
+            pattern = f"%{search.strip()}%"
+            query = query.where(sa.or_(edits.c.prompt.ilike(pattern), edits.c.target.ilike(pattern),
+                                       edits.c.subject.ilike(pattern)))
+        return query
+
+    def _actor(self, actor: str) -> str:
+        return clean_field("actor", actor, 128)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _edit(row) -> Edit:
+    return Edit(id=row["id"], prompt=row["prompt"], target=row["target"], subject=row["subject"],
+                notes=row["notes"], status=row["status"], created_at=audit.utc(row["created_at"]),
+                created_by=row["created_by"], updated_at=audit.utc(row["updated_at"]),
+                updated_by=row["updated_by"])
+
+
+def _snapshot(edit: Edit) -> dict:
+    return {k: getattr(edit, k) for k in EDIT_FIELDS}

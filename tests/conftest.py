@@ -1,0 +1,74 @@
+"""Shared fixtures. All state lives in temp folders; models load offline, once per test session.
+
+- `tiny_embedder`: a real bag-of-words hashing embedder (no weights) for fast memory/router tests.
+- `default_config` / `real_editor`: the embedded default models (SmolLM2 + MiniLM), loaded once; each
+  `real_editor` gets a fresh, empty memory around the shared weights.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import hashlib  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from core.config import SeracConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+MODEL_CACHE = Path(os.environ.get("SERAC_CACHE_DIR", ROOT / ".cache" / "models"))
+
+
+class HashingEmbedder:
+    """Bag of lower-cased words hashed into `dim` buckets, L2-normalised: a real, tiny Embedder."""
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1.0, norms)
+
+
+@pytest.fixture
+def tiny_embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def db_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'edits.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def default_config(tmp_path_factory) -> SeracConfig:
+    db = tmp_path_factory.mktemp("db") / "session.sqlite"
+    return SeracConfig(device="cpu", cache_dir=MODEL_CACHE, db_url=f"sqlite:///{db}")
+
+
+@pytest.fixture
+def real_editor(default_config):
+    """A SeracEditor on the real default models (weights shared across tests), with an empty memory."""
+    from core.loading import build_editor
+
+    return build_editor(default_config)
+
+
+@pytest.fixture
+def counterfact_slice() -> list[dict]:
+    import json
+
+    return json.loads((DATA / "counterfact" / "val.json").read_text())[:20]

@@ -1,0 +1,75 @@
+"""The command line as a user runs it: a new process each time, one SQLite file shared between them."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import MODEL_CACHE, ROOT
+
+
+def run(db_url, *args, check=True):
+    cmd = [sys.executable, str(ROOT / "app.py"), "--db", db_url, "--cache-dir", str(MODEL_CACHE),
+           "--device", "cpu", "--user", "tester", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_add_list_retire_restore(db_url):
+    assert "added edit #1" in run(db_url, "add", "The capital of Veltria is", "Osmund").stdout
+    listed = [json.loads(line) for line in run(db_url, "list", "--json").stdout.splitlines()]
+    assert listed[0]["target"] == "Osmund" and listed[0]["created_by"] == "tester"
+    run(db_url, "retire", "1", "--reason", "typo")
+    assert json.loads(run(db_url, "list", "--json").stdout)["status"] == "retired"
+    run(db_url, "restore", "1")
+    assert "intact: 3 rows" in run(db_url, "audit", "verify").stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (("add", "", "x"), "prompt must not be empty"),
+    (("add", "   ", "x"), "prompt must not be empty"),
+    (("retire", "99"), "no edit with id 99"),
+    (("restore", "99"), "no edit with id 99"),
+    (("import", "/nonexistent.jsonl"), "no such file"),
+])
+def test_errors_exit_nonzero_with_one_line_and_change_nothing(db_url, args, message):
+    proc = run(db_url, *args, check=False)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and message in proc.stderr
+    assert run(db_url, "list", "--json").stdout == ""
+
+
+def test_double_retire_is_an_error(db_url):
+    run(db_url, "add", "p", "t")
+    run(db_url, "retire", "1")
+    proc = run(db_url, "retire", "1", check=False)
+    assert proc.returncode != 0 and "is retired" in proc.stderr
+
+
+def test_import_counterfact_and_jsonl(db_url, tmp_path, counterfact_slice):
+    cf = tmp_path / "cf.json"
+    cf.write_text(json.dumps(counterfact_slice[:5]))
+    assert "imported 5 edits" in run(db_url, "import", str(cf)).stdout
+    bad = tmp_path / "edits.jsonl"
+    bad.write_text('{"prompt": "a", "target": "b"}\nnot json\n{"prompt": "", "target": "c"}\n')
+    proc = run(db_url, "import", str(bad), check=False)
+    assert proc.returncode != 0 and ":2: rejected" in proc.stderr and ":3: rejected" in proc.stderr
+    assert len(run(db_url, "list", "--json").stdout.splitlines()) == 5
+    assert "imported 1 edits" in run(db_url, "import", str(bad), "--skip-invalid").stdout
+
+
+@pytest.mark.models
+def test_ask_answers_the_edit_and_leaves_unrelated_prompts_alone(db_url):
+    run(db_url, "add", "The mother tongue of Danielle Darrieux is", "English")
+    edited = json.loads(run(db_url, "ask", "--json",
+                            "Where Danielle Darrieux is from, people speak the language of").stdout)
+    assert edited["route"] == "counterfactual" and edited["chosen_edit"]["id"] == 1
+    assert edited["edited_answer"].lower().startswith("english")
+    text = run(db_url, "ask", "The capital of France is").stdout
+    assert "route:          base" in text
+    base = [line for line in text.splitlines() if line.startswith("base answer:")][0].split(":", 1)[1].strip()
+    edited_line = [line for line in text.splitlines() if line.startswith("edited answer:")][0]
+    assert base and edited_line.split(":", 1)[1].strip() == base

@@ -21,14 +21,19 @@ $(STAMP): requirements.txt Makefile
 run: setup
 	$(PY) app.py
 
+# Tests need Debian's PostgreSQL (a throwaway cluster on 127.0.0.1, see scripts/start-postgres.sh).
+SYSTEM_DEPS := postgresql
+# Browser tests (tests/e2e) drive Debian's chromium with the playwright package (never `playwright install`).
+SYSTEM_DEPS += chromium
+
 test: setup
-	bash scripts/system-deps.sh
-	$(PY) -m pytest
+	bash scripts/system-deps.sh $(SYSTEM_DEPS)
+	eval "$$(bash scripts/start-postgres.sh)" && $(PY) -m pytest
 
 # Everything, slow tests included (see README: Tests).
 test-all: setup
-	bash scripts/system-deps.sh
-	$(PY) -m pytest -m "not gpu"
+	bash scripts/system-deps.sh $(SYSTEM_DEPS)
+	eval "$$(bash scripts/start-postgres.sh)" && $(PY) -m pytest -m "not gpu"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

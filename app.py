@@ -4,7 +4,9 @@ This is the only module that reads the environment and the command line. It buil
 and hands it to the chosen command; an EditorError becomes one line on stderr and exit code 2.
 
 Environment: SERAC_DB_URL, SERAC_DATA_DIR (default ./data beside this file), SERAC_CACHE_DIR
-(default ./.cache/models), SERAC_USER (default: the login name). Models load offline
+(default ./.cache/models), SERAC_USER (default: the login name), SERAC_USERS_FILE (default
+./data/users.json: UI/API users), SERAC_CHECKPOINT_DIR (default ./checkpoints: trained parts loaded when
+complete, see --scope-checkpoint). Models load offline
 (HF_HUB_OFFLINE=1) unless HF_HUB_OFFLINE=0 is set to allow hub ids.
 """
 
@@ -19,21 +21,29 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse  # noqa: E402
 import getpass  # noqa: E402
+import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from cli import ask, audit, edits, serve  # noqa: E402
+from cli import OneLineParser, ask, audit, edits, serve  # noqa: E402
+from cli import train  # noqa: E402
+from cli import accounts  # noqa: E402
+from cli import eval as eval_cmd  # noqa: E402
 from core.config import SeracConfig  # noqa: E402
 from core.errors import EditorError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 COMMAND_MODULES = [serve, edits, ask, audit]
+COMMAND_MODULES += [train]
+COMMAND_MODULES += [accounts]
+COMMAND_MODULES += [eval_cmd]
 
 
 def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     defaults = SeracConfig()
     data_dir = Path(env.get("SERAC_DATA_DIR", HERE / "data"))
-    p = argparse.ArgumentParser(prog="app.py", description="SERAC edit curator: curate, probe and audit edits "
+    checkpoints = Path(env.get("SERAC_CHECKPOINT_DIR", HERE / "checkpoints"))
+    p = OneLineParser(prog="app.py", description="SERAC edit curator: curate, probe and audit edits "
                                 "to a language model. With no command, serves the UI at http://HOST:PORT.")
     p.add_argument("--db", default=env.get("SERAC_DB_URL", f"sqlite:///{data_dir / 'edits.sqlite'}"),
                    help="SQLAlchemy URL of the edit log (default: a SQLite file in %(default)s)")
@@ -46,12 +56,21 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--counterfactual-model", default=None, help="counterfactual model (default: the base model)")
     p.add_argument("--embedder", default=defaults.embedder, help="scope-classifier embedder (default %(default)s)")
     p.add_argument("--threshold", type=float, default=None,
-                   help=f"routing threshold in [0, 1] (default: the stored setting, else {defaults.threshold})")
+                   help=f"routing threshold in [0, 1] used when the log holds no curator-set threshold "
+                        f"(default {defaults.threshold}; eval always uses this one)")
     p.add_argument("--top-k", type=int, default=defaults.top_k, help="candidates retrieved per query")
     p.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
     p.add_argument("--cache-dir", default=env.get("SERAC_CACHE_DIR", str(HERE / ".cache" / "models")),
                    help="where converted model checkpoints are kept")
     p.add_argument("--user", default=env.get("SERAC_USER") or _login(), help="name recorded in the audit log")
+    p.add_argument("--scope-checkpoint", default=_found(checkpoints / "scope"),
+                   help="trained scope classifier (app.py train-scope); default: checkpoints/scope when present, "
+                        "'none' for the untrained calibrated-cosine scorer")
+    p.add_argument("--counterfactual-checkpoint", default=_found(checkpoints / "counterfactual"),
+                   help="trained counterfactual adapter (app.py train-counterfactual); default: "
+                        "checkpoints/counterfactual when present, 'none' for the untrained few-shot prompt")
+    p.add_argument("--users", default=env.get("SERAC_USERS_FILE", str(data_dir / "users.json")),
+                   help="JSON file of UI/API users and roles (default %(default)s; created with an admin on first serve)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         for command in module.COMMANDS:
@@ -63,10 +82,11 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
 
 def config_from(args: argparse.Namespace) -> SeracConfig:
     overrides = {} if args.threshold is None else {"threshold": args.threshold}
+    overrides.update(_checkpoint_settings(args))
     return SeracConfig(
         db_url=args.db, device=args.device, dtype=args.dtype, base_model=args.base_model,
         counterfactual_model=args.counterfactual_model, embedder=args.embedder, top_k=args.top_k,
-        max_new_tokens=args.max_new_tokens, cache_dir=Path(args.cache_dir), **overrides,
+        max_new_tokens=args.max_new_tokens, cache_dir=Path(args.cache_dir), users_file=args.users, **overrides,
     )
 
 
@@ -81,6 +101,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _found(folder: Path) -> str | None:
+    """The folder when it holds a finished training checkpoint (serac.json with complete: true)."""
+    meta = folder / "serac.json"
+    try:
+        return str(folder) if meta.is_file() and json.loads(meta.read_text()).get("complete") else None
+    except (OSError, ValueError):
+        return None
+
+
+def _checkpoint_settings(args: argparse.Namespace) -> dict:
+    """Config fields for the trained parts; the scope checkpoint's chosen threshold unless --threshold."""
+    out: dict = {}
+    scope = getattr(args, "scope_checkpoint", None)
+    if scope and scope.lower() != "none":
+        out.update(scope_scorer="cross-encoder", scope_checkpoint=scope)
+        if args.threshold is None:
+            try:
+                chosen = json.loads((Path(scope) / "serac.json").read_text()).get("threshold")
+            except (OSError, ValueError):
+                chosen = None  # build_classifier reports the unreadable checkpoint
+            if chosen is not None:
+                out["threshold"] = float(chosen)
+    cf = getattr(args, "counterfactual_checkpoint", None)
+    if cf and cf.lower() != "none":
+        out["counterfactual_checkpoint"] = cf
+    return out
 
 
 def _login() -> str:

@@ -8,6 +8,7 @@ import json
 from cli import Command
 from cli.context import open_services
 from core.config import SeracConfig
+from core.text import clean_field
 from core.types import RoutingRecord
 
 
@@ -17,7 +18,8 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: SeracConfig) -> int:
-    record = open_services(config).ask([args.prompt], args.user)[0]
+    prompt = clean_field("prompt", args.prompt, config.max_prompt_chars)  # before the models load
+    record = open_services(config).ask([prompt], args.user)[0]
     print(json.dumps(record.to_dict(), indent=2, ensure_ascii=False) if args.json else format_record(record))
     return 0
 

@@ -23,9 +23,9 @@ def open_services(config: SeracConfig):
     return Services(config, open_repository(config), build_editor(config))
 
 
-def serve_forever(services, host: str, port: int) -> None:
-    """Run the UI and API with uvicorn until interrupted."""
+def serve_forever(services, users, host: str, port: int) -> None:
+    """Run the UI and API (users: webapp.auth.UserStore) with uvicorn until interrupted."""
     import uvicorn  # heavy: gradio comes with webapp.server
     from webapp.server import create_server
 
-    uvicorn.run(create_server(services), host=host, port=port, log_level="warning")
+    uvicorn.run(create_server(services, users), host=host, port=port, log_level="warning")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from cli import Command
 from cli.context import open_services, serve_forever
@@ -15,11 +17,29 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: SeracConfig) -> int:
+    from webapp.auth import UserStore, ensure_first_user
+
+    users = UserStore(config.users_file)
+    password = ensure_first_user(users)
+    if password is not None:
+        secret = _write_secret(Path(f"{config.users_file}.admin-password"), password)
+        print(f"first start: created curator 'admin' in {config.users_file}; its password is in {secret} "
+              "(readable by you only; delete it once noted; add users with `app.py user add NAME`)", file=sys.stderr)
     services = open_services(config)
     print(f"{len(services.editor.memory)} active edits indexed; serving on http://{args.host}:{args.port}",
           file=sys.stderr)
-    serve_forever(services, args.host, args.port)
+    serve_forever(services, users, args.host, args.port)
     return 0
+
+
+def _write_secret(path: Path, secret: str) -> Path:
+    """Write `secret` to a new file only its owner can read (never to a log or the terminal)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+    os.chmod(path, 0o600)
+    return path
 
 
 COMMANDS = [Command("serve", "serve the curator UI and API (the default)", _args, _run)]

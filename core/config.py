@@ -15,7 +15,7 @@ from core.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
-SCORERS = ("embedding",)
+SCORERS = ("embedding", "cross-encoder")
 
 
 def _help(text: str, default):
@@ -29,9 +29,13 @@ class SeracConfig:
     base_model: str = _help("base model: a packaged alias, a local folder or a hub id", "smollm2-135m-instruct")
     counterfactual_model: str | None = _help("counterfactual model; None shares the base model's weights", None)
     embedder: str = _help("sentence embedder of the scope classifier: packaged alias or path", "all-minilm-l6-v2")
-    scope_scorer: str = _help("how candidates are scored: 'embedding' (calibrated cosine similarity)", "embedding")
-    similarity_scale: float = _help("embedding scorer: logistic slope on cosine similarity", 14.0)
-    similarity_center: float = _help("embedding scorer: cosine similarity that maps to a score of 0.5", 0.62)
+    scope_scorer: str = _help("how candidates are scored: 'embedding' (calibrated cosine similarity) or "
+                              "'cross-encoder' (the trained classifier in scope_checkpoint)", "embedding")
+    scope_checkpoint: str | None = _help("folder written by `app.py train-scope`; needed by the cross-encoder", None)
+    counterfactual_checkpoint: str | None = _help("folder written by `app.py train-counterfactual` (a LoRA adapter "
+                                                  "on the counterfactual model, or full weights); None = untrained", None)
+    similarity_scale: float = _help("embedding scorer: logistic slope on cosine similarity (scripts/calibrate_embedding.py)", 12.25)
+    similarity_center: float = _help("embedding scorer: cosine similarity that maps to a score of 0.5", 0.669)
     device: str = _help("'auto' (cuda when present), 'cpu' or 'cuda'", "auto")
     dtype: str = _help("model dtype; 'auto' is float32 on cpu and bfloat16 on cuda", "auto")
     max_new_tokens: int = _help("greedy tokens generated per answer", 16)
@@ -39,6 +43,7 @@ class SeracConfig:
     max_prompt_chars: int = _help("longest prompt or target accepted, in characters", 4096)
     db_url: str = _help("SQLAlchemy URL of the edit log", "sqlite:///data/edits.sqlite")
     cache_dir: Path = _help("folder for converted model checkpoints", Path(".cache/models"))
+    users_file: str = _help("JSON file of the UI/API users (password and token hashes, roles)", "data/users.json")
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.threshold <= 1.0 and not math.isnan(self.threshold),
@@ -47,6 +52,8 @@ class SeracConfig:
         _check(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
         _check(self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         _check(self.scope_scorer in SCORERS, f"scope_scorer must be one of {SCORERS}, got {self.scope_scorer!r}")
+        _check(self.scope_scorer != "cross-encoder" or bool(self.scope_checkpoint),
+               "scope_scorer 'cross-encoder' needs scope_checkpoint (a folder from `app.py train-scope`)")
         _check(1 <= self.max_new_tokens <= 512, f"max_new_tokens must be in 1..512, got {self.max_new_tokens!r}")
         _check(1 <= self.batch_size <= 4096, f"batch_size must be in 1..4096, got {self.batch_size!r}")
         _check(self.max_prompt_chars >= 16, f"max_prompt_chars must be at least 16, got {self.max_prompt_chars!r}")

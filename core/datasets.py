@@ -68,6 +68,8 @@ def sniff_format(path: Path, text: str) -> str:
     if path.suffix.lower() == ".csv":
         return "csv"
     stripped = text.lstrip()
+    if not stripped:
+        raise InvalidInput(f"{path}: file is empty")
     if stripped.startswith("["):
         first = _json_records(text, path)[:1]
         return "zsre" if first and isinstance(first[0], dict) and "src" in first[0] else "counterfact"

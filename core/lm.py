@@ -1,26 +1,35 @@
 """A causal language model with batched greedy decoding: the engine under both answer models.
 
 Invariant: `generate` is deterministic (greedy), returns one continuation per prompt in order,
-and never includes the prompt. Loaded models are shared by (path, device, dtype) so the base and
-the counterfactual model load the same weights once.
+and never includes the prompt; decoding of a row stops at its first line break or end-of-text.
+Loaded models are shared by (path, device, dtype) so the base and the counterfactual model load
+the same weights once.
+
+Speed: prompts are tokenized once, sorted by length (less padding) and batched. When every prompt of
+a call starts with the same long token prefix (the few-shot demonstrations of the counterfactual
+prompt, about 150 of its 180 tokens), that prefix is run once, its key/value cache is kept, and
+each batch only runs the tokens after it: batch layout is [shared prefix][left padding][suffix].
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from core.errors import ModelLoadError
 
 _CACHE: dict[tuple[str, str, torch.dtype], "CausalLM"] = {}
 _CACHE_LOCK = threading.Lock()
+MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a cache
+_PREFIX_MEMO = 4  # prefix caches kept per model
 
 
 class CausalLM:
-    """A tokenizer and a causal LM on one device, used for greedy continuations."""
+    """A tokenizer and a causal LM on one device, used for greedy continuations and target scores."""
 
     def __init__(self, path: str, device: str, dtype: torch.dtype):
         try:
@@ -32,37 +41,155 @@ class CausalLM:
         self.tokenizer.padding_side = "left"  # new tokens line up at the right edge of the batch
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._stop = self._stop_token_mask()  # (vocab,) bool: tokens that end a line or the text
+        self._prefixes: dict[tuple[int, ...], DynamicCache] = {}
+        self._lock = threading.Lock()  # the prefix memo is shared by threads
+
+    def _stop_token_mask(self) -> torch.Tensor:
+        vocab = self.tokenizer.get_vocab()
+        size = max(len(self.tokenizer), self.model.get_output_embeddings().weight.shape[0])
+        mask = torch.zeros(size, dtype=torch.bool)
+        for token, i in vocab.items():
+            if "\n" in self.tokenizer.convert_tokens_to_string([token]):
+                mask[i] = True
+        for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id):
+            if i is not None:
+                mask[i] = True
+        return mask.to(self.device)
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], max_new_tokens: int, batch_size: int) -> list[str]:
         """Greedy continuation of each prompt, stopping early once every row has a line break."""
-        out: list[str] = []
-        for start in range(0, len(prompts), batch_size):
-            out += self._generate_batch(list(prompts[start:start + batch_size]), max_new_tokens)
-        return out
-
-    def _generate_batch(self, prompts: list[str], max_new_tokens: int) -> list[str]:
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
-        ids = self.model.generate(
-            **enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-            pad_token_id=self.tokenizer.pad_token_id, stop_strings=["\n"], tokenizer=self.tokenizer,
-            top_p=None, top_k=None, temperature=None,
-        )
-        new = ids[:, enc["input_ids"].shape[1]:]  # (batch, new_tokens)
-        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        rows = [self.tokenizer(p).input_ids for p in prompts]
+        shared = _shared_length(rows)
+        out: list[str | None] = [None] * len(rows)
+        for batch in _length_sorted_batches(rows, shared, batch_size):
+            new = self._greedy([rows[i] for i in batch], shared, max_new_tokens)
+            for i, text in zip(batch, self.tokenizer.batch_decode(new, skip_special_tokens=True)):
+                out[i] = text
+        return out  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def target_logprob(self, prompts: Sequence[str], targets: Sequence[str]) -> list[float]:
-        """Sum of log-probabilities of each target given its prompt (teacher forcing), one row at a time."""
-        scores = []
-        for prompt, target in zip(prompts, targets):
-            p = self.tokenizer(prompt, return_tensors="pt").input_ids
-            t = self.tokenizer(" " + target.strip(), add_special_tokens=False, return_tensors="pt").input_ids
-            ids = torch.cat([p, t], dim=1).to(self.device)  # (1, P+T)
-            logits = self.model(ids).logits[0, p.shape[1] - 1:-1].float()  # (T, vocab): predicts each target token
-            logp = torch.log_softmax(logits, dim=-1).gather(1, t[0].to(self.device)[:, None])
-            scores.append(float(logp.sum()))
+    def target_logprob(self, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 16) -> list[float]:
+        """Sum of log-probabilities of each target given its prompt (teacher forcing), batched."""
+        return [row[0] for row in self.target_logprobs(prompts, [[t] for t in targets], batch_size)]
+
+    @torch.inference_mode()
+    def target_logprobs(self, prompts: Sequence[str], alternatives: Sequence[Sequence[str]],
+                        batch_size: int = 16) -> list[list[float]]:
+        """For each prompt, the summed log-probability of each of its alternative targets.
+
+        The prompt is run once per row; each alternative then continues from a copy of its cache.
+        """
+        rows = [self.tokenizer(p).input_ids for p in prompts]
+        shared = _shared_length(rows)
+        scores: list[list[float]] = [[] for _ in rows]
+        for batch in _length_sorted_batches(rows, shared, batch_size):
+            logits, state = self._forward([rows[i] for i in batch], shared)
+            first = torch.log_softmax(logits[:, -1].float(), dim=-1)  # (B, vocab): the first target token
+            n_alt = max(len(alternatives[i]) for i in batch)
+            for j in range(n_alt):
+                targets = [self._target_ids(alternatives[i][j]) if j < len(alternatives[i]) else [] for i in batch]
+                values = self._continuation_logprob(first, state, targets, last=j == n_alt - 1)
+                for b, i in enumerate(batch):
+                    if j < len(alternatives[i]):
+                        scores[i].append(values[b])
         return scores
+
+    def _target_ids(self, target: str) -> list[int]:
+        return self.tokenizer(" " + target.strip(), add_special_tokens=False).input_ids
+
+    def _continuation_logprob(self, first: torch.Tensor, state, targets: list[list[int]], last: bool) -> list[float]:
+        """Summed log-probabilities of right-padded target rows continuing a batch's cached prompts."""
+        mask, positions, cache = state
+        width = max(max((len(t) for t in targets), default=0), 1)
+        ids = torch.full((len(targets), width), self.tokenizer.pad_token_id, dtype=torch.long, device=self.device)
+        t_mask = torch.zeros((len(targets), width), dtype=torch.long, device=self.device)
+        for b, t in enumerate(targets):
+            ids[b, :len(t)] = torch.tensor(t, dtype=torch.long)
+            t_mask[b, :len(t)] = 1
+        out = [float(first[b, t[0]]) if t else 0.0 for b, t in enumerate(targets)]
+        if width > 1:
+            cache = cache if last else copy.deepcopy(cache)
+            pos = positions[:, -1:] + 1 + torch.arange(width, device=self.device)[None]
+            logits = self.model(input_ids=ids, attention_mask=torch.cat([mask, t_mask], dim=1), position_ids=pos,
+                                past_key_values=cache, use_cache=True).logits  # (B, width, vocab)
+            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # position k predicts target token k+1
+            for b, t in enumerate(targets):
+                if len(t) > 1:
+                    out[b] += float(logp[b, :len(t) - 1].gather(1, ids[b, 1:len(t), None]).sum())
+        return out
+
+    def _greedy(self, rows: list[list[int]], shared: int, max_new_tokens: int) -> list[list[int]]:
+        """New token ids per row; a row leaves the batch once it has emitted a line break or end-of-text."""
+        logits, (mask, positions, cache) = self._forward(rows, shared)
+        alive = torch.arange(len(rows), device=self.device)
+        new: list[list[int]] = [[] for _ in rows]
+        for step in range(max_new_tokens):
+            token = logits[:, -1].argmax(-1)  # (alive,)
+            for row, t in zip(alive.tolist(), token.tolist()):
+                new[row].append(t)
+            stop = self._stop[token]
+            if bool(stop.all()) or step == max_new_tokens - 1:
+                break
+            if bool(stop.any()):  # drop finished rows: their later tokens are never used
+                keep = (~stop).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                alive, token, mask, positions = alive[keep], token[keep], mask[keep], positions[keep]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            positions = positions[:, -1:] + 1
+            logits = self.model(input_ids=token[:, None], attention_mask=mask, position_ids=positions,
+                                past_key_values=cache, use_cache=True).logits
+        return new
+
+    def _forward(self, rows: list[list[int]], shared: int):
+        """Logits at each row's last position, (B, 1, vocab), and the state to continue decoding."""
+        suffixes = [r[shared:] for r in rows]
+        width = max(len(s) for s in suffixes)
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        for b, s in enumerate(suffixes):
+            ids[b, width - len(s):] = torch.tensor(s)
+            mask[b, shared + width - len(s):] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)[:, shared:]  # pads take no position
+        cache = self._prefix_cache(tuple(rows[0][:shared]), len(rows)) if shared else DynamicCache()
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                            past_key_values=cache, use_cache=True, logits_to_keep=1).logits  # only the next token
+        return logits, (mask, positions, cache)
+
+    def _prefix_cache(self, prefix: tuple[int, ...], batch: int) -> DynamicCache:
+        """A fresh copy of the prefix's key/value cache, repeated for `batch` rows."""
+        with self._lock:
+            if prefix not in self._prefixes:
+                cache = DynamicCache()
+                self.model(input_ids=torch.tensor([prefix], device=self.device), past_key_values=cache, use_cache=True)
+                if len(self._prefixes) >= _PREFIX_MEMO:
+                    self._prefixes.pop(next(iter(self._prefixes)))
+                self._prefixes[prefix] = cache
+            cache = copy.deepcopy(self._prefixes[prefix])
+        cache.batch_repeat_interleave(batch)
+        return cache
+
+
+def _shared_length(rows: list[list[int]]) -> int:
+    """Tokens every row starts with (leaving each row at least one token of its own), or 0 if few."""
+    if len(rows) < 2:
+        return 0
+    first, n = rows[0], min(len(r) for r in rows) - 1
+    for r in rows[1:]:
+        k = 0
+        while k < n and r[k] == first[k]:
+            k += 1
+        n = k
+    return n if n >= MIN_SHARED_PREFIX else 0
+
+
+def _length_sorted_batches(rows: list[list[int]], shared: int, batch_size: int) -> list[list[int]]:
+    """Row indices grouped into batches of similar length (less padding), longest first."""
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+    return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
 
 
 def load_lm(path: str, device: str, dtype: torch.dtype) -> CausalLM:

@@ -1,7 +1,9 @@
 """Builds a SeracEditor from a SeracConfig with real models (the only place that loads weights).
 
 Invariant: the base and counterfactual models share one set of weights when they name the same
-model, so the default system holds SmolLM2 in memory once.
+model, so the default system holds SmolLM2 in memory once. A trained counterfactual checkpoint
+(LoRA) gets its own merged copy; the base model stays untouched. Without checkpoints the untrained
+defaults load, and `editor.trained_parts` says which parts are trained (for the UI).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from pathlib import Path
 
 from core.base_model import LMBaseModel
 from core.config import SeracConfig
+from core.adapters import load_counterfactual_lm
+from core.checkpoints import read_meta, require_meta
 from core.counterfactual import PromptedCounterfactual
+from core.cross_encoder import CrossEncoderScopeClassifier
 from core.device import resolve_device, resolve_dtype
 from core.embedder import SentenceEmbedder
 from core.lm import load_lm
@@ -28,20 +33,48 @@ def build_editor(config: SeracConfig) -> SeracEditor:
     embedder = SentenceEmbedder(resolve_model_path(config.embedder, config.cache_dir), device, config.batch_size)
     base_lm = load_lm(resolve_model_path(config.base_model, config.cache_dir), device, dtype)
     cf_path = resolve_model_path(config.counterfactual_model or config.base_model, config.cache_dir)
-    cf_lm = load_lm(cf_path, device, dtype)
+    if config.counterfactual_checkpoint:
+        cf_lm, cf_format = load_counterfactual_lm(config.counterfactual_checkpoint, cf_path, device, dtype)
+    else:
+        cf_lm, cf_format = load_lm(cf_path, device, dtype), counterfactual_format(cf_path)
     memory = FaissEditMemory(embedder.dim)
     router = ScopeRouter(embedder, memory, build_classifier(config, device), config.top_k)
-    return SeracEditor(
+    editor = SeracEditor(
         embedder, memory, router,
         LMBaseModel(base_lm, config.max_new_tokens, config.batch_size),
-        PromptedCounterfactual(cf_lm, config.max_new_tokens, config.batch_size, counterfactual_format(cf_path)),
+        PromptedCounterfactual(cf_lm, config.max_new_tokens, config.batch_size, cf_format),
         config.threshold,
     )
+    editor.trained_parts = trained_parts(config)
+    return editor
 
 
 def build_classifier(config: SeracConfig, device: str) -> ScopeClassifier:
     """The scorer named by `config.scope_scorer` (validated by the config)."""
+    if config.scope_scorer == "cross-encoder":
+        require_meta(config.scope_checkpoint, "scope")
+        return CrossEncoderScopeClassifier.load(config.scope_checkpoint, device, max(config.batch_size, 32))
     return EmbeddingScopeClassifier(config.similarity_scale, config.similarity_center)
+
+
+def trained_parts(config: SeracConfig) -> dict[str, dict]:
+    """Which learned parts are trained, for the UI: {"scope_classifier": {...}, "counterfactual": {...}},
+    each with "trained" (bool), "checkpoint" (folder or None) and a one-line "description"."""
+    scope = read_meta(config.scope_checkpoint) if config.scope_scorer == "cross-encoder" else None
+    cf = read_meta(config.counterfactual_checkpoint) if config.counterfactual_checkpoint else None
+    return {
+        "scope_classifier": _part(scope, config.scope_checkpoint, "trained cross-encoder",
+                                  "untrained default: calibrated MiniLM cosine similarity"),
+        "counterfactual": _part(cf, config.counterfactual_checkpoint, "trained LoRA counterfactual model",
+                                "untrained default: the base LM with a four-shot prompt"),
+    }
+
+
+def _part(meta: dict | None, folder: str | None, trained: str, untrained: str) -> dict:
+    if meta is None:
+        return {"trained": False, "checkpoint": None, "description": untrained}
+    return {"trained": True, "checkpoint": str(folder),
+            "description": f"{trained} ({folder}, step {meta.get('step')}, {meta.get('train_minutes')} min)"}
 
 
 def counterfactual_format(path: str) -> str:

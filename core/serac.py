@@ -23,6 +23,9 @@ from core.types import Edit, RoutingDecision, RoutingRecord, Timings
 
 
 class SeracEditor:
+    #: which learned parts are trained (set by core.loading.build_editor; see core.loading.trained_parts)
+    trained_parts: dict | None = None
+
     def __init__(self, embedder: Embedder, memory: EditMemory, router: Router,
                  base: BaseModel, counterfactual: CounterfactualModel, threshold: float):
         self.embedder, self.memory, self.router = embedder, memory, router

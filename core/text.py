@@ -28,7 +28,9 @@ def clean_field(name: str, value: object, max_chars: int, required: bool = True)
         raise InvalidInput(f"{name} must not be empty or whitespace")
     if len(text) > max_chars:
         raise InvalidInput(f"{name} is {len(text)} characters; the limit is {max_chars}")
-    bad = [c for c in text if unicodedata.category(c) in ("Cc", "Cs") and c not in "\t\n"]
+    if any(unicodedata.category(c) == "Cs" for c in text):
+        raise InvalidInput(f"{name} is not valid UTF-8 text")
+    bad = [c for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n"]
     if bad:
         raise InvalidInput(f"{name} contains control characters ({ascii(bad[0])})")
     return text

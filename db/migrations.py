@@ -75,7 +75,24 @@ def m002_probe_log(conn: sa.Connection) -> None:
     md.create_all(conn)
 
 
-MIGRATIONS = [m001_initial, m002_probe_log]
+def m003_probe_prompts(conn: sa.Connection) -> None:
+    md = sa.MetaData()
+    sa.Table("edits", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "probe_prompts", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("edit_id", sa.Integer, sa.ForeignKey("edits.id"), nullable=False),
+        sa.Column("prompt", sa.Text, nullable=False),
+        sa.Column("expect", sa.String(8), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(128), nullable=False),
+        sa.Index("ix_probe_prompts_edit", "edit_id"),
+    )
+    md.tables["probe_prompts"].create(conn)
+
+
+MIGRATIONS = [m001_initial, m002_probe_log, m003_probe_prompts]
 
 
 def _ledger(md: sa.MetaData) -> sa.Table:

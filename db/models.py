@@ -54,6 +54,17 @@ probe_log = sa.Table(
     sa.Column("timings", sa.Text, nullable=False),
 )
 
+probe_prompts = sa.Table(
+    "probe_prompts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("edit_id", sa.Integer, sa.ForeignKey("edits.id"), nullable=False),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("expect", sa.String(8), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+)
+
 settings = sa.Table(
     "settings", metadata,
     sa.Column("key", sa.String(64), primary_key=True),

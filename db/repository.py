@@ -23,6 +23,7 @@ from db.engine import create_engine, read_transaction, write_transaction
 from db.migrations import migrate
 from db.models import audit_log, edits, probe_log, settings
 
+MAX_EDIT_ID = 2**63 - 1  # ids are 64-bit integers in every backend; larger ones cannot exist
 EDIT_FIELDS = ("prompt", "target", "subject", "notes", "status")
 
 
@@ -45,7 +46,8 @@ class EditRepository:
         rows = [dict(prompt=d.prompt, target=d.target, subject=d.subject, notes=d.notes, status="active",
                      created_at=now, created_by=actor, updated_at=now, updated_by=actor) for d in clean]
         with write_transaction(self.engine) as conn:
-            ids = [conn.execute(edits.insert().values(**row)).inserted_primary_key[0] for row in rows]
+            inserted = conn.execute(edits.insert().returning(edits.c.id, sort_by_parameter_order=True), rows)
+            ids = [r.id for r in inserted]
             added = [_edit(dict(row, id=i)) for row, i in zip(rows, ids)]
             audit.append_many(conn, audit.last_hash(conn),
                               [(actor, action, e.id, None, _snapshot(e), reason) for e in added])
@@ -103,6 +105,25 @@ class EditRepository:
 
     def active_edits(self) -> list[Edit]:
         return self.list_edits(status="active")
+
+    def get_many(self, edit_ids: Sequence[int]) -> list[Edit]:
+        """The edits with these ids that exist, in id order."""
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(sa.select(edits).where(edits.c.id.in_(list(edit_ids))).order_by(edits.c.id))
+            return [_edit(r._mapping) for r in rows]
+
+    def last_audit_id(self) -> int:
+        with read_transaction(self.engine) as conn:
+            return int(conn.execute(sa.select(sa.func.max(audit_log.c.id))).scalar() or 0)
+
+    def changes_since(self, audit_id: int) -> tuple[int, set[int], bool]:
+        """What changed after audit row `audit_id`: (last row id, edit ids touched, whether a setting changed)."""
+        query = sa.select(audit_log.c.id, audit_log.c.edit_id, audit_log.c.action).where(audit_log.c.id > audit_id)
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(query.order_by(audit_log.c.id)).all()
+        if not rows:
+            return audit_id, set(), False
+        return rows[-1].id, {r.edit_id for r in rows if r.edit_id is not None}, any(r.action == "setting" for r in rows)
 
     def get_setting(self, key: str) -> str | None:
         with read_transaction(self.engine) as conn:
@@ -164,6 +185,8 @@ class EditRepository:
     def _get(conn: sa.Connection, edit_id: int) -> Edit:
         if not isinstance(edit_id, int) or isinstance(edit_id, bool):
             raise InvalidInput(f"edit id must be an integer, got {edit_id!r}")
+        if not 1 <= edit_id <= MAX_EDIT_ID:
+            raise UnknownEdit(f"no edit with id {edit_id}")
         row = conn.execute(sa.select(edits).where(edits.c.id == edit_id)).first()
         if row is None:
             raise UnknownEdit(f"no edit with id {edit_id}")

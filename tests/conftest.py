@@ -13,6 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests run on the untrained defaults, as on a fresh clone: app.py subprocesses must not pick up a local
+# checkpoints/ folder (tests that need a trained part pass it explicitly).
+os.environ["SERAC_CHECKPOINT_DIR"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-checkpoints")
 
 import hashlib  # noqa: E402
 import re  # noqa: E402
@@ -72,3 +75,46 @@ def counterfact_slice() -> list[dict]:
     import json
 
     return json.loads((DATA / "counterfact" / "val.json").read_text())[:20]
+
+
+def _fresh_postgres_url(admin_url: str) -> tuple[str, str]:
+    """Create an empty database on the test server; returns (its URL, its name)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"serac_t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + "/" + name, name
+
+
+def _drop_postgres(admin_url: str, name: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request, tmp_path):
+    """A fresh, empty edit log on SQLite and on PostgreSQL (SERAC_TEST_PG_URL, set by `make test`)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'edits.sqlite'}"
+        return
+    admin = os.environ.get("SERAC_TEST_PG_URL")
+    if not admin:
+        if os.environ.get("CI"):
+            pytest.fail("SERAC_TEST_PG_URL is not set; CI must run PostgreSQL (scripts/start-postgres.sh)")
+        pytest.skip("no PostgreSQL test server (run `eval \"$(bash scripts/start-postgres.sh)\"`)")
+    url, name = _fresh_postgres_url(admin)
+    yield url
+    _drop_postgres(admin, name)
+
+
+# One real server (python app.py in a subprocess) shared by the browser tests (tests/e2e) and the API tests.
+from tests.live_server import live_server  # noqa: E402,F401

@@ -50,3 +50,16 @@ def test_add_checks_lengths_and_clear():
     memory.add(_edits(2), _unit(np.random.default_rng(3), 2, 8))
     memory.clear()
     assert len(memory) == 0 and memory.ids() == []
+
+
+def test_small_batch_search_matches_large_batch_and_restores_threads():
+    import faiss
+
+    rng = np.random.default_rng(4)
+    memory, edits, vectors = FaissEditMemory(16), _edits(40), _unit(rng, 40, 16)
+    memory.add(edits, vectors)
+    threads = faiss.omp_get_max_threads()
+    one_by_one = [memory.search(vectors[i:i + 1], k=3)[0] for i in range(40)]
+    assert one_by_one == memory.search(vectors, k=3)
+    assert faiss.omp_get_max_threads() == threads
+

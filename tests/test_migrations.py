@@ -11,8 +11,8 @@ def _columns(engine):
             for t in inspector.get_table_names()}
 
 
-def test_blank_database_migrates_to_the_models(db_url):
-    engine = create_engine(db_url)
+def test_blank_database_migrates_to_the_models(any_db_url):
+    engine = create_engine(any_db_url)
     assert migrate(engine) == [m.__name__ for m in MIGRATIONS]
     reflected = _columns(engine)
     assert set(reflected) == set(metadata.tables)
@@ -23,8 +23,8 @@ def test_blank_database_migrates_to_the_models(db_url):
             assert nullable == (column.nullable and not column.primary_key), f"{name}.{column.name}"
 
 
-def test_migrate_is_idempotent_and_recorded(db_url):
-    engine = create_engine(db_url)
+def test_migrate_is_idempotent_and_recorded(any_db_url):
+    engine = create_engine(any_db_url)
     migrate(engine)
     assert migrate(engine) == []
     with engine.connect() as conn:

@@ -1,6 +1,5 @@
-import sqlite3
-
 import pytest
+import sqlalchemy as sa
 
 from core.errors import InvalidInput, StateConflict, UnknownEdit
 from core.types import EditDraft
@@ -9,8 +8,8 @@ from db.repository import EditRepository
 DARRIEUX = EditDraft("The mother tongue of Danielle Darrieux is", "English", "Danielle Darrieux")
 
 
-def test_add_get_list(db_url):
-    repo = EditRepository(db_url)
+def test_add_get_list(any_db_url):
+    repo = EditRepository(any_db_url)
     edit = repo.add_edit(DARRIEUX, "alice")
     assert edit.id == 1 and edit.status == "active" and edit.created_by == "alice"
     assert repo.get(1) == edit
@@ -21,8 +20,8 @@ def test_add_get_list(db_url):
     assert [e.id for e in repo.list_edits(offset=1, limit=1)] == [2]
 
 
-def test_retire_restore_and_audit(db_url):
-    repo = EditRepository(db_url)
+def test_retire_restore_and_audit(any_db_url):
+    repo = EditRepository(any_db_url)
     repo.add_edit(DARRIEUX, "alice")
     assert repo.retire(1, "bob", "wrong source").status == "retired"
     assert repo.active_edits() == []
@@ -44,15 +43,15 @@ def test_retire_restore_and_audit(db_url):
     EditDraft("", "x"), EditDraft("   ", "x"), EditDraft("p", ""), EditDraft("p\x07", "x"),
     EditDraft("p" * 5000, "x"), EditDraft(None, "x"),
 ])
-def test_invalid_drafts_write_nothing(db_url, draft):
-    repo = EditRepository(db_url)
+def test_invalid_drafts_write_nothing(any_db_url, draft):
+    repo = EditRepository(any_db_url)
     with pytest.raises(InvalidInput):
         repo.add_edit(draft, "alice")
     assert repo.count_edits() == 0 and repo.audit_entries() == []
 
 
-def test_batch_is_all_or_nothing(db_url):
-    repo = EditRepository(db_url)
+def test_batch_is_all_or_nothing(any_db_url):
+    repo = EditRepository(any_db_url)
     with pytest.raises(InvalidInput):
         repo.add_edits([DARRIEUX, EditDraft("ok", "fine"), EditDraft("", "bad")], "alice")
     assert repo.count_edits() == 0
@@ -60,8 +59,8 @@ def test_batch_is_all_or_nothing(db_url):
     assert len(repo.audit_entries()) == 2
 
 
-def test_unknown_ids(db_url):
-    repo = EditRepository(db_url)
+def test_unknown_ids(any_db_url):
+    repo = EditRepository(any_db_url)
     for call in (lambda: repo.get(42), lambda: repo.retire(42, "a"), lambda: repo.restore(42, "a")):
         with pytest.raises(UnknownEdit):
             call()
@@ -69,16 +68,16 @@ def test_unknown_ids(db_url):
         repo.get("7")
 
 
-def test_edits_and_audit_survive_reopening(db_url):
-    EditRepository(db_url).add_edits([DARRIEUX, EditDraft("The capital of Veltria is", "Osmund")], "alice")
-    EditRepository(db_url).retire(2, "bob")
-    reopened = EditRepository(db_url)
+def test_edits_and_audit_survive_reopening(any_db_url):
+    EditRepository(any_db_url).add_edits([DARRIEUX, EditDraft("The capital of Veltria is", "Osmund")], "alice")
+    EditRepository(any_db_url).retire(2, "bob")
+    reopened = EditRepository(any_db_url)
     assert [(e.id, e.status) for e in reopened.list_edits()] == [(1, "active"), (2, "retired")]
     assert len(reopened.audit_entries()) == 3 and reopened.verify_audit().ok
 
 
-def test_settings_are_audited(db_url):
-    repo = EditRepository(db_url)
+def test_settings_are_audited(any_db_url):
+    repo = EditRepository(any_db_url)
     assert repo.get_setting("threshold") is None
     repo.set_setting("threshold", "0.6", "alice")
     repo.set_setting("threshold", "0.7", "bob")
@@ -86,19 +85,20 @@ def test_settings_are_audited(db_url):
     assert repo.audit_entries(limit=1)[0].before == {"threshold": "0.6"}
 
 
-def test_audit_chain_detects_tampering(db_url, tmp_path):
-    repo = EditRepository(db_url)
+def test_audit_chain_detects_tampering(any_db_url):
+    repo = EditRepository(any_db_url)
     repo.add_edit(DARRIEUX, "alice")
     repo.retire(1, "bob")
     repo.restore(1, "carol")
     assert repo.verify_audit().ok and repo.verify_audit().rows == 3
-    path = db_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
+    tamper = sa.create_engine(any_db_url)  # a writer outside the app, straight into the database
+    with tamper.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_log SET actor = 'mallory' WHERE id = 2"))
     check = repo.verify_audit()
     assert not check.ok and check.first_bad_id == 2 and "altered" in check.problem
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE audit_log SET actor = 'bob' WHERE id = 2")
-        conn.execute("DELETE FROM audit_log WHERE id = 2")
+    with tamper.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_log SET actor = 'bob' WHERE id = 2"))
+        conn.execute(sa.text("DELETE FROM audit_log WHERE id = 2"))
+    tamper.dispose()
     check = repo.verify_audit()
     assert not check.ok and check.first_bad_id == 3 and "removed" in check.problem

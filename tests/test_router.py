@@ -50,3 +50,19 @@ def test_router_with_empty_memory(tiny_embedder):
     router = ScopeRouter(tiny_embedder, FaissEditMemory(tiny_embedder.dim), EmbeddingScopeClassifier(14.0, 0.62), 5)
     decisions, _ = router.route(["anything"], 0.5)
     assert decisions[0].route == "base" and decisions[0].candidates == ()
+
+
+def test_calibration_fit_recovers_a_known_logistic():
+    import numpy as np
+
+    from core.calibration import fit_similarity_calibration
+
+    # Equal-variance Gaussian classes have an exact logistic posterior:
+    # slope = (mu1 - mu0) / sigma^2 = 40, center = (mu0 + mu1) / 2 = 0.6 (balanced classes).
+    rng = np.random.default_rng(0)
+    positives, negatives = rng.normal(0.8, 0.1, 20000), rng.normal(0.4, 0.1, 5000)
+    scale, center = fit_similarity_calibration(positives, negatives)
+    assert center == pytest.approx(0.6, abs=0.01)
+    assert scale == pytest.approx(40, rel=0.1)
+    with pytest.raises(ValueError):
+        fit_similarity_calibration(np.array([0.1]), np.array([0.9]))

@@ -1,6 +1,8 @@
-"""The ASGI server: a FastAPI app with the Gradio UI mounted at '/'.
+"""The ASGI server: a FastAPI app with the JSON API under /api, OpenAPI docs at /docs and the Gradio UI at '/'.
 
-Invariant: `create_server` builds the app and never starts serving; `app.py` runs it with uvicorn.
+Invariants: `create_server` builds the app and never starts serving (`app.py` runs it with uvicorn); the UI
+needs a login (the users file) and /api a bearer token, so anonymous requests can neither read nor write;
+the queue lets non-model events run beside a probe, while model events share one slot (webapp.tabs.MODEL).
 """
 
 from __future__ import annotations
@@ -8,12 +10,26 @@ from __future__ import annotations
 import gradio as gr
 from fastapi import FastAPI
 
+from webapp.api import install_api
+from webapp.auth import UserStore
 from webapp.services import Services
 from webapp.ui import build_app
 
+MAX_UPLOAD = "32mb"  # largest file the UI accepts for bulk import; Gradio rejects bigger ones with a clear error
+AUTH_MESSAGE = "SERAC edit curator: sign in with your curator or viewer account."
 
-def create_server(services: Services) -> FastAPI:
-    server = FastAPI(title="SERAC edit curator", docs_url="/docs", openapi_url="/openapi.json")
-    blocks = build_app(services)
-    blocks.queue(default_concurrency_limit=1)
-    return gr.mount_gradio_app(server, blocks, path="/", footer_links=[], run_history=False, show_error=True)
+
+def create_server(services: Services, users: UserStore) -> FastAPI:
+    server = FastAPI(title="SERAC edit curator", docs_url="/docs", openapi_url="/openapi.json",
+                     description="Curate SERAC edits: create, list, retire and restore edits; ask a prompt for "
+                                 "its routing record. Send `Authorization: Bearer TOKEN`.")
+    install_api(server, services, users)
+    blocks = build_app(services, users)
+    blocks.queue(default_concurrency_limit=4)
+
+    def login(username: str, password: str) -> bool:
+        return users.authenticate(username, password) is not None
+
+    return gr.mount_gradio_app(server, blocks, path="/", footer_links=[], run_history=False, show_error=True,
+                               auth=login, auth_message=AUTH_MESSAGE, mcp_server=False,
+                               max_file_size=MAX_UPLOAD)

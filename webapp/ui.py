@@ -1,55 +1,63 @@
-"""The Gradio UI: `build_app(services)` lays out the page and wires events to plain callbacks.
+"""The Gradio UI: `build_app(services, users)` lays out the page, one function per tab, and wires events to
+plain callbacks (webapp/callbacks/).
 
-Invariant: building the app never launches it and never reads the environment.
+Invariants: building the app never launches it and never reads the environment; every callback acts as
+the logged-in user (`who(request)`), so the audit log records the real user; without a user store
+(`users=None`) everyone is a read-only viewer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
-from webapp import callbacks
+from webapp.auth import User, UserStore
 from webapp.services import Services
+from webapp.tabs.audit import audit_tab
+from webapp.tabs.edits import edits_tab
+from webapp.tabs.probe import probe_tab
+from webapp.tabs.scope_map import scope_map_tab
+from webapp.tabs.threshold import threshold_tab
+
+TABS = (edits_tab, probe_tab, scope_map_tab, threshold_tab, audit_tab)
 
 
-def build_app(services: Services) -> gr.Blocks:
+def build_app(services: Services, users: UserStore | None = None) -> gr.Blocks:
+    who = user_resolver(users)
     with gr.Blocks(title="SERAC edit curator", analytics_enabled=False) as app:
-        gr.Markdown("# SERAC edit curator")
-        _probe_tab(services)
-        _edits_tab(services)
+        with gr.Row():
+            gr.Markdown("# SERAC edit curator", elem_id="title")
+            signed_in = gr.Markdown(elem_id="signed-in")
+            gr.Button("Log out", link="/logout", size="sm", scale=0, elem_id="logout")
+        loads = [hook for tab in TABS for hook in tab(services, who)]
+
+        def whoami(request: gr.Request):
+            user = who(request)
+            rights = "can edit" if user.can_write else "read and probe only"
+            return f"Signed in as **{user.name}** ({user.role}: {rights})  \n{models_line(services)}"
+
+        app.load(whoami, None, signed_in)
+        for fn, inputs, outputs in loads:
+            app.load(fn, inputs, outputs)
     return app
 
 
-def user_of(request: gr.Request | None) -> str:
-    return (request.username if request is not None else None) or "anonymous"
+def models_line(services: Services) -> str:
+    """Which learned parts serve: trained checkpoints or the untrained defaults (core.loading.trained_parts)."""
+    parts = getattr(services.editor, "trained_parts", None)
+    if not parts:
+        return ""
+    return " · ".join(f"{label}: {parts[key]['description']}" for key, label in
+                      (("scope_classifier", "scope"), ("counterfactual", "counterfactual")) if key in parts)
 
 
-def _probe_tab(services: Services) -> None:
-    with gr.Tab("Probe"):
-        prompt = gr.Textbox(label="Prompt", placeholder="Where Danielle Darrieux is from, people speak the language of")
-        ask = gr.Button("Ask", variant="primary")
-        decision = gr.Markdown()
-        with gr.Row():
-            base = gr.Textbox(label="Base model", interactive=False)
-            edited = gr.Textbox(label="Edited system", interactive=False)
-        scores = gr.Dataframe(headers=list(callbacks.CANDIDATE_COLUMNS), interactive=False, label="Top-k candidates")
+def user_resolver(users: UserStore | None) -> Callable[[gr.Request | None], User]:
+    """request -> User: the user store's entry for the logged-in name, else a viewer."""
 
-        def on_ask(text: str, request: gr.Request):
-            return callbacks.probe(services, text, user_of(request))
+    def who(request: gr.Request | None) -> User:
+        name = getattr(request, "username", None) if request is not None else None
+        known = users.get(name) if users is not None and name else None
+        return known or User(name or "anonymous", "viewer")
 
-        ask.click(on_ask, [prompt], [decision, base, edited, scores], concurrency_id="model", concurrency_limit=1)
-
-
-def _edits_tab(services: Services) -> None:
-    with gr.Tab("Edits"):
-        with gr.Row():
-            prompt = gr.Textbox(label="Prompt", scale=3)
-            target = gr.Textbox(label="New target", scale=2)
-        add = gr.Button("Add edit", variant="primary")
-        status = gr.Markdown()
-        table = gr.Dataframe(headers=list(callbacks.EDIT_COLUMNS), interactive=False, label="Edits",
-                             value=lambda: callbacks.edit_rows(services))
-
-        def on_add(p: str, t: str, request: gr.Request):
-            return callbacks.add_edit(services, p, t, user_of(request))
-
-        add.click(on_add, [prompt, target], [status, table])
+    return who

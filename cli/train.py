@@ -1,0 +1,112 @@
+"""Training commands: `train-scope` (the cross-encoder scope classifier) and `train-counterfactual`
+(a LoRA adapter on the counterfactual model). Both write a checkpoint folder with a serac.json of
+their settings and measurements, resume from it when re-run, and stop at --max-minutes.
+
+Heavy imports (torch, transformers) happen inside the run functions so `app.py --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cli import Command
+from core.config import SeracConfig
+
+SCOPE_DIR = Path("checkpoints/scope")
+COUNTERFACTUAL_DIR = Path("checkpoints/counterfactual")
+
+
+def _common_args(p: argparse.ArgumentParser, out: Path, batch_size: int, lr: float) -> None:
+    p.add_argument("--data", action="append", required=True, metavar="PATH",
+                   help="CounterFact / zsRE training file; repeat for several (the first supplies the held-out split)")
+    p.add_argument("--out", type=Path, default=out, help="checkpoint folder (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--device", dest="train_device", choices=("auto", "cpu", "cuda"), default=None,
+                   help="where to train (default: the global --device)")
+    p.add_argument("--max-minutes", type=float, default=10.0, help="training time budget (default %(default)s)")
+    p.add_argument("--max-steps", type=int, default=100_000, help="optimizer steps at most (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=batch_size, help="examples per step (default %(default)s)")
+    p.add_argument("--lr", type=float, default=lr, help="peak learning rate (default %(default)s)")
+    p.add_argument("--warmup-steps", type=int, default=50, help="linear warm-up steps (default %(default)s)")
+    p.add_argument("--limit", type=int, default=None, help="read at most N records per file")
+    p.add_argument("--eval-records", type=int, default=300,
+                   help="records of the first file held out for measuring (default %(default)s)")
+    p.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default %(default)s)")
+    p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
+
+
+def _scope_args(p: argparse.ArgumentParser) -> None:
+    _common_args(p, SCOPE_DIR, 32, 5e-5)
+    p.add_argument("--hard-negatives", type=int, default=3, help="nearest other edits per query used as negatives")
+    p.add_argument("--min-rejection", type=float, default=0.99,
+                   help="threshold choice: best recall whose out-of-scope rejection reaches this (default %(default)s)")
+    p.add_argument("--top-k", dest="measure_top_k", type=int, default=None, help="candidates per query when measuring (default: global)")
+    p.add_argument("--init", default=None, help="initial weights (default: the global --embedder, MiniLM)")
+
+
+def _counterfactual_args(p: argparse.ArgumentParser) -> None:
+    _common_args(p, COUNTERFACTUAL_DIR, 16, 5e-4)
+    p.add_argument("--lora-r", type=int, default=16, help="LoRA rank; 0 fine-tunes every weight (default %(default)s)")
+    p.add_argument("--lora-alpha", type=int, default=32, help="LoRA alpha (default %(default)s)")
+    p.add_argument("--lora-layers", type=int, default=0,
+                   help="adapt only the top N blocks (0 = all); cheaper steps on a CPU (default %(default)s)")
+    p.add_argument("--negatives", type=float, default=0.0,
+                   help="share of extra out-of-scope examples answered as the base model answers (default 0: in-scope only)")
+    p.add_argument("--skip-before", action="store_true",
+                   help="do not measure the untrained few-shot model on the held-out records first")
+
+
+def _settings(args: argparse.Namespace, config: SeracConfig, **extra):
+    from core.device import resolve_device
+    from core.training.settings import TrainSettings
+
+    return TrainSettings(
+        data=tuple(args.data), out=args.out, seed=args.seed, device=resolve_device(args.train_device or config.device),
+        max_minutes=args.max_minutes, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        limit=args.limit, eval_records=args.eval_records, save_every=args.save_every, restart=args.restart, **extra)
+
+
+def _train_scope(args: argparse.Namespace, config: SeracConfig) -> int:
+    from core.embedder import SentenceEmbedder
+    from core.packaged import resolve_model_path
+    from core.scope import EmbeddingScopeClassifier
+    from core.training.train_scope import train_scope
+
+    settings = _settings(args, config, hard_negatives=args.hard_negatives, min_rejection=args.min_rejection,
+                         top_k=args.measure_top_k or config.top_k)
+    embedder_path = resolve_model_path(config.embedder, config.cache_dir)
+    embedder = SentenceEmbedder(embedder_path, settings.device, config.batch_size)
+    init = resolve_model_path(args.init, config.cache_dir) if args.init else embedder_path
+    baseline = EmbeddingScopeClassifier(config.similarity_scale, config.similarity_center)
+    meta = train_scope(settings, embedder, init, baseline)
+    _report(meta, settings.out)
+    return 0
+
+
+def _train_counterfactual(args: argparse.Namespace, config: SeracConfig) -> int:
+    from core.packaged import resolve_model_path
+    from core.training.train_counterfactual import train_counterfactual
+
+    settings = _settings(args, config, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_layers=args.lora_layers,
+                         negatives=args.negatives)
+    base = resolve_model_path(config.counterfactual_model or config.base_model, config.cache_dir)
+    meta = train_counterfactual(settings, base, config.max_new_tokens, measure_before=not args.skip_before)
+    _report(meta, settings.out)
+    return 0
+
+
+def _report(meta: dict, out: Path) -> None:
+    print(json.dumps(meta.get("metrics", {}), indent=2))
+    print(f"checkpoint: {out} (step {meta['step']}, {meta['train_minutes']} min of training)", file=sys.stderr)
+
+
+COMMANDS = [
+    Command("train-scope", "train the cross-encoder scope classifier (hard negatives; picks the threshold)",
+            _scope_args, _train_scope),
+    Command("train-counterfactual", "fine-tune the counterfactual model (LoRA) to answer per the edit in its prompt",
+            _counterfactual_args, _train_counterfactual),
+]

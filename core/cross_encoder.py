@@ -1,0 +1,73 @@
+"""The cross-encoder scope classifier: g(edit, x) = sigmoid(f("edit prompt [SEP] x")).
+
+SERAC's sharper scorer: the edit's prompt and the query are read together by one transformer
+(MiniLM with a one-logit head, trained by `app.py train-scope`), so it can tell a near miss (the
+same relation about another subject) from a paraphrase, which separate embeddings blur. It scores
+only the top-k candidates the faiss index retrieved, all pairs of a batch in one forward pass.
+
+Invariant: scores are in [0, 1], one per candidate, in the candidates' order; inference only
+(eval mode, no gradients), so the same pair always gets the same score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from core.errors import ModelLoadError
+from core.types import Candidate
+
+MAX_LENGTH = 128  # tokens per (edit, query) pair; CounterFact pairs are about 30
+
+
+def edit_text(candidate: Candidate) -> str:
+    """What the scorer reads of an edit: its prompt (scope depends on the input, not the new answer)."""
+    return candidate.edit.prompt
+
+
+def pair_logits(model, tokenizer, edits: Sequence[str], queries: Sequence[str], device: str) -> torch.Tensor:
+    """(n,) logits of the pairs (edits[i], queries[i]); gradients flow when the caller allows them."""
+    enc = tokenizer(list(edits), list(queries), padding=True, truncation=True, max_length=MAX_LENGTH,
+                    return_tensors="pt").to(device)
+    return model(**enc).logits[:, 0].float()
+
+
+class CrossEncoderScopeClassifier:
+    """A sequence classifier with one logit over (edit prompt, query) pairs."""
+
+    name = "cross-encoder"
+
+    def __init__(self, model, tokenizer, device: str, batch_size: int = 64):
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.device, self.batch_size = device, batch_size
+
+    @classmethod
+    def load(cls, path: str, device: str, batch_size: int = 64) -> "CrossEncoderScopeClassifier":
+        """A trained cross-encoder from a checkpoint folder (or any one-logit sequence classifier)."""
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).to(device)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load cross-encoder '{path}': {str(exc).splitlines()[0]}") from exc
+        return cls(model, tokenizer, device, batch_size)
+
+    def score(self, queries: Sequence[str], candidates: Sequence[Sequence[Candidate]]) -> list[list[float]]:
+        pairs = [(edit_text(c), q) for q, row in zip(queries, candidates) for c in row]
+        flat = self.score_pairs([e for e, _ in pairs], [q for _, q in pairs])
+        out, start = [], 0
+        for row in candidates:
+            out.append(flat[start:start + len(row)])
+            start += len(row)
+        return out
+
+    @torch.inference_mode()
+    def score_pairs(self, edits: Sequence[str], queries: Sequence[str]) -> list[float]:
+        """In-scope probabilities of (edit prompt, query) pairs, batched."""
+        out: list[float] = []
+        for start in range(0, len(edits), self.batch_size):
+            logits = pair_logits(self.model, self.tokenizer, edits[start:start + self.batch_size],
+                                 queries[start:start + self.batch_size], self.device)
+            out += torch.sigmoid(logits).tolist()
+        return out

@@ -1,0 +1,73 @@
+"""Training pairs for the scope classifier, with hard negatives mined from the nearest edits.
+
+For each training record (edit e_i with paraphrases, its own prompt and near-miss unrelated prompts):
+- positives: (e_i, paraphrase of e_i) and (e_i, e_i's prompt itself);
+- negatives: (e_i, unrelated prompt of record i): CounterFact's near miss, the same relation about
+  another subject; and, for every query above, (e_j, query) for the `hard_negatives` edits j != i
+  whose prompts are nearest to the query in embedding space (SERAC's "hard" setting).
+
+Invariant: a pair is labelled in scope only when the query belongs to that very edit; an edit j
+whose prompt text equals e_i's is never used as a negative for i (it would be a contradiction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.datasets import EditCase
+from core.embedder import Embedder
+
+
+@dataclass(frozen=True)
+class ScopePair:
+    edit_prompt: str
+    query: str
+    label: float  # 1.0 in scope, 0.0 out of scope
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    owner: int  # index of the record the query came from
+    in_scope: bool  # True for the owner's paraphrases and prompt, False for its unrelated prompts
+
+
+def record_queries(cases: list[EditCase]) -> list[Query]:
+    """Every probe of every record: its prompt, paraphrases (in scope) and unrelated prompts (out)."""
+    out = []
+    for i, case in enumerate(cases):
+        out.append(Query(case.edit.prompt, i, True))
+        out += [Query(p, i, True) for p in case.paraphrases]
+        out += [Query(u, i, False) for u in case.unrelated]
+    return out
+
+
+def nearest_edits(query_vecs: np.ndarray, edit_vecs: np.ndarray, k: int, chunk: int = 2048) -> np.ndarray:
+    """(n_queries, k) indices of the edits with the highest cosine to each query, best first."""
+    k = min(k, edit_vecs.shape[0])
+    rows = []
+    for start in range(0, query_vecs.shape[0], chunk):
+        sims = query_vecs[start:start + chunk] @ edit_vecs.T  # (chunk, n_edits)
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(sims, top, axis=1).argsort(axis=1)[:, ::-1]
+        rows.append(np.take_along_axis(top, order, axis=1))
+    return np.concatenate(rows) if rows else np.zeros((0, k), dtype=np.int64)
+
+
+def mine_pairs(cases: list[EditCase], embedder: Embedder, hard_negatives: int) -> list[ScopePair]:
+    """Positives, near-miss negatives and mined hard negatives for all records (see module doc)."""
+    prompts = [c.edit.prompt for c in cases]
+    queries = record_queries(cases)
+    edit_vecs = embedder.encode(prompts)
+    query_vecs = embedder.encode([q.text for q in queries])
+    near = nearest_edits(query_vecs, edit_vecs, hard_negatives + 2) if hard_negatives else None
+    pairs = []
+    for qi, q in enumerate(queries):
+        pairs.append(ScopePair(prompts[q.owner], q.text, 1.0 if q.in_scope else 0.0))
+        if near is None:
+            continue
+        others = [j for j in near[qi] if j != q.owner and prompts[j].strip() != prompts[q.owner].strip()]
+        pairs += [ScopePair(prompts[j], q.text, 0.0) for j in others[:hard_negatives]]
+    return pairs

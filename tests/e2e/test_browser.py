@@ -1,0 +1,196 @@
+"""End to end in a real headless Chromium (Debian `chromium`, driven by playwright) against `python app.py`:
+log in, add an edit, probe a paraphrase (counterfactual answer + chart) and an unrelated prompt (base
+answer), retire the edit and see the routing change, find it all in the audit tab. Each tab is saved as a
+screenshot under artifacts/screenshots/.
+
+The steps run in order on one logged-in page (a later step needs the earlier ones).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.models]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+MODEL_WAIT_MS = 120_000  # a probe generates with the real models on a shared CPU
+
+PROMPT = "The mother tongue of Danielle Darrieux is"
+TARGET = "English"
+PARAPHRASE = "Where Danielle Darrieux is from, people speak the language of"
+UNRELATED = "The capital of France is"
+
+
+@pytest.fixture(scope="module")
+def page(live_server):
+    from playwright.sync_api import sync_playwright  # pinned in requirements.txt: required, never skipped
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `bash scripts/system-deps.sh chromium` installs it")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def state() -> dict:
+    return {}
+
+
+def expect(locator):
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
+def textbox(page, elem_id: str):
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_wrong_password_is_refused_then_login_works(page, live_server):
+    page.goto(live_server.url + "/")
+    name, password = live_server.curator
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill("not-the-password")
+    page.get_by_role("button", name="Login").click()
+    expect(page.get_by_text("Incorrect Credentials")).to_be_visible()
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    expect(page.locator("#signed-in")).to_contain_text(f"Signed in as {name} (curator", timeout=60_000)
+
+
+def test_add_an_edit(page, state):
+    open_tab(page, "Edits")
+    textbox(page, "add-prompt").fill(PROMPT)
+    textbox(page, "add-target").fill(TARGET)
+    textbox(page, "add-subject").fill("Danielle Darrieux")
+    page.locator("#add-button").click()
+    status = page.locator("#add-status")
+    expect(status).to_contain_text("Added edit #", timeout=MODEL_WAIT_MS)
+    state["edit_id"] = int(re.search(r"#(\d+)", status.inner_text()).group(1))
+    expect(page.locator("#edits-table")).to_contain_text(PROMPT)
+    shot(page, "edits")
+
+
+def test_a_contradicting_edit_warns_before_saving(page, state):
+    textbox(page, "add-target").fill("French")
+    page.locator("#add-button").click()
+    expect(page.locator("#add-status")).to_contain_text("Not saved yet", timeout=MODEL_WAIT_MS)
+    expect(page.locator("#add-neighbours")).to_contain_text("contradiction")
+    expect(page.locator("#add-confirm")).to_be_visible()
+    shot(page, "edits-conflict")
+
+
+def test_import_a_file_reports_the_bad_lines(page, tmp_path_factory):
+    path = tmp_path_factory.mktemp("import") / "edits.jsonl"
+    path.write_text('{"prompt": "The national bird of Quorvania is the", "target": "heron", '
+                    '"paraphrases": ["Quorvania has as its national bird the"]}\n'
+                    '{"prompt": "no target here"}\n'
+                    '{"prompt": "The chess champion of Zentha is", "target": "Ilsa Marr"}\n')
+    page.get_by_text("Import a file").click()
+    page.locator("#import-file input[type=file]").set_input_files(str(path))
+    page.get_by_label("Import the valid records even if some are rejected").check()
+    page.locator("#import-button").click()
+    expect(page.locator("#import-status")).to_contain_text("Imported 2 edits with 1 probe prompts",
+                                                          timeout=MODEL_WAIT_MS)
+    expect(page.locator("#import-errors")).to_contain_text("target")
+    expect(page.locator("#edits-table")).to_contain_text("The national bird of Quorvania is the")
+    shot(page, "edits-import")
+
+
+def test_probe_a_paraphrase_gets_the_counterfactual_answer_and_the_chart(page, state):
+    open_tab(page, "Probe")
+    textbox(page, "probe-prompt").fill(PARAPHRASE)
+    page.locator("#probe-button").click()
+    decision = page.locator("#probe-decision")
+    expect(decision).to_contain_text("Routed to the counterfactual model", timeout=MODEL_WAIT_MS)
+    expect(decision).to_contain_text(f"edit #{state['edit_id']}")
+    expect(textbox(page, "probe-edited")).to_have_value(re.compile(r"^\s*English", re.I))
+    expect(page.locator("#probe-chart .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#probe-chart")).to_contain_text("threshold")
+    shot(page, "probe")
+
+
+def test_probe_an_unrelated_prompt_keeps_the_base_answer(page):
+    textbox(page, "probe-prompt").fill(UNRELATED)
+    page.locator("#probe-button").click()
+    expect(page.locator("#probe-decision")).to_contain_text("Routed to the base model", timeout=MODEL_WAIT_MS)
+    base = textbox(page, "probe-base").input_value()
+    assert base.strip()
+    expect(textbox(page, "probe-edited")).to_have_value(base)
+
+
+def test_scope_map_and_threshold_tabs_draw(page):
+    open_tab(page, "Scope map")
+    textbox(page, "map-probe").fill(PARAPHRASE)
+    page.locator("#map-button").click()
+    expect(page.locator("#map-note")).to_contain_text("active edit(s) mapped", timeout=MODEL_WAIT_MS)
+    expect(page.locator("#map-plot .js-plotly-plot")).to_be_visible()
+    shot(page, "scope-map")
+    open_tab(page, "Threshold")
+    page.locator("#threshold-show").click()
+    expect(page.locator("#threshold-summary")).to_contain_text("Probe set:", timeout=MODEL_WAIT_MS)
+    expect(page.locator("#threshold-plot .js-plotly-plot")).to_be_visible()
+    shot(page, "threshold")
+
+
+def test_retire_the_edit_and_the_routing_changes(page, state):
+    open_tab(page, "Edits")
+    textbox(page, "action-id").fill(str(state["edit_id"]))
+    textbox(page, "action-reason").fill("e2e: wrong source")
+    page.locator("#retire-button").click()
+    expect(page.locator("#action-status")).to_contain_text(f"Retired edit #{state['edit_id']}",
+                                                          timeout=MODEL_WAIT_MS)
+    open_tab(page, "Probe")
+    textbox(page, "probe-prompt").fill(PARAPHRASE)
+    page.locator("#probe-button").click()
+    decision = page.locator("#probe-decision")
+    expect(decision).not_to_contain_text(f"edit #{state['edit_id']} (", timeout=MODEL_WAIT_MS)
+    expect(decision).to_contain_text("Routed to the base model", timeout=MODEL_WAIT_MS)
+
+
+def test_everything_is_in_the_audit_tab(page, state, live_server):
+    open_tab(page, "Audit")
+    textbox(page, "audit-edit").fill(str(state["edit_id"]))
+    page.locator("#audit-button").click()
+    table = page.locator("#audit-table")
+    expect(page.locator("#audit-note")).to_contain_text("2 audit entries")
+    for text in ("add", "retire", live_server.curator[0], "e2e: wrong source"):
+        expect(table).to_contain_text(text)
+    shot(page, "audit")
+
+
+def test_a_viewer_sees_everything_but_cannot_write(page, live_server):
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 1100})
+    viewer = context.new_page()
+    try:
+        viewer.goto(live_server.url + "/")
+        viewer.get_by_label("username").fill(live_server.viewer[0])
+        viewer.get_by_label("password").fill(live_server.viewer[1])
+        viewer.get_by_role("button", name="Login").click()
+        expect(viewer.locator("#signed-in")).to_contain_text("(viewer: read and probe only)", timeout=60_000)
+        expect(viewer.locator("#edits-table")).to_contain_text(PROMPT)
+        viewer.get_by_text("Import a file").click()  # the import section starts folded
+        for button in ("#add-button", "#retire-button", "#restore-button", "#change-button", "#import-button"):
+            expect(viewer.locator(button)).to_be_disabled()
+    finally:
+        context.close()

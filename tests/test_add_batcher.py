@@ -1,0 +1,81 @@
+"""Group commit of concurrent adds (webapp/add_batcher.py) on the real default models and a temp SQLite log:
+concurrent requests share batches, each gets its own edit or its own error, a contradiction is refused even when
+both sides arrive together, and the log, the audit rows and the index agree afterwards."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from core.errors import InvalidInput, StateConflict
+from core.types import EditDraft
+from db.repository import EditRepository
+from webapp.add_batcher import AddBatcher
+from webapp.services import Services
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture
+def services(default_config, real_editor, db_url):
+    return Services(default_config.replace(db_url=db_url), EditRepository(db_url), real_editor)
+
+
+def _burst(batcher: AddBatcher, requests: list[tuple[EditDraft, str, bool]]) -> list:
+    """Send all requests at once from their own threads; each slot gets (edit, conflicts) or the exception."""
+    results: list = [None] * len(requests)
+    start = threading.Barrier(len(requests))
+
+    def one(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = batcher.add(*requests[i])
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(requests))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    return results
+
+
+def test_concurrent_adds_share_batches_and_each_gets_its_own_edit(services):
+    batcher = AddBatcher(services)
+    requests = [(EditDraft(f"The capital of the realm Q{i} is", f"City {i}"), f"curator{i % 3}", False)
+                for i in range(12)]
+    results = _burst(batcher, requests)
+    assert all(isinstance(r, tuple) for r in results), results
+    assert [r[0].prompt for r in results] == [d.prompt for d, _, _ in requests]
+    assert [r[0].created_by for r in results] == [a for _, a, _ in requests]
+    assert batcher.batches < len(requests)  # some requests went together
+    assert services.repository.count_edits() == 12 and services.check_consistency().ok
+    adds = [e for e in services.repository.audit_entries() if e.action == "add"]
+    assert sorted(e.edit_id for e in adds) == sorted(r[0].id for r in results)
+    assert services.repository.verify_audit().ok
+
+
+def test_errors_stay_with_their_own_request(services):
+    services.add_edit(EditDraft("The mother tongue of Danielle Darrieux is", "English"), "alice")
+    batcher = AddBatcher(services)
+    requests = [(EditDraft("  ", "x"), "bob", False),
+                (EditDraft("The mother tongue of Danielle Darrieux is", "French"), "bob", False),
+                (EditDraft("The currency of Veltria is the", "crown"), "carol", False),
+                (EditDraft("The currency of Veltria is the", "mark"), "dave", False)]
+    blank, contradiction, first, second = _burst(batcher, requests)
+    assert isinstance(blank, InvalidInput) and "prompt must not be empty" in str(blank)
+    assert isinstance(contradiction, StateConflict) and "contradicts #1" in str(contradiction)
+    # the same new prompt twice in one burst: one is saved, the other then sees it and is refused
+    saved = [r for r in (first, second) if isinstance(r, tuple)]
+    refused = [r for r in (first, second) if isinstance(r, StateConflict)]
+    assert len(saved) == 1 and len(refused) == 1 and f"#{saved[0][0].id}" in str(refused[0])
+    assert services.repository.count_edits() == 2 and services.check_consistency().ok
+
+
+def test_force_saves_a_contradiction(services):
+    services.add_edit(EditDraft("The mother tongue of Danielle Darrieux is", "English"), "alice")
+    edit, conflicts = AddBatcher(services).add(EditDraft("The mother tongue of Danielle Darrieux is", "French"),
+                                               "alice", force=True)
+    assert edit.id == 2 and conflicts.contradictions[0].id == 1

@@ -1,0 +1,86 @@
+"""Security checks of issue 6 on the running server (tests/live_server.py) and the source:
+- the UI login is rate limited: after MAX_FAILURES wrong passwords a name is locked, even with the right one,
+  while other users still log in;
+- no secret reaches the server's log: passwords and tokens used against it (right and wrong) never appear;
+- the audit log cannot be altered through the app: no API route deletes, replaces or touches audit rows, and no
+  module of the app updates or deletes them (db/audit.py only inserts).
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.live_server import LOCKOUT, ROOT
+from webapp.auth import MAX_FAILURES
+
+pytestmark = pytest.mark.models
+
+
+def login(live_server, name: str, password: str) -> httpx.Response:
+    return httpx.post(live_server.url + "/login", data={"username": name, "password": password}, timeout=60)
+
+
+def test_ui_login_locks_a_name_after_repeated_failures(live_server):
+    for attempt in range(MAX_FAILURES):
+        response = login(live_server, LOCKOUT[0], f"wrong-password-{attempt}")
+        assert response.status_code == 400 and "Incorrect credentials" in response.text
+    assert login(live_server, LOCKOUT[0], LOCKOUT[1]).status_code == 400  # locked, though the password is right
+    ok = login(live_server, *live_server.viewer)
+    assert ok.status_code == 200 and ok.json() == {"success": True} and any("access-token" in c for c in ok.cookies)
+
+
+def test_no_password_or_token_reaches_the_server_log(live_server):
+    secrets = [live_server.curator[1], live_server.viewer[1], LOCKOUT[1], live_server.curator_token,
+               live_server.viewer_token, "guessed-password-9", "serac_guessed-token"]
+    login(live_server, live_server.curator[0], live_server.curator[1])
+    login(live_server, live_server.curator[0], "guessed-password-9")
+    for token in (live_server.curator_token, live_server.viewer_token, "serac_guessed-token"):
+        httpx.get(live_server.url + "/api/edits", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        httpx.post(live_server.url + "/api/edits", headers={"Authorization": f"Bearer {token}"}, content=b"{bad",
+                   timeout=60)
+    log = live_server.log_path.read_text(errors="replace")
+    leaked = [s[:6] + "..." for s in secrets if s in log]
+    assert not leaked, f"secrets in the server log: {leaked}"
+    assert "serac_" not in log and live_server.alive()
+
+
+def test_no_api_route_can_change_the_audit_log(live_server):
+    paths = httpx.get(live_server.url + "/openapi.json", timeout=30).json()["paths"]
+    methods = {(path, method.upper()) for path, ops in paths.items() for method in ops}
+    assert not [p for p, _ in methods if "audit" in p]
+    assert {m for _, m in methods} <= {"GET", "POST", "PATCH"}  # no DELETE or PUT anywhere
+    headers = {"Authorization": f"Bearer {live_server.curator_token}"}
+    for method in ("DELETE", "PUT", "PATCH", "POST"):
+        response = httpx.request(method, live_server.url + "/api/audit/1", headers=headers, json={}, timeout=30)
+        assert response.status_code == 404, (method, response.text)
+
+
+AUDIT_WRITE = re.compile(r"audit_log\s*\.\s*(update|delete)\b|(update|delete\s+from)\s+\"?audit_log", re.IGNORECASE)
+
+
+def test_no_module_updates_or_deletes_audit_rows():
+    offenders = [str(path.relative_to(ROOT)) for layer in ("core", "db", "webapp", "cli")
+                 for path in (ROOT / layer).rglob("*.py") if AUDIT_WRITE.search(path.read_text())]
+    offenders += ["app.py"] if AUDIT_WRITE.search((ROOT / "app.py").read_text()) else []
+    assert offenders == []
+    inserts = [str(path.relative_to(ROOT)) for layer in ("db", "webapp", "cli") for path in (ROOT / layer).rglob("*.py")
+               if re.search(r"audit_log\s*\.\s*insert\b", path.read_text())]
+    assert inserts == ["db/audit.py"]
+
+
+def test_guessing_many_names_does_not_grow_the_login_limiter(monkeypatch):
+    import time
+
+    from webapp import auth
+
+    monkeypatch.setattr(auth, "MAX_TRACKED", 50)
+    limiter = auth.LoginLimiter(max_failures=2, window_s=0.05)
+    assert not any(limiter.locked(f"probe{i}") for i in range(100)) and limiter.tracked() == 0
+    for i in range(50):
+        limiter.fail(f"guess{i}")
+    time.sleep(0.1)
+    limiter.fail("alice"), limiter.fail("alice")
+    assert limiter.tracked() == 1 and limiter.locked("alice")

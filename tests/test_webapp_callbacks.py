@@ -1,0 +1,179 @@
+"""The UI callbacks called directly, on the real default models and a temp edit log: adds with conflict
+checks, imports, the paged table, retire/restore/change, probing with pass/fail, probe prompts kept with
+an edit, the scope map, the threshold sweep and setting, and the audit filters and CSV export."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from core.types import EditDraft
+from db.repository import EditRepository
+from webapp.auth import User
+from webapp.callbacks import audit, edits, probe, scope_map, threshold
+from webapp.services import Services
+from webapp.ui import build_app
+
+pytestmark = pytest.mark.models
+
+ALICE, VICTOR = User("alice", "curator"), User("victor", "viewer")
+PROMPT, TARGET = "The mother tongue of Danielle Darrieux is", "English"
+PARAPHRASE = "Where Danielle Darrieux is from, people speak the language of"
+
+
+@pytest.fixture
+def services(default_config, real_editor, db_url):
+    return Services(default_config.replace(db_url=db_url), EditRepository(db_url), real_editor)
+
+
+def test_add_saves_when_there_is_no_conflict(services):
+    message, rows, confirm = edits.check_and_add(services, ALICE, PROMPT, TARGET, "Danielle Darrieux", "")
+    assert message.startswith("Added edit #1") and rows == [] and confirm is False
+    assert services.repository.get(1).created_by == "alice" and services.check_consistency().ok
+
+
+def test_a_contradiction_or_an_in_scope_prompt_warns_and_saves_nothing(services):
+    edits.check_and_add(services, ALICE, PROMPT, TARGET)
+    message, rows, confirm = edits.check_and_add(services, ALICE, PROMPT, "French")
+    assert confirm and "contradicts #1" in message and rows[0][:2] == [1, "contradiction (same prompt, other target)"]
+    message, rows, confirm = edits.check_and_add(services, ALICE, PARAPHRASE, "German")
+    assert confirm and "scope" in message and rows[0][0] == 1 and rows[0][2] >= 0.5
+    assert services.repository.count_edits() == 1
+    message, _, confirm = edits.add_anyway(services, ALICE, PARAPHRASE, "German")
+    assert message.startswith("Added edit #2") and not confirm
+
+
+def test_viewers_and_bad_input_get_a_message_and_change_nothing(services):
+    assert "only curators" in edits.check_and_add(services, VICTOR, PROMPT, TARGET)[0]
+    assert "prompt" in edits.check_and_add(services, ALICE, "   ", TARGET)[0]
+    assert "choose an edit" in edits.retire(services, ALICE, None)
+    assert "no edit with id 7" in edits.retire(services, ALICE, 7)
+    assert services.repository.count_edits() == 0 and services.repository.audit_entries() == []
+
+
+def test_retire_restore_and_change_target_are_recorded(services):
+    services.add_edit(EditDraft(PROMPT, TARGET), "alice")
+    assert edits.retire(services, ALICE, 1, "wrong source") == "Retired edit #1 (now retired)."
+    assert "cannot retire" in edits.retire(services, ALICE, 1.0)
+    assert edits.restore(services, ALICE, "1") == "Restored edit #1 (now active)."
+    assert "now answers **French**" in edits.change_target(services, ALICE, 1, "French", "typo")
+    actions = [e.action for e in services.repository.audit_entries(edit_id=1)]
+    assert actions == ["change", "restore", "retire", "add"] and services.check_consistency().ok
+
+
+def test_edit_page_searches_filters_and_pages(services):
+    services.add_edits([EditDraft(f"The capital of Land{i} is", f"City{i}") for i in range(25)], "alice")
+    services.retire(3, "alice")
+    rows, info, page = edits.edit_page(services, "", "all", 2, 10)
+    assert [r[0] for r in rows] == list(range(11, 21)) and info == "Page 2 of 3 · 25 edit(s)" and page == 2
+    rows, info, page = edits.edit_page(services, "Land1", "active", 9, 20)
+    assert page == 1 and {r[0] for r in rows} == {2} | set(range(11, 21))
+    assert [r[0] for r in edits.edit_page(services, "", "retired", 1, 10)[0]] == [3]
+
+
+def test_import_reports_bad_lines_and_keeps_probe_prompts(services, tmp_path, counterfact_slice):
+    path = tmp_path / "cf.jsonl"
+    lines = [json.dumps(r) for r in counterfact_slice[:3]] + ['{"prompt": "no target"}', "not json"]
+    path.write_text("\n".join(lines) + "\n")
+    message, errors = edits.import_file(services, ALICE, str(path), "jsonl", False)
+    assert "Nothing imported" in message and [e[0] for e in errors] == [4, 5]
+    assert services.repository.count_edits() == 0
+    seen = []
+    message, errors = edits.import_file(services, ALICE, str(path), "jsonl", True, lambda f, d: seen.append(f))
+    assert message.startswith("Imported 3 edits with 6 probe prompts") and len(errors) == 2 and seen[-1] == 1.0
+    probes = services.probes_for([1])[1]
+    assert {(p.expect, p.prompt) for p in probes} == {("in", counterfact_slice[0]["rephrase_prompt"]),
+                                                      ("out", counterfact_slice[0]["locality_prompt"])}
+    assert services.repository.audit_entries(edit_id=1)[0].reason == "import cf.jsonl"
+    assert services.check_consistency().ok
+
+
+def test_probe_prompt_shows_the_decision_both_answers_and_the_chart(services):
+    services.add_edit(EditDraft(PROMPT, TARGET), "alice")
+    decision, base, edited, fig, rows = probe.probe_prompt(services, ALICE, PARAPHRASE)
+    assert decision.startswith("**Routed to the counterfactual model**: edit #1")
+    assert edited.lower().startswith("english") and base and not base.lower().startswith("english")
+    assert rows[0][0] == 1 and fig.data[0].y[0] == pytest.approx(rows[0][1], abs=1e-4)
+    assert any(shape.y0 == 0.5 for shape in fig.layout.shapes)  # the threshold line
+    assert "**Error:**" in probe.probe_prompt(services, ALICE, "")[0]
+
+
+def test_probe_set_passes_and_curator_probes_are_kept(services):
+    services.add_edit(EditDraft(PROMPT, TARGET), "alice")
+    assert "Kept" in probe.add_probe(services, ALICE, 1, PARAPHRASE, "in scope")
+    assert "only curators" in probe.add_probe(services, VICTOR, 1, "x y z", "in scope")
+    assert "expect" in probe.add_probe(services, ALICE, 1, "x y z", "sideways")
+    summary, rows, _ = probe.probe_edit(services, ALICE, 1)
+    assert [(r[0], r[-1]) for r in rows] == [("in scope", "pass"), ("in scope", "pass"),
+                                            ("out of scope", "pass"), ("out of scope", "pass")]
+    assert "4 of 4 probes pass" in summary
+    assert services.repository.audit_entries(edit_id=1)[0].action == "add-probe"
+
+
+def test_scope_map_places_the_probe_and_finds_crowded_edits(services):
+    services.add_edits([EditDraft(PROMPT, TARGET), EditDraft("Danielle Darrieux's mother tongue is", "French"),
+                        EditDraft("The capital of France is", "Lyon")], "alice")
+    fig, pairs, note = scope_map.scope_map(services, ALICE, PARAPHRASE)
+    assert note.startswith("3 active edit(s) mapped") and len(fig.data) == 2 and fig.data[1].name == "probe"
+    assert {(row[0], row[2]) for row in pairs} >= {(1, "#2"), (2, "#1")}
+    assert all(row[0] != 3 for row in pairs)
+
+
+def test_threshold_sweep_and_setting_it_is_logged(services):
+    services.add_edits([EditDraft(PROMPT, TARGET), EditDraft("The capital of Veltria is", "Osmund")], "alice")
+    services.add_probe(1, PARAPHRASE, "in", "alice")
+    sweep = threshold.sweep(services)
+    assert sweep.expected.count(None) == 4 and len(sweep.expected) == 7
+    assert sweep.rates(0.0) == (1.0, 0.0) and sweep.rates(1.0)[0] == 0.0
+    fig, text = threshold.threshold_view(services, VICTOR, 0.7)
+    assert len(fig.data) == 2 and "At **0.70**" in text
+    assert "only curators" in threshold.set_threshold(services, VICTOR, 0.7)
+    assert "must be in [0, 1]" in threshold.set_threshold(services, ALICE, 7)
+    assert "to **0.70**" in threshold.set_threshold(services, ALICE, 0.7, "fewer false routes")
+    entry = services.repository.audit_entries(actor="alice")[0]
+    assert (entry.action, entry.after, entry.reason) == ("setting", {"threshold": "0.7"}, "fewer false routes")
+    assert services.editor.threshold == 0.7
+
+
+def test_audit_filters_and_exports_csv(services):
+    services.add_edit(EditDraft(PROMPT, TARGET), "alice")
+    services.retire(1, "bob", "wrong")
+    rows, note = audit.audit_rows(services, VICTOR, 1, "bob")
+    assert note == "1 audit entry." and rows[0][2:5] == ["bob", "retire", 1]
+    assert json.loads(rows[0][5]) == {"status": "active"} and json.loads(rows[0][6]) == {"status": "retired"}
+    assert audit.audit_rows(services, VICTOR, None, "", "2999-01-01")[0] == []
+    assert len(audit.audit_rows(services, VICTOR, None, "", "2000-01-01", "2999-01-01 00:00")[0]) == 2
+    assert "since" in audit.audit_rows(services, VICTOR, None, "", "yesterday")[1]
+    path, note = audit.export_csv(services, VICTOR)
+    with open(path, newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0] == list(audit.AUDIT_COLUMNS) and [r[3] for r in table[1:]] == ["retire", "add"]
+
+
+def test_build_app_lays_out_every_tab_without_launching(services):
+    app = build_app(services)
+    labels = {block.label for block in app.blocks.values() if type(block).__name__ == "Tab"}
+    assert labels == {"Edits", "Probe", "Scope map", "Threshold", "Audit"}
+
+
+def test_reads_do_not_wait_for_the_model_slot(services):
+    """While a probe holds the model slot, the table, audit and edit pickers still answer."""
+    import threading
+
+    services.add_edit(EditDraft(PROMPT, TARGET), "alice")
+    done = threading.Event()
+    with services.model_slot:
+        worker = threading.Thread(target=lambda: (edits.edit_page(services), audit.audit_rows(services, ALICE),
+                                                  edits.edit_choices(services), done.set()))
+        worker.start()
+        assert done.wait(timeout=10), "a read waited for the model slot"
+    worker.join()
+
+
+def test_model_events_share_one_concurrency_slot(services):
+    app = build_app(services)
+    model_fns = {"on_ask", "on_run", "on_add", "on_confirm", "on_import", "on_draw"}
+    wired = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in app.fns.values() if fn.name in model_fns}
+    assert set(wired) == model_fns and set(wired.values()) == {("model", 1)}

@@ -1,0 +1,172 @@
+"""The JSON API under /api: create, list, retire, restore and change edits; ask a prompt for its full routing
+record; read the log's and the index's figures.
+
+Invariants:
+- every route needs `Authorization: Bearer TOKEN` (401 otherwise); writes need a curator (403 otherwise);
+- errors are JSON `{"detail": "one clear line"}` with the EditorError's status (422 bad input, 404 unknown
+  edit, 409 state conflict or contradiction, 413 body over the limit) and change nothing;
+- the audit log records the token's user; routes only append audit rows (none changes or deletes one);
+- GET /api/stats is read-only: the log's counts and whether the index holds exactly its active edits;
+- request bodies over 1 MiB get 413 and bodies that are not UTF-8 get 422 before any route runs (BodyGuard);
+- concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from core.errors import EditorError
+from core.types import Edit, EditDraft
+from webapp.add_batcher import AddBatcher
+from webapp.auth import NotAuthenticated, User, UserStore, require_curator
+from webapp.body_guard import BodyGuard
+from webapp.services import Services
+from webapp.stats import stats
+
+MAX_LIST = 1000
+MAX_ID = 2 ** 63 - 1  # the largest value a database integer column holds; larger ones are 422, not a crash
+EditId = Annotated[int, Path(ge=1, le=MAX_ID, description="the edit's id")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="edits to skip")]
+NO_TOKEN = "a valid API token is required: send 'Authorization: Bearer TOKEN'"
+
+
+class EditIn(BaseModel):
+    prompt: str = Field(description="the edit's input, e.g. 'The mother tongue of Danielle Darrieux is'")
+    target: str = Field(description="its new output, e.g. 'English'")
+    subject: str | None = None
+    notes: str | None = None
+    force: bool = Field(False, description="save even if it contradicts an active edit (same prompt, other target)")
+
+
+class ReasonIn(BaseModel):
+    reason: str | None = None
+
+
+class TargetIn(BaseModel):
+    target: str = Field(description="the edit's new output (recorded as a change; the old one stays in the audit log)")
+    reason: str | None = None
+
+
+class AskIn(BaseModel):
+    prompt: str = Field(description="any prompt; the answer comes with the full routing record")
+
+
+def edit_json(e: Edit) -> dict:
+    return {"id": e.id, "prompt": e.prompt, "target": e.target, "subject": e.subject, "notes": e.notes,
+            "status": e.status, "created_at": e.created_at.isoformat() if e.created_at else None,
+            "created_by": e.created_by, "updated_at": e.updated_at.isoformat() if e.updated_at else None,
+            "updated_by": e.updated_by}
+
+
+def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
+    """Add the /api routes and the EditorError -> JSON handler to the server."""
+    bearer = HTTPBearer(auto_error=False, description="an API token from `python app.py token create USER`")
+
+    def current_user(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> User:
+        user = users.user_for_token(credentials.credentials if credentials else None)
+        if user is None:
+            raise NotAuthenticated(NO_TOKEN)
+        return user
+
+    @server.exception_handler(EditorError)
+    async def _editor_error(_: Request, exc: EditorError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status, headers=headers)
+
+    @server.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI parses the body before it resolves the token; an anonymous caller still gets 401, not 422
+        if request.url.path.startswith("/api") and users.user_for_token(_bearer(request)) is None:
+            return await _editor_error(request, NotAuthenticated(NO_TOKEN))
+        return JSONResponse({"detail": validation_line(exc.errors())}, status_code=422)
+
+    server.add_middleware(BodyGuard)
+    server.include_router(_router(services, current_user), prefix="/api")
+
+
+def _router(services: Services, current_user) -> APIRouter:
+    api = APIRouter(tags=["edits"])
+    adds = AddBatcher(services)
+
+    @api.post("/edits", status_code=201, summary="Add an edit (409 if it contradicts an active edit, unless force)")
+    def create_edit(body: EditIn, user: User = Depends(current_user)) -> dict:
+        require_curator(user)
+        draft = EditDraft(body.prompt, body.target, body.subject, body.notes)
+        edit, conflicts = adds.add(draft, user.name, body.force)  # concurrent adds share one model pass
+        return {"edit": edit_json(edit), "conflicts": conflicts.to_dict()}
+
+    @api.get("/edits", summary="List edits (filter by status and text; paged)")
+    def list_edits(status: str | None = None, search: str | None = None, offset: Offset = 0, limit: int = 100,
+                   user: User = Depends(current_user)) -> dict:
+        limit, offset = max(1, min(limit, MAX_LIST)), max(0, offset)
+        repo = services.repository
+        edits = repo.list_edits(status, search, offset=offset, limit=limit)
+        return {"total": repo.count_edits(status, search), "offset": offset, "limit": limit,
+                "edits": [edit_json(e) for e in edits]}
+
+    @api.get("/edits/{edit_id}", summary="One edit")
+    def get_edit(edit_id: EditId, user: User = Depends(current_user)) -> dict:
+        return edit_json(services.repository.get(edit_id))
+
+    @api.post("/edits/{edit_id}/retire", summary="Retire an edit (it stops routing; undo with restore)")
+    def retire(edit_id: EditId, body: ReasonIn | None = None, user: User = Depends(current_user)) -> dict:
+        require_curator(user)
+        return edit_json(services.retire(edit_id, user.name, body.reason if body else None))
+
+    @api.post("/edits/{edit_id}/restore", summary="Restore a retired edit")
+    def restore(edit_id: EditId, body: ReasonIn | None = None, user: User = Depends(current_user)) -> dict:
+        require_curator(user)
+        return edit_json(services.restore(edit_id, user.name, body.reason if body else None))
+
+    @api.patch("/edits/{edit_id}", summary="Change an edit's target (recorded as a change, not an overwrite)")
+    def change_target(edit_id: EditId, body: TargetIn, user: User = Depends(current_user)) -> dict:
+        require_curator(user)
+        return edit_json(services.change_target(edit_id, body.target, user.name, body.reason))
+
+    @api.post("/ask", summary="Route and answer a prompt; the full routing record")
+    def ask(body: AskIn, user: User = Depends(current_user)) -> dict:
+        return services.ask([body.prompt], user.name)[0].to_dict()
+
+    @api.get("/stats", summary="Edits by status, audit rows by action, and the index size (read-only)")
+    def log_stats(user: User = Depends(current_user)) -> dict:
+        return stats(services)
+
+    @api.get("/me", summary="Who the token belongs to")
+    def me(user: User = Depends(current_user)) -> dict:
+        return {"name": user.name, "role": user.role}
+
+    @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def no_route(path: str, user: User = Depends(current_user)) -> dict:
+        raise NoRoute(f"no API route /api/{path}; see /docs")
+
+    return api
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def validation_line(errors: list[dict]) -> str:
+    """FastAPI's validation errors as one line: 'target: Field required; prompt: ...'."""
+    parts = []
+    for error in errors[:5]:
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "")
+            parts.append(f"request body is not valid JSON{': ' + reason if reason else ''}")
+            continue
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")) or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid value')}")
+    return "; ".join(parts) or "invalid request"
+
+
+class NoRoute(EditorError):
+    """An /api path that does not exist (asked with a valid token)."""
+
+    http_status = 404

@@ -1,0 +1,20 @@
+"""One function per tab: each lays out its components and wires their events to plain callbacks.
+
+Every tab function takes the Services and `who(request) -> User` (the logged-in user) and returns nothing
+but the components other tabs need. Events that call a model share the concurrency id MODEL (limit 1),
+so a slow probe queues behind another probe but never blocks the table, audit or threshold reads.
+"""
+
+import gradio as gr
+
+MODEL = {"concurrency_id": "model", "concurrency_limit": 1}
+
+
+def writers_only(who, buttons: list) -> tuple:
+    """A load hook that greys out write buttons for viewers (the callbacks refuse them anyway)."""
+
+    def rights(request: gr.Request):
+        can = who(request).can_write
+        return [gr.update(interactive=can) for _ in buttons]
+
+    return rights, None, list(buttons)

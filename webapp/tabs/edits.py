@@ -1,0 +1,120 @@
+"""The Edits tab: add one edit (conflict check, confirm), import a file (progress, per-line errors), the
+searchable paged edit log, retire / restore with a reason, change a target."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from core.datasets import FORMATS
+from webapp.callbacks import edits as cb
+from webapp.services import Services
+from webapp.tabs import MODEL, writers_only
+
+
+def edits_tab(services: Services, who) -> list[tuple]:
+    """Lays out the tab; returns the (fn, inputs, outputs) to run when the page loads (the edit table)."""
+    with gr.Tab("Edits", id="edits"):
+        buttons: list = []
+        writes = _add_section(services, who, buttons) + _import_section(services, who, buttons)
+        inputs, outputs, refresh = _log_section(services, who, buttons)
+    for event in writes:
+        event.then(refresh, inputs, outputs)
+    return [(refresh, inputs, outputs), writers_only(who, buttons)]
+
+
+def _add_section(services, who, buttons: list) -> list:
+    with gr.Accordion("Add an edit", open=True):
+        with gr.Row():
+            prompt = gr.Textbox(label="Prompt", scale=3, elem_id="add-prompt",
+                                placeholder="The mother tongue of Danielle Darrieux is")
+            target = gr.Textbox(label="New target", scale=2, elem_id="add-target", placeholder="English")
+        with gr.Row():
+            subject = gr.Textbox(label="Subject (optional)", elem_id="add-subject")
+            notes = gr.Textbox(label="Note (optional)", elem_id="add-notes")
+        add = gr.Button("Check and add", variant="primary", elem_id="add-button")
+        status = gr.Markdown(elem_id="add-status")
+        neighbours = gr.Dataframe(headers=list(cb.NEIGHBOUR_COLUMNS), interactive=False, visible=False,
+                                  label="Neighbours in the edit memory", elem_id="add-neighbours")
+        confirm = gr.Button("Save anyway", variant="stop", visible=False, elem_id="add-confirm")
+
+    def on_add(p, t, s, n, request: gr.Request):
+        message, rows, ask = cb.check_and_add(services, who(request), p, t, s, n)
+        return message, gr.update(value=rows, visible=ask), gr.update(visible=ask)
+
+    def on_confirm(p, t, s, n, request: gr.Request):
+        message, _, _ = cb.add_anyway(services, who(request), p, t, s, n)
+        return message, gr.update(value=[], visible=False), gr.update(visible=False)
+
+    buttons += [add, confirm]
+    fields = [prompt, target, subject, notes]
+    return [add.click(on_add, fields, [status, neighbours, confirm], **MODEL),
+            confirm.click(on_confirm, fields, [status, neighbours, confirm], **MODEL)]
+
+
+def _import_section(services, who, buttons: list) -> list:
+    with gr.Accordion("Import a file (JSONL, CSV, CounterFact or zsRE JSON)", open=False):
+        with gr.Row():
+            upload = gr.File(label="File", file_types=[".json", ".jsonl", ".csv"], type="filepath",
+                             elem_id="import-file")
+            with gr.Column():
+                fmt = gr.Dropdown(list(FORMATS), value="auto", label="Format")
+                skip = gr.Checkbox(label="Import the valid records even if some are rejected", value=False)
+                run = gr.Button("Import", variant="primary", elem_id="import-button")
+        status = gr.Markdown(elem_id="import-status")
+        errors = gr.Dataframe(headers=list(cb.IMPORT_ERROR_COLUMNS), interactive=False, label="Rejected lines",
+                              elem_id="import-errors")
+
+    def on_import(path, f, s, request: gr.Request, progress=gr.Progress()):
+        return cb.import_file(services, who(request), path, f, s, lambda frac, desc: progress(frac, desc=desc))
+
+    buttons.append(run)
+    return [run.click(on_import, [upload, fmt, skip], [status, errors], **MODEL)]
+
+
+def _log_section(services, who, buttons: list):
+    with gr.Accordion("Edit log", open=True):
+        with gr.Row():
+            search = gr.Textbox(label="Search prompt, target or subject", scale=3, elem_id="edits-search")
+            status = gr.Dropdown(list(cb.STATUSES), value="all", label="Status", scale=1)
+            page = gr.Number(value=1, precision=0, minimum=1, label="Page", scale=1, elem_id="edits-page")
+            size = gr.Dropdown([10, 20, 50, 100], value=20, label="Per page", scale=1)
+            show = gr.Button("Show", scale=1, elem_id="edits-show")
+        info = gr.Markdown(elem_id="edits-page-info")
+        table = gr.Dataframe(headers=list(cb.EDIT_COLUMNS), interactive=False, wrap=True, label="Edits",
+                             elem_id="edits-table")
+        with gr.Row():
+            edit_id = gr.Number(value=None, label="Edit id (or click a row)", precision=0, elem_id="action-id", scale=1)
+            reason = gr.Textbox(label="Reason (kept in the audit log)", elem_id="action-reason", scale=3)
+            retire = gr.Button("Retire", variant="stop", elem_id="retire-button", scale=1)
+            restore = gr.Button("Restore (undo retire)", elem_id="restore-button", scale=1)
+        with gr.Row():
+            new_target = gr.Textbox(label="New target for this edit", elem_id="change-target", scale=3)
+            change = gr.Button("Change target", elem_id="change-button", scale=1)
+        action_status = gr.Markdown(elem_id="action-status")
+
+    def refresh(q, st, p, n):
+        return cb.edit_page(services, q, st, p, n)
+
+    inputs, outputs = [search, status, page, size], [table, info, page]
+    show.click(refresh, inputs, outputs)
+    search.submit(refresh, inputs, outputs)
+    gr.on([status.change, size.change], refresh, inputs, outputs)
+
+    def on_select(evt: gr.SelectData):
+        return evt.row_value[0] if evt.row_value else None
+
+    def on_retire(i, r, request: gr.Request):
+        return cb.retire(services, who(request), i, r)
+
+    def on_restore(i, r, request: gr.Request):
+        return cb.restore(services, who(request), i, r)
+
+    def on_change(i, t, r, request: gr.Request):
+        return cb.change_target(services, who(request), i, t, r)
+
+    buttons += [retire, restore, change]
+    table.select(on_select, None, edit_id)
+    retire.click(on_retire, [edit_id, reason], action_status, **MODEL).then(refresh, inputs, outputs)
+    restore.click(on_restore, [edit_id, reason], action_status, **MODEL).then(refresh, inputs, outputs)
+    change.click(on_change, [edit_id, new_target, reason], action_status, **MODEL).then(refresh, inputs, outputs)
+    return inputs, outputs, refresh

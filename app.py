@@ -25,18 +25,13 @@ import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from cli import OneLineParser, ask, audit, edits, serve  # noqa: E402
-from cli import train  # noqa: E402
-from cli import accounts  # noqa: E402
+from cli import OneLineParser, accounts, ask, audit, bench, edits, serve, train  # noqa: E402
 from cli import eval as eval_cmd  # noqa: E402
 from core.config import SeracConfig  # noqa: E402
 from core.errors import EditorError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-COMMAND_MODULES = [serve, edits, ask, audit]
-COMMAND_MODULES += [train]
-COMMAND_MODULES += [accounts]
-COMMAND_MODULES += [eval_cmd]
+COMMAND_MODULES = [serve, edits, ask, audit, accounts, train, eval_cmd, bench]
 
 
 def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:

@@ -17,12 +17,11 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: SeracConfig) -> int:
-    from webapp.auth import UserStore, ensure_first_user
+    from webapp.auth import UserStore
 
     users = UserStore(config.users_file)
-    password = ensure_first_user(users)
-    if password is not None:
-        secret = _write_secret(Path(f"{config.users_file}.admin-password"), password)
+    secret = first_start(users, Path(config.users_file))
+    if secret is not None:
         print(f"first start: created curator 'admin' in {config.users_file}; its password is in {secret} "
               "(readable by you only; delete it once noted; add users with `app.py user add NAME`)", file=sys.stderr)
     services = open_services(config)
@@ -30,6 +29,14 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
           file=sys.stderr)
     serve_forever(services, users, args.host, args.port)
     return 0
+
+
+def first_start(users, users_file: Path) -> Path | None:
+    """Create the first curator when there are no users; its password goes to a 0600 file, whose path is returned."""
+    from webapp.auth import ensure_first_user
+
+    password = ensure_first_user(users)
+    return None if password is None else _write_secret(Path(f"{users_file}.admin-password"), password)
 
 
 def _write_secret(path: Path, secret: str) -> Path:

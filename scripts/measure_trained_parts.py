@@ -7,7 +7,8 @@
 - counterfactual (--cf-records M): edit-following on M records (edit prompt and paraphrase, each
   given its own edit), untrained four-shot prompt vs the trained adapter; plus what a misrouted
   locality prompt gets.
-Usage: .venv/bin/python scripts/measure_trained_parts.py [--data PATH] [--limit 1000] [--cf-records 200]
+Usage: .venv/bin/python scripts/measure_trained_parts.py [--data PATH] [--skip 0] [--limit 1000] [--cf-records 200]
+       [--thresholds 0.5,0.9,0.99]
        [--scope checkpoints/scope] [--counterfactual checkpoints/counterfactual] [--json OUT]
 """
 
@@ -42,7 +43,7 @@ from core.training.scope_eval import routing_metrics, score_probes  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure_scope(cases, folder: str | None, top_k: int) -> dict:
+def measure_scope(cases, folder: str | None, top_k: int, thresholds: list[float] = ()) -> dict:
     defaults = SeracConfig()
     embedder = SentenceEmbedder(resolve_model_path(MINILM, ROOT / ".cache/models"), "cpu", 64)
     out = {}
@@ -57,6 +58,8 @@ def measure_scope(cases, folder: str | None, top_k: int) -> dict:
         out[f"cross_encoder@{threshold:.3f}"] = routing_metrics(trained, threshold) | {
             "seconds": round(time.perf_counter() - t0, 1)}
         out["cross_encoder@0.5"] = routing_metrics(trained, 0.5)
+        for t in thresholds:
+            out[f"cross_encoder@{t}"] = routing_metrics(trained, t)
     return out
 
 
@@ -80,6 +83,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared/data/counterfact/val.json"))
     p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--skip", type=int, default=0, help="records skipped before the --limit ones (e.g. those trained on)")
+    p.add_argument("--thresholds", default="", help="also the trained scope's routing at these thresholds (comma list)")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--cf-records", type=int, default=0, help="records for the counterfactual measurement (0: skip)")
     p.add_argument("--scope", default=str(ROOT / "checkpoints/scope"))
@@ -87,10 +92,12 @@ def main() -> None:
     p.add_argument("--skip-scope", action="store_true")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
-    cases = [c for _, c in read_edit_file(args.data, "auto", args.limit).cases]
-    result = {"data": args.data, "records": len(cases)}
+    cases = [c for _, c in read_edit_file(args.data, "auto", args.skip + args.limit).cases][args.skip:]
+    thresholds = [float(t) for t in args.thresholds.split(",") if t.strip()]
+    result = {"data": args.data, "skip": args.skip, "records": len(cases)}
     if not args.skip_scope:
-        result["scope"] = measure_scope(cases, args.scope if Path(args.scope).exists() else None, args.top_k)
+        result["scope"] = measure_scope(cases, args.scope if Path(args.scope).exists() else None, args.top_k,
+                                        thresholds)
     if args.cf_records:
         folder = args.counterfactual if Path(args.counterfactual).exists() else None
         result["counterfactual"] = measure_cf(cases[:args.cf_records], folder)

@@ -27,7 +27,7 @@ import pytest  # noqa: E402
 from core.config import SeracConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("SERAC_SHARED_DATA", ROOT.parent / "shared" / "data"))  # the benchmarks, read in place
 MODEL_CACHE = Path(os.environ.get("SERAC_CACHE_DIR", ROOT / ".cache" / "models"))
 
 

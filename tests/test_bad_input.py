@@ -67,6 +67,7 @@ CLI_CASES = [
     (["add", "p", "x", "--subject", "a\u001bb"], "control characters"),
     (["add", "only-a-prompt"], "required"),
     (["retire", "99"], "no edit with id 99"),
+    (["retire", "99999999999999999999"], "no edit with id 99999999999999999999"),  # beyond 64-bit ids
     (["restore", "99"], "no edit with id 99"),
     (["retire", "abc"], "invalid int value"),
     (["retire", "2"], "edit 2 is retired; cannot retire"),

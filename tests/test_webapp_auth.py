@@ -77,6 +77,16 @@ def test_first_start_creates_one_admin_curator(tmp_path):
     assert ensure_first_user(store) is None
 
 
+def test_serve_writes_the_first_password_to_an_owner_only_file(tmp_path):
+    from cli.serve import first_start
+
+    store = UserStore(tmp_path / "users.json")
+    secret = first_start(store, tmp_path / "users.json")
+    assert secret == tmp_path / "users.json.admin-password" and secret.stat().st_mode & 0o777 == 0o600
+    assert store.authenticate("admin", secret.read_text().strip()) == User("admin", "curator")
+    assert first_start(store, tmp_path / "users.json") is None
+
+
 def test_only_curators_write():
     require_curator(User("alice", "curator"))
     with pytest.raises(Forbidden, match="curator"):

@@ -1,0 +1,177 @@
+"""The `bench` command: insertion cost, scope lookup at scale (flat vs IVF), routing overhead, peak memory.
+
+Phases, in order (the JSON is rewritten after each, so an interrupted run keeps what it measured):
+1. models: build_editor(config), the same system `ask` and the UI run;
+2. insertion: a fresh SQLite edit log in a temp folder and the editor's memory, both pre-filled with
+   the first real CounterFact edits; then `--inserts` more, one at a time through log + embed + index;
+3. routing: with those real edits (up to 10k) in memory, `--routing-queries` queries (half paraphrases,
+   half unrelated prompts) routed and answered by the base model alone, in turn;
+4. lookup: for each of `--sizes`, a memory of real MiniLM vectors (up to 10k, cached under
+   <cache-dir>/../bench) grown with noisy copies beyond them, searched by real paraphrase vectors
+   with the flat and the IVF index; recall@k of IVF vs flat; the automatic choice marked.
+The edit log named by --db is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cli import Command
+from cli.bench_table import format_table
+from core.config import SeracConfig
+from core.errors import InvalidInput
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "counterfact" / "train.json"
+REAL_LIMIT = 10_000  # real embeddings up to here; synthetic (noisy copies) above
+MAX_SIZE = 5_000_000
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sizes", default="1000,10000,100000,1000000", help="memory sizes for the lookup "
+                   "benchmark, comma-separated (default %(default)s)")
+    p.add_argument("--queries", type=int, default=200, help="lookup queries per size, asked one at a time")
+    p.add_argument("--k", type=int, default=10, help="neighbours retrieved; recall@k vs flat (default %(default)s)")
+    p.add_argument("--inserts", type=int, default=100, help="edits inserted one at a time (default %(default)s)")
+    p.add_argument("--routing-queries", type=int, default=30, help="queries routed and answered (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic vectors and query choice")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="CounterFact JSON whose prompts are the real edits")
+    p.add_argument("--json", dest="json_out", default="artifacts/bench.json", help="report path (default %(default)s)")
+
+
+def _run(args: argparse.Namespace, config: SeracConfig) -> int:
+    sizes = parse_sizes(args.sizes)
+    for name in ("queries", "k", "inserts", "routing_queries"):
+        if getattr(args, name) < 1:
+            raise InvalidInput(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    cases = _cases(args.data)
+    out = Path(args.json_out)
+    report = {"settings": _settings(args, sizes), "config": config.public_dict(), "peak_rss_bytes": {},
+              "elapsed_s": {}, "load_avg_1min": {}}
+    started = time.perf_counter()
+    editor = _editor(config)
+    _phase(report, "models", out, started)
+    n_real = min(REAL_LIMIT, max(sizes), len(cases))
+    real = _embedded(editor, [c.edit.prompt for c in cases[:n_real]], config, args.data, "prompts")
+    report["insertion"] = _insertion(editor, cases[:n_real], real, min(args.inserts, n_real // 2))
+    _phase(report, "insertion", out, started)
+    report["routing"] = _routing(editor, cases[:n_real], args.routing_queries, args.seed)
+    _phase(report, "routing", out, started)
+    paraphrases = _embedded(editor, [c.paraphrases[0] for c in cases[:min(args.queries, n_real)]],
+                            config, args.data, "paraphrases")
+    report["lookup"] = []
+    for size in sizes:
+        report["lookup"].append(_lookup(real, [c.edit.prompt for c in cases[:n_real]], paraphrases, size, args))
+        _phase(report, f"lookup n={size}", out, started)
+    print(format_table(report))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise InvalidInput(f"--sizes must be comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1 or max(sizes) > MAX_SIZE:
+        raise InvalidInput(f"--sizes must list integers in 1..{MAX_SIZE}, got {text!r}")
+    return sizes
+
+
+def _cases(path: str):
+    from core.datasets import read_edit_file
+
+    cases = [case for _, case in read_edit_file(path, "counterfact").cases if case.paraphrases and case.unrelated]
+    if len(cases) < 2:
+        raise InvalidInput(f"{path}: needs at least 2 CounterFact records with a paraphrase and an unrelated prompt")
+    return cases
+
+
+def _editor(config: SeracConfig):
+    from core.loading import build_editor  # heavy: torch and transformers
+
+    return build_editor(config)
+
+
+def _embedded(editor, texts: list[str], config: SeracConfig, data: str, kind: str) -> np.ndarray:
+    from core.benchmark_data import cached_embeddings
+
+    name = f"{Path(data).parent.name}_{Path(data).stem}_{kind}"
+    return cached_embeddings(texts, editor.embedder.encode, Path(config.cache_dir).parent / "bench", name, _progress)
+
+
+def _insertion(editor, cases, real: np.ndarray, n_insert: int) -> dict:
+    """Pre-fill a temp log and the memory with the first edits, then insert the last n_insert one by one."""
+    from core.benchmark_insert import measure_insertion
+    from db.repository import EditRepository
+
+    keep = len(cases) - n_insert
+    with tempfile.TemporaryDirectory(prefix="serac-bench-") as folder:
+        log = EditRepository(f"sqlite:///{Path(folder) / 'bench.sqlite'}")
+        editor.memory.clear()
+        editor.memory.add(log.add_edits([c.edit for c in cases[:keep]], "bench", action="import"), real[:keep])
+        result = measure_insertion([c.edit for c in cases[keep:]], log, editor.embedder.encode, editor.memory,
+                                   progress=_progress)
+        log.engine.dispose()
+    return {**result, "edits_before": keep, "index_kind": editor.memory.index_kind}
+
+
+def _routing(editor, cases, n_queries: int, seed: int) -> dict:
+    from core.benchmark_routing import measure_routing
+
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(cases), size=n_queries, replace=n_queries > len(cases))
+    queries = [cases[i].paraphrases[0] if j % 2 == 0 else cases[i].unrelated[0] for j, i in enumerate(picked)]
+    result = measure_routing(editor, queries, progress=_progress)
+    return {**result, "scope_scorer": editor.router.classifier.__class__.__name__, "top_k": editor.router.top_k}
+
+
+def _lookup(real: np.ndarray, prompts: list[str], paraphrases: np.ndarray, size: int, args) -> dict:
+    from core.benchmark_data import NOISE_SIGMA, grow
+    from core.benchmark_lookup import measure_lookup
+
+    rng = np.random.default_rng(args.seed + size)
+    vectors = grow(real, size, rng)
+    queries = paraphrases[:min(len(paraphrases), size)]  # paraphrases of edits that are in this memory
+    result = measure_lookup(vectors, prompts, queries, args.k, progress=_progress)
+    return {**result, "real_rows": min(size, len(real)), "noise_sigma": NOISE_SIGMA, "queries": len(queries)}
+
+
+def _phase(report: dict, name: str, out: Path, started: float) -> None:
+    """Record the peak RSS, the seconds elapsed and the machine's load so far; rewrite the JSON report.
+
+    The load average tells a reader whether other work shared the CPU while the phase was timed."""
+    report["peak_rss_bytes"][name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    report["elapsed_s"][name] = time.perf_counter() - started
+    report["load_avg_1min"][name] = os.getloadavg()[0]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+
+
+def _settings(args: argparse.Namespace, sizes: list[int]) -> dict:
+    from core import index_rule
+
+    return {"sizes": sizes, "queries": args.queries, "k": args.k, "inserts": args.inserts,
+            "routing_queries": args.routing_queries, "seed": args.seed, "data": str(args.data),
+            "index_rule": {"flat_limit": index_rule.FLAT_LIMIT, "shrink_back": index_rule.SHRINK_BACK,
+                           "rebuild_factor": index_rule.REBUILD_FACTOR, "nlist_per_sqrt": index_rule.NLIST_PER_SQRT,
+                           "nprobe_per_sqrt_nlist": index_rule.NPROBE_PER_SQRT_NLIST}}
+
+
+def _progress(total: int = 0, desc: str = "", initial: int = 0):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, initial=initial, file=sys.stderr, disable=None, dynamic_ncols=True)
+
+
+COMMANDS = [Command("bench", "measure edit insertion, scope lookup at 1k..1M edits (flat vs IVF index, recall), "
+                    "routing overhead vs the base answer and peak memory; prints a table, writes JSON", _args, _run)]

@@ -1,0 +1,73 @@
+"""`app.py bench` end to end on the real default models: the JSON's fields and ranges (timings never asserted)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import DATA, MODEL_CACHE, ROOT
+
+COUNTERFACT = DATA / "counterfact" / "train.json"
+
+
+def run_bench(tmp_path, *args):
+    cmd = [sys.executable, str(ROOT / "app.py"), "--db", f"sqlite:///{tmp_path / 'unused.sqlite'}",
+           "--device", "cpu", "--cache-dir", str(MODEL_CACHE), "bench", "--data", str(COUNTERFACT), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+
+
+def _timing(summary):
+    return 0 < summary["p50_ms"] <= summary["p95_ms"]
+
+
+@pytest.mark.models
+def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = run_bench(tmp_path, "--sizes", "200,2000", "--queries", "20", "--inserts", "10",
+                     "--routing-queries", "6", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    ins = report["insertion"]
+    assert ins["n"] == 10 and ins["edits_before"] == 1990 and ins["index_kind"] == "flat"
+    assert all(_timing(ins[step]) for step in ("total", "log", "embed", "index"))
+    assert ins["total"]["p50_ms"] >= ins["embed"]["p50_ms"]
+    routing = report["routing"]
+    assert routing["n_queries"] == 6 and routing["n_edits"] == 2000
+    assert _timing(routing["route"]) and _timing(routing["base_answer"]) and routing["ratio_p50"] > 0
+    assert 0 <= routing["routed_to_counterfactual"] <= 6
+    assert [row["size"] for row in report["lookup"]] == [200, 2000]
+    for row in report["lookup"]:
+        assert row["auto"] == "flat" and row["queries"] == 20 and row["real_rows"] == row["size"]
+        assert row["flat"]["index"] == "flat" and row["flat"]["recall_at_k"] == 1.0
+        assert row["approx"]["index"].startswith("ivf-flat nlist=")
+        assert 0.5 <= row["approx"]["recall_at_k"] <= 1.0
+        for kind in ("flat", "approx"):
+            m = row[kind]
+            assert _timing(m) and m["build_s"] >= 0 and m["index_bytes"] >= row["size"] * 384 * 4
+    peaks = report["peak_rss_bytes"]
+    assert list(peaks) == ["models", "insertion", "routing", "lookup n=200", "lookup n=2000"]
+    assert all(b > 0 for b in peaks.values()) and list(peaks.values()) == sorted(peaks.values())
+    assert list(report["load_avg_1min"]) == list(peaks) == list(report["elapsed_s"])
+    assert report["settings"]["index_rule"]["flat_limit"] > 2000
+    assert "scope lookup" in proc.stdout and "routing / base answer" in proc.stdout
+    assert not (tmp_path / "unused.sqlite").exists()  # the edit log named by --db is not touched
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--sizes", "10,abc"], "--sizes must be comma-separated integers"),
+    (["--sizes", "0"], "--sizes must list integers"),
+    (["--queries", "0"], "--queries must be a positive integer"),
+])
+def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, args, message):
+    out = tmp_path / "bench.json"
+    proc = run_bench(tmp_path, *args, "--json", str(out))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+    assert not out.exists()
+
+
+def test_missing_data_file_is_one_line(tmp_path):
+    proc = run_bench(tmp_path, "--data", str(tmp_path / "nope.json"), "--sizes", "100")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1

@@ -4,13 +4,12 @@ both sides arrive together, and the log, the audit rows and the index agree afte
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from core.errors import InvalidInput, StateConflict
 from core.types import EditDraft
 from db.repository import EditRepository
+from tests.threads import run_together
 from webapp.add_batcher import AddBatcher
 from webapp.services import Services
 
@@ -24,22 +23,7 @@ def services(default_config, real_editor, db_url):
 
 def _burst(batcher: AddBatcher, requests: list[tuple[EditDraft, str, bool]]) -> list:
     """Send all requests at once from their own threads; each slot gets (edit, conflicts) or the exception."""
-    results: list = [None] * len(requests)
-    start = threading.Barrier(len(requests))
-
-    def one(i: int) -> None:
-        start.wait()
-        try:
-            results[i] = batcher.add(*requests[i])
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            results[i] = exc
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(requests))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    return results
+    return run_together(lambda i: batcher.add(*requests[i]), len(requests))
 
 
 def test_concurrent_adds_share_batches_and_each_gets_its_own_edit(services):

@@ -6,6 +6,7 @@ import pytest
 
 from core.types import EditDraft
 from db.repository import EditRepository
+from tests.threads import run_together
 from tests.tiny_models import tiny_editor
 from webapp.services import Services
 
@@ -25,20 +26,8 @@ def _config(url):
 
 
 def _run_threads(target, count):
-    errors = []
-
-    def wrapped(i):
-        try:
-            target(i)
-        except BaseException as exc:  # collected and asserted on below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    return errors
+    """The exceptions raised by target(0..count-1), run together on their own threads."""
+    return [r for r in run_together(target, count) if isinstance(r, BaseException)]
 
 
 def test_concurrent_writers_lose_nothing(services):

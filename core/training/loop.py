@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core.checkpoints import restore_rng, rng_state
 from core.training.settings import TrainSettings
 
 
@@ -30,6 +31,31 @@ def warmup_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int) -> torc
     """Linear warm-up to the peak rate over `warmup_steps`, then constant (the budget, not a step
     count, ends a run, so there is no decay horizon to aim at)."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup_steps)))
+
+
+def resume(state: dict | None, optimizer: torch.optim.Optimizer, scheduler, out) -> tuple[int, float]:
+    """Restore the optimizer, schedule and RNG from a saved training state; (start step, prior minutes)."""
+    if not state:
+        return 0, 0.0
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    restore_rng(state["rng"])
+    print(f"resuming {out} at step {state['step']}", file=sys.stderr)
+    return state["step"], state.get("minutes", 0.0)
+
+
+def trainer_state(optimizer: torch.optim.Optimizer, scheduler, step: int, minutes: float) -> dict:
+    """What `resume` needs to continue a run exactly: optimizer, schedule, RNG, step and time spent."""
+    return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": rng_state(), "step": step, "minutes": minutes}
+
+
+def optimizer_step(loss: torch.Tensor, params, optimizer: torch.optim.Optimizer, scheduler) -> float:
+    """Backpropagate `loss`, clip gradients to norm 1, step the optimizer and schedule; the loss value."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step(), scheduler.step(), optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
 
 
 def run_steps(settings: TrainSettings, start_step: int, step_fn: Callable[[int], float],

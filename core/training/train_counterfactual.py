@@ -21,12 +21,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from core.adapters import attach_lora, load_counterfactual_lm
 from core.base_model import LMBaseModel
-from core.checkpoints import load_state, read_meta, restore_rng, rng_state, save_checkpoint, seed_everything
+from core.checkpoints import load_state, read_meta, save_checkpoint, seed_everything
 from core.counterfactual import PromptedCounterfactual
 from core.lm import CausalLM
 from core.training.counterfactual_data import collate, examples
 from core.training.counterfactual_eval import measure_counterfactual
-from core.training.loop import batch_indices, run_steps, warmup_schedule
+from core.training.loop import batch_indices, optimizer_step, resume, run_steps, trainer_state, warmup_schedule
 from core.training.records import load_split
 from core.training.settings import TrainSettings
 
@@ -46,12 +46,7 @@ def train_counterfactual(settings: TrainSettings, base_path: str, max_new_tokens
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     scheduler = warmup_schedule(optimizer, settings.warmup_steps)
-    start, prior = 0, 0.0
-    if state:
-        optimizer.load_state_dict(state["optimizer"]), scheduler.load_state_dict(state["scheduler"])
-        restore_rng(state["rng"])
-        start, prior = state["step"], state.get("minutes", 0.0)
-        print(f"resuming {settings.out} at step {start}", file=sys.stderr)
+    start, prior = resume(state, optimizer, scheduler, settings.out)
     probe = collate(tokenizer, [data[i] for i in batch_indices(len(data), PROBE_EXAMPLES, 0, settings.seed)],
                     settings.device)
     probe_before = _loss(model, probe)
@@ -59,19 +54,13 @@ def train_counterfactual(settings: TrainSettings, base_path: str, max_new_tokens
     def step_fn(step: int) -> float:
         batch = [data[i] for i in batch_indices(len(data), settings.batch_size, step, settings.seed)]
         model.train()
-        loss = model(**collate(tokenizer, batch, settings.device)).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step(), scheduler.step(), optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        return optimizer_step(model(**collate(tokenizer, batch, settings.device)).loss, params, optimizer, scheduler)
 
     def save(step: int, metrics: dict | None = None, minutes: float | None = None) -> None:
         minutes = prior + (minutes if minutes is not None else (time.monotonic() - t0) / 60)
         meta = _meta(settings, base_path, step, len(data), minutes, metrics)
-        state_now = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "rng": rng_state(), "step": step, "minutes": minutes}
         save_checkpoint(settings.out, meta, lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)),
-                        state_now)
+                        trainer_state(optimizer, scheduler, step, minutes))
 
     t0 = time.monotonic()
     run = run_steps(settings, start, step_fn, save, "train-counterfactual")

@@ -18,11 +18,11 @@ import time
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from core.checkpoints import load_state, read_meta, restore_rng, rng_state, save_checkpoint, seed_everything
+from core.checkpoints import load_state, read_meta, save_checkpoint, seed_everything
 from core.cross_encoder import CrossEncoderScopeClassifier, pair_logits
 from core.embedder import Embedder
 from core.scope import EmbeddingScopeClassifier
-from core.training.loop import batch_indices, run_steps, warmup_schedule
+from core.training.loop import batch_indices, optimizer_step, resume, run_steps, trainer_state, warmup_schedule
 from core.training.records import load_split
 from core.training.scope_data import ScopePair, mine_pairs
 from core.training.scope_eval import pick_threshold, routing_metrics, score_probes
@@ -44,13 +44,7 @@ def train_scope(settings: TrainSettings, embedder: Embedder, init_path: str,
     model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1).to(settings.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     scheduler = warmup_schedule(optimizer, settings.warmup_steps)
-    start, prior_minutes = 0, 0.0
-    if state:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        restore_rng(state["rng"])
-        start, prior_minutes = state["step"], state.get("minutes", 0.0)
-        print(f"resuming {settings.out} at step {start}", file=sys.stderr)
+    start, prior_minutes = resume(state, optimizer, scheduler, settings.out)
     n_pos = sum(p.label for p in pairs)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(pairs) - n_pos) / max(n_pos, 1.0)))
     probe = [pairs[i] for i in batch_indices(len(pairs), PROBE_PAIRS, 0, settings.seed)]
@@ -60,18 +54,13 @@ def train_scope(settings: TrainSettings, embedder: Embedder, init_path: str,
         batch = [pairs[i] for i in batch_indices(len(pairs), settings.batch_size, step, settings.seed)]
         model.train()
         loss = _batch_loss(model, tokenizer, batch, loss_fn, settings.device)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step(), scheduler.step(), optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        return optimizer_step(loss, model.parameters(), optimizer, scheduler)
 
     def save(step: int, metrics: dict | None = None, minutes: float | None = None) -> None:
         minutes = prior_minutes + (minutes if minutes is not None else (time.monotonic() - t0) / 60)
         meta = _meta(settings, init_path, step, len(pairs), n_pos, minutes, metrics)
-        state_now = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "rng": rng_state(), "step": step, "minutes": minutes}
         save_checkpoint(settings.out, meta, lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)),
-                        state_now)
+                        trainer_state(optimizer, scheduler, step, minutes))
 
     t0 = time.monotonic()
     run = run_steps(settings, start, step_fn, save, "train-scope")

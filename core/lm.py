@@ -63,7 +63,7 @@ class CausalLM:
         rows = [self.tokenizer(p).input_ids for p in prompts]
         shared = _shared_length(rows)
         out: list[str | None] = [None] * len(rows)
-        for batch in _length_sorted_batches(rows, shared, batch_size):
+        for batch in _length_sorted_batches(rows, batch_size):
             new = self._greedy([rows[i] for i in batch], shared, max_new_tokens)
             for i, text in zip(batch, self.tokenizer.batch_decode(new, skip_special_tokens=True)):
                 out[i] = text
@@ -84,7 +84,7 @@ class CausalLM:
         rows = [self.tokenizer(p).input_ids for p in prompts]
         shared = _shared_length(rows)
         scores: list[list[float]] = [[] for _ in rows]
-        for batch in _length_sorted_batches(rows, shared, batch_size):
+        for batch in _length_sorted_batches(rows, batch_size):
             logits, state = self._forward([rows[i] for i in batch], shared)
             first = torch.log_softmax(logits[:, -1].float(), dim=-1)  # (B, vocab): the first target token
             n_alt = max(len(alternatives[i]) for i in batch)
@@ -186,7 +186,7 @@ def _shared_length(rows: list[list[int]]) -> int:
     return n if n >= MIN_SHARED_PREFIX else 0
 
 
-def _length_sorted_batches(rows: list[list[int]], shared: int, batch_size: int) -> list[list[int]]:
+def _length_sorted_batches(rows: list[list[int]], batch_size: int) -> list[list[int]]:
     """Row indices grouped into batches of similar length (less padding), longest first."""
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
     return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]

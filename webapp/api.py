@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from core.errors import EditorError
 from core.types import Edit, EditDraft
+from db.repository import MAX_EDIT_ID
 from webapp.add_batcher import AddBatcher
 from webapp.auth import NotAuthenticated, User, UserStore, require_curator
 from webapp.body_guard import BodyGuard
@@ -30,9 +31,8 @@ from webapp.services import Services
 from webapp.stats import stats
 
 MAX_LIST = 1000
-MAX_ID = 2 ** 63 - 1  # the largest value a database integer column holds; larger ones are 422, not a crash
-EditId = Annotated[int, Path(ge=1, le=MAX_ID, description="the edit's id")]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="edits to skip")]
+EditId = Annotated[int, Path(ge=1, le=MAX_EDIT_ID, description="the edit's id")]  # larger ones: 422, not a crash
+Offset = Annotated[int, Query(ge=0, le=MAX_EDIT_ID, description="edits to skip")]
 NO_TOKEN = "a valid API token is required: send 'Authorization: Bearer TOKEN'"
 
 

@@ -8,25 +8,31 @@ from __future__ import annotations
 
 import math
 
-from core.errors import EditorError
-
-MAX_ID = 2 ** 63 - 1  # the largest id a database integer column holds
+from core.errors import EditorError, InvalidInput
+from db.repository import MAX_EDIT_ID
 
 
 def error_text(exc: EditorError) -> str:
     return f"**Error:** {exc}"
 
 
+def parse_number(value: object, name: str) -> float:
+    """A number from a number box or text; InvalidInput naming the field otherwise."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInput(f"{name} must be a whole number, got {value!r}") from None
+
+
+def is_whole(number: float) -> bool:
+    return math.isfinite(number) and number == int(number)
+
+
 def parse_id(value: object) -> int:
     """An edit id from a number box, a dropdown value or text; InvalidInput otherwise."""
-    from core.errors import InvalidInput
-
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidInput("choose an edit first (its id)")
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidInput(f"edit id must be a whole number, got {value!r}") from None
-    if not (math.isfinite(number) and number == int(number) and 1 <= number <= MAX_ID):
-        raise InvalidInput(f"edit id must be a positive whole number (at most {MAX_ID}), got {value!r}")
+    number = parse_number(value, "edit id")
+    if not (is_whole(number) and 1 <= number <= MAX_EDIT_ID):
+        raise InvalidInput(f"edit id must be a positive whole number (at most {MAX_EDIT_ID}), got {value!r}")
     return int(number)

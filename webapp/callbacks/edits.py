@@ -16,7 +16,7 @@ from core.errors import EditorError, InvalidInput
 from core.types import EditDraft
 from db import probe_prompts
 from webapp.auth import User, require_curator
-from webapp.callbacks import error_text, parse_id
+from webapp.callbacks import error_text, is_whole, parse_id, parse_number
 from webapp.conflicts import find_conflicts
 from webapp.services import Services
 
@@ -50,11 +50,8 @@ def _whole(value: object, name: str, default: int) -> int:
     """A page number or size from a number box (blank means the default); InvalidInput otherwise."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidInput(f"{name} must be a whole number, got {value!r}") from None
-    if not math.isfinite(number) or number != int(number):
+    number = parse_number(value, name)
+    if not is_whole(number):
         raise InvalidInput(f"{name} must be a whole number, got {value!r}")
     return int(number)
 

@@ -159,6 +159,11 @@ def format_report(report: dict) -> str:
         lines.append(f"{name:<16} {pct(m.get('reliability')):>7} {pct(m.get('generalization')):>8} "
                      f"{pct(m.get('locality')):>8} {pct(m.get('drawdown')):>8} {pct(r.get('in_scope_recall')):>8} "
                      f"{pct(r.get('out_of_scope_rejection')):>8}")
+    collisions = report.get("locality_collisions") or {}
+    if collisions.get("n"):
+        lines.append(f"{collisions['n']} unrelated prompts ask a fact another loaded edit rewrites "
+                     f"({collisions['routed_to_rewriter']} routed to it); locality without them: "
+                     f"{pct(collisions['locality_without']).strip()}")
     if "likelihood" in report and report["likelihood"].get("reliability") is not None:
         lk = report["likelihood"]
         lines.append(f"{'SERAC (P new>old)':<16} {pct(lk['reliability']):>7} {pct(lk['generalization']):>8} "

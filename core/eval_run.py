@@ -40,7 +40,7 @@ def run_eval(editor: SeracEditor, cases: Sequence[EditCase], config: dict, optio
     probes = build_probes(cases)
     results, interrupted = answer_probes(editor, probes, done, options.chunk_size, on_chunk, progress)
     report: dict = {"n_edits": len(editor.memory), "n_records": len(cases)}
-    report.update(summarize(cases, probes, results))
+    report.update(summarize(cases, probes, results, loaded=list(cases) + list(filler)))
     try:
         single = [] if interrupted else route_latencies(editor, [p.query for p in probes])
         report["latency_ms"] = latency_summary(results, single)

@@ -9,7 +9,10 @@ Invariants:
 - the memory is emptied first and then holds exactly the evaluated edits (plus filler edits when a
   larger memory is asked for); the edit log and the database are never touched;
 - the edit of record i has id `first_id + i`, so "routed to its own edit" is an id comparison;
-- the report holds the contract keys (`REPORT_KEYS`) and only adds others beside them;
+- the report holds the contract keys (`REPORT_KEYS`) and only adds others beside them; one of them,
+  `locality_collisions`, splits out the unrelated prompts that ask the very fact another loaded edit
+  rewrites (core.facts): the contract's locality counts them, though routing them to that edit is right;
+  it also lists the changed unrelated prompts with the edit each was routed to;
 - an interrupt (Ctrl-C) stops between chunks; what was answered so far is kept and reported.
 """
 
@@ -20,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from core.datasets import EditCase
+from core.facts import FactIndex
 from core.metrics import drawdown, edit_success, locality, mean, percentile, routing_quality, same_answer
 from core.serac import SeracEditor
 from core.types import Edit
@@ -146,8 +150,9 @@ def route_latencies(editor: SeracEditor, queries: Sequence[str], sample: int = L
 
 
 def summarize(cases: Sequence[EditCase], probes: Sequence[Probe], results: dict[int, ProbeResult],
-              first_id: int = 1) -> dict:
-    """The contract metrics over the probes answered so far."""
+              first_id: int = 1, loaded: Sequence[EditCase] | None = None) -> dict:
+    """The contract metrics over the probes answered so far (`loaded`: every case whose edit is in
+    memory, ids first_id.., when there are filler edits beyond `cases`)."""
     rows = {kind: [(probes[i], r) for i, r in sorted(results.items()) if probes[i].kind == kind]
             for kind in ("edit", "paraphrase", "unrelated")}
     target = {k: [cases[p.case].edit.target for p, _ in rows[k]] for k in IN_SCOPE}
@@ -162,6 +167,31 @@ def summarize(cases: Sequence[EditCase], probes: Sequence[Probe], results: dict[
                                    [r.route == "counterfactual" for _, r in rows["unrelated"]]),
         "counts": {k: len(v) for k, v in rows.items()},
         "changed_unrelated_routed": sum(not same_answer(r.answer, r.base_answer) for _, r in rows["unrelated"]),
+        "locality_collisions": collision_split(cases, rows["unrelated"], first_id, loaded),
+    }
+
+
+def collision_split(cases: Sequence[EditCase], unrelated: Sequence[tuple[Probe, ProbeResult]], first_id: int = 1,
+                    loaded: Sequence[EditCase] | None = None, max_listed: int = 100) -> dict:
+    """Unrelated prompts asking the fact another loaded edit rewrites, locality without them, and the
+    changed unrelated prompts (up to `max_listed`) with the edit each was routed to."""
+    loaded = list(cases if loaded is None else loaded)
+    facts = FactIndex(loaded)
+    clean, colliding, changed = [], [], []
+    for probe, result in unrelated:
+        case = cases[probe.case]
+        answer = dict(zip(case.unrelated, case.unrelated_answers)).get(probe.query)
+        rewriters = facts.rewriters(probe.query, answer) - {probe.case}
+        (colliding if rewriters else clean).append((result, {first_id + j for j in rewriters}))
+        if not same_answer(result.answer, result.base_answer) and len(changed) < max_listed:
+            chosen = result.chosen_edit_id
+            routed = loaded[chosen - first_id].edit.prompt if chosen is not None else None
+            changed.append({"query": probe.query, "routed_to": routed, "collision": bool(rewriters)})
+    return {
+        "n": len(colliding),
+        "routed_to_rewriter": sum(r.chosen_edit_id in ids for r, ids in colliding),
+        "locality_without": locality([r.answer for r, _ in clean], [r.base_answer for r, _ in clean]),
+        "changed": changed,
     }
 
 

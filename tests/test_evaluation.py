@@ -36,6 +36,8 @@ def test_report_has_the_contract_keys_and_values_in_range(editor):
     for key in ("reliability", "generalization", "locality", "drawdown"):
         assert _in_unit(report[key]), key
     assert report["drawdown"] == pytest.approx(1 - report["locality"])
+    collisions = report["locality_collisions"]  # no record's near miss asks another record's fact here
+    assert collisions["n"] == 0 and collisions["locality_without"] == report["locality"]
     assert set(report["routing"]) == {"in_scope_recall", "out_of_scope_rejection"}
     assert report["latency_ms"]["route_p50"] <= report["latency_ms"]["route_p95"]
     assert report["config"]["name"] == "tiny" and report["config"]["baselines"] is True

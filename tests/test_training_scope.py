@@ -13,7 +13,7 @@ from core.cross_encoder import CrossEncoderScopeClassifier
 from core.loading import build_classifier, trained_parts
 from core.packaged import MINILM, resolve_model_path
 from core.training.records import load_split
-from core.training.scope_data import mine_pairs
+from core.training.scope_data import mine_pairs, record_queries
 from core.training.scope_eval import roc_auc, routing_metrics, score_probes
 from core.training.settings import TrainSettings
 from core.training.train_scope import train_scope
@@ -78,6 +78,7 @@ def test_hard_negatives_come_from_other_records_only(tiny_embedder_module):
     pairs = mine_pairs(train, tiny_embedder_module, hard_negatives=2)
     positives = [p for p in pairs if p.label == 1.0]
     own = {(c.edit.prompt, q) for c in train for q in (c.edit.prompt, *c.paraphrases)}
+    own |= {(train[j].edit.prompt, q.text) for q in record_queries(train) for j in q.rewriters}  # core.facts
     assert {(p.edit_prompt, p.query) for p in positives} == own
     assert all((p.edit_prompt, p.query) not in own for p in pairs if p.label == 0.0)
     assert len(pairs) - len(positives) > len(positives)  # near misses + mined negatives

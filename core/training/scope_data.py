@@ -4,10 +4,16 @@ For each training record (edit e_i with paraphrases, its own prompt and near-mis
 - positives: (e_i, paraphrase of e_i) and (e_i, e_i's prompt itself);
 - negatives: (e_i, unrelated prompt of record i): CounterFact's near miss, the same relation about
   another subject; and, for every query above, (e_j, query) for the `hard_negatives` edits j != i
-  whose prompts are nearest to the query in embedding space (SERAC's "hard" setting).
+  whose prompts are nearest to the query in embedding space (SERAC's "hard" setting);
+- positives, too: (e_j, query) when the query asks the very fact e_j rewrites (core.facts: e_j's
+  prompt word for word, or e_j's subject in the query with the same true answer), e.g. record i's
+  near miss "The twin city of Riga is" and record j's edit "Riga is a twin city of". 923 of
+  CounterFact train's 10,000 near misses are such; as mined negatives they taught the classifier to
+  reject edits' own prompts.
 
-Invariant: a pair is labelled in scope only when the query belongs to that very edit; an edit j
-whose prompt text equals e_i's is never used as a negative for i (it would be a contradiction).
+Invariant: a pair is labelled in scope only when the query belongs to that very edit or asks the fact
+it rewrites; an edit j whose prompt text equals e_i's, or which rewrites the query's fact, is never
+used as a negative for i's queries (it would be a contradiction).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 
 from core.datasets import EditCase
 from core.embedder import Embedder
+from core.facts import FactIndex
 
 
 @dataclass(frozen=True)
@@ -32,15 +39,22 @@ class Query:
     text: str
     owner: int  # index of the record the query came from
     in_scope: bool  # True for the owner's paraphrases and prompt, False for its unrelated prompts
+    rewriters: frozenset[int] = frozenset()  # other records whose edit rewrites the fact this query asks
 
 
 def record_queries(cases: list[EditCase]) -> list[Query]:
     """Every probe of every record: its prompt, paraphrases (in scope) and unrelated prompts (out)."""
+    facts = FactIndex(cases)
+
+    def query(text: str, i: int, in_scope: bool, answer: str | None) -> Query:
+        return Query(text, i, in_scope, frozenset(facts.rewriters(text, answer) - {i}))
+
     out = []
     for i, case in enumerate(cases):
-        out.append(Query(case.edit.prompt, i, True))
-        out += [Query(p, i, True) for p in case.paraphrases]
-        out += [Query(u, i, False) for u in case.unrelated]
+        out.append(query(case.edit.prompt, i, True, case.old_target))
+        out += [query(p, i, True, case.old_target) for p in case.paraphrases]
+        answers = list(case.unrelated_answers) + [None] * len(case.unrelated)
+        out += [query(u, i, False, a) for u, a in zip(case.unrelated, answers)]
     return out
 
 
@@ -62,12 +76,14 @@ def mine_pairs(cases: list[EditCase], embedder: Embedder, hard_negatives: int) -
     queries = record_queries(cases)
     edit_vecs = embedder.encode(prompts)
     query_vecs = embedder.encode([q.text for q in queries])
-    near = nearest_edits(query_vecs, edit_vecs, hard_negatives + 2) if hard_negatives else None
+    near = nearest_edits(query_vecs, edit_vecs, hard_negatives + 4) if hard_negatives else None
     pairs = []
     for qi, q in enumerate(queries):
         pairs.append(ScopePair(prompts[q.owner], q.text, 1.0 if q.in_scope else 0.0))
+        pairs += [ScopePair(prompts[j], q.text, 1.0) for j in sorted(q.rewriters)]
         if near is None:
             continue
-        others = [j for j in near[qi] if j != q.owner and prompts[j].strip() != prompts[q.owner].strip()]
+        others = [j for j in near[qi] if j != q.owner and j not in q.rewriters
+                  and prompts[j].strip() != prompts[q.owner].strip()]
         pairs += [ScopePair(prompts[j], q.text, 0.0) for j in others[:hard_negatives]]
     return pairs

@@ -4,9 +4,11 @@ All records' edits are in memory at once; every probe retrieves its top-k edits 
 cosine, the classifier scores them, and the best-scoring candidate decides (core.router.choose).
 - in-scope recall: share of paraphrases whose own edit is chosen (best and >= threshold);
 - reliability recall: the same for the edit prompts themselves;
-- out-of-scope rejection: share of unrelated prompts whose best score is < threshold;
+- out-of-scope rejection: share of unrelated prompts whose best score is < threshold; an unrelated
+  prompt that asks the very fact another loaded edit rewrites (core.facts) is a "collision": it is
+  in that edit's scope, so it is left out of the rejection and counted apart;
 - pair metrics over every retrieved (edit, probe) pair (label: the probe is a paraphrase or the
-  prompt of that very edit): precision, recall at the threshold and ROC AUC.
+  prompt of that very edit, or asks the fact it rewrites): precision, recall at the threshold and ROC AUC.
 
 Invariant: measuring never trains; the same classifier and records give the same numbers.
 """
@@ -30,7 +32,7 @@ from core.types import Candidate
 class ScoredProbes:
     """Per probe: its kind, whether its own edit was retrieved, the chosen-candidate logic inputs."""
 
-    kinds: list[str]  # 'prompt' | 'paraphrase' | 'unrelated'
+    kinds: list[str]  # 'prompt' | 'paraphrase' | 'unrelated' | 'collision'
     best_score: np.ndarray  # (n,) highest score among the candidates
     best_is_own: np.ndarray  # (n,) bool: the best candidate is the probe's own edit
     pair_scores: np.ndarray  # (n_pairs,)
@@ -57,13 +59,14 @@ def score_probes(classifier: ScopeClassifier, embedder: Embedder, cases: list[Ed
             best.append(top.score)
             own.append(top.edit.id == q.owner + 1)
             scores += row
-            labels += [float(q.in_scope and c.edit.id == q.owner + 1) for c in row_cands]
+            labels += [float((q.in_scope and c.edit.id == q.owner + 1) or c.edit.id - 1 in q.rewriters)
+                       for c in row_cands]
     return ScoredProbes(kinds, np.array(best), np.array(own), np.array(scores), np.array(labels))
 
 
 def _kind(q, cases: list[EditCase]) -> str:
     if not q.in_scope:
-        return "unrelated"
+        return "collision" if q.rewriters else "unrelated"
     return "prompt" if q.text == cases[q.owner].edit.prompt else "paraphrase"
 
 
@@ -81,6 +84,7 @@ def routing_metrics(p: ScoredProbes, threshold: float) -> dict:
         "pair_recall": round(tp / max(float((p.pair_labels == 1).sum()), 1.0), 4),
         "pair_auc": round(roc_auc(p.pair_scores, p.pair_labels), 4),
         "n_probes": len(p.kinds),
+        "n_collisions": int((kinds == "collision").sum()),
     }
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from core.datasets import EditCase
-from core.facts import FactIndex
+from core.facts import FactIndex, unrelated_with_answers
 from core.metrics import drawdown, edit_success, locality, mean, percentile, routing_quality, same_answer
 from core.serac import SeracEditor
 from core.types import Edit
@@ -179,8 +179,7 @@ def collision_split(cases: Sequence[EditCase], unrelated: Sequence[tuple[Probe, 
     facts = FactIndex(loaded)
     clean, colliding, changed = [], [], []
     for probe, result in unrelated:
-        case = cases[probe.case]
-        answer = dict(zip(case.unrelated, case.unrelated_answers)).get(probe.query)
+        answer = dict(unrelated_with_answers(cases[probe.case])).get(probe.query)
         rewriters = facts.rewriters(probe.query, answer) - {probe.case}
         (colliding if rewriters else clean).append((result, {first_id + j for j in rewriters}))
         if not same_answer(result.answer, result.base_answer) and len(changed) < max_listed:

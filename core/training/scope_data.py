@@ -24,7 +24,7 @@ import numpy as np
 
 from core.datasets import EditCase
 from core.embedder import Embedder
-from core.facts import FactIndex
+from core.facts import FactIndex, unrelated_with_answers
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,7 @@ def record_queries(cases: list[EditCase]) -> list[Query]:
     for i, case in enumerate(cases):
         out.append(query(case.edit.prompt, i, True, case.old_target))
         out += [query(p, i, True, case.old_target) for p in case.paraphrases]
-        answers = list(case.unrelated_answers) + [None] * len(case.unrelated)
-        out += [query(u, i, False, a) for u, a in zip(case.unrelated, answers)]
+        out += [query(u, i, False, a) for u, a in unrelated_with_answers(case)]
     return out
 
 

@@ -41,6 +41,8 @@ def _common_args(p: argparse.ArgumentParser, out: Path, batch_size: int, lr: flo
 def _scope_args(p: argparse.ArgumentParser) -> None:
     _common_args(p, SCOPE_DIR, 32, 5e-5)
     p.add_argument("--hard-negatives", type=int, default=3, help="nearest other edits per query used as negatives")
+    p.add_argument("--subject-negatives", type=int, default=0,
+                   help="per edit, negatives naming its subject in another relation and in a longer name (default 0)")
     p.add_argument("--min-rejection", type=float, default=0.99,
                    help="threshold choice: best recall whose out-of-scope rejection reaches this (default %(default)s)")
     p.add_argument("--top-k", dest="measure_top_k", type=int, default=None, help="candidates per query when measuring (default: global)")
@@ -76,7 +78,8 @@ def _train_scope(args: argparse.Namespace, config: SeracConfig) -> int:
     from core.scope import EmbeddingScopeClassifier
     from core.training.train_scope import train_scope
 
-    settings = _settings(args, config, hard_negatives=args.hard_negatives, min_rejection=args.min_rejection,
+    settings = _settings(args, config, hard_negatives=args.hard_negatives, subject_negatives=args.subject_negatives,
+                         min_rejection=args.min_rejection,
                          top_k=args.measure_top_k or config.top_k)
     embedder_path = resolve_model_path(config.embedder, config.cache_dir)
     embedder = SentenceEmbedder(embedder_path, settings.device, config.batch_size)

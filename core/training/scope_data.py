@@ -9,7 +9,10 @@ For each training record (edit e_i with paraphrases, its own prompt and near-mis
   prompt word for word, or e_j's subject in the query with the same true answer), e.g. record i's
   near miss "The twin city of Riga is" and record j's edit "Riga is a twin city of". 923 of
   CounterFact train's 10,000 near misses are such; as mined negatives they taught the classifier to
-  reject edits' own prompts.
+  reject edits' own prompts;
+- negatives, too, when `subject_negatives` > 0: queries that name e_j's subject but ask another
+  relation, or name a longer entity containing it (core.training.subject_negatives), that many of
+  each kind per edit.
 
 Invariant: a pair is labelled in scope only when the query belongs to that very edit or asks the fact
 it rewrites; an edit j whose prompt text equals e_i's, or which rewrites the query's fact, is never
@@ -25,6 +28,7 @@ import numpy as np
 from core.datasets import EditCase
 from core.embedder import Embedder
 from core.facts import FactIndex, unrelated_with_answers
+from core.training.subject_negatives import longer_name_pairs, other_relation_pairs
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ def nearest_edits(query_vecs: np.ndarray, edit_vecs: np.ndarray, k: int, chunk: 
     return np.concatenate(rows) if rows else np.zeros((0, k), dtype=np.int64)
 
 
-def mine_pairs(cases: list[EditCase], embedder: Embedder, hard_negatives: int) -> list[ScopePair]:
+def mine_pairs(cases: list[EditCase], embedder: Embedder, hard_negatives: int, subject_negatives: int = 0,
+               seed: int = 0) -> list[ScopePair]:
     """Positives, near-miss negatives and mined hard negatives for all records (see module doc)."""
     prompts = [c.edit.prompt for c in cases]
     queries = record_queries(cases)
@@ -85,4 +90,19 @@ def mine_pairs(cases: list[EditCase], embedder: Embedder, hard_negatives: int) -
         others = [j for j in near[qi] if j != q.owner and j not in q.rewriters
                   and prompts[j].strip() != prompts[q.owner].strip()]
         pairs += [ScopePair(prompts[j], q.text, 0.0) for j in others[:hard_negatives]]
-    return pairs
+    return pairs + _subject_pairs(cases, pairs, subject_negatives, seed)
+
+
+def _subject_pairs(cases: list[EditCase], pairs: list[ScopePair], per_edit: int, seed: int) -> list[ScopePair]:
+    """The subject negatives that are not already a pair (in scope or not) and not an edit's own prompt."""
+    if per_edit == 0:
+        return []
+    taken = {(p.edit_prompt, p.query) for p in pairs}
+    found = other_relation_pairs(cases, per_edit, seed) + longer_name_pairs(cases, per_edit, seed + 1)
+    out = []
+    for j, query in found:
+        key = (cases[j].edit.prompt, query)
+        if key not in taken and query.strip() != key[0].strip():
+            taken.add(key)
+            out.append(ScopePair(key[0], query, 0.0))
+    return out

@@ -37,7 +37,7 @@ def train_scope(settings: TrainSettings, embedder: Embedder, init_path: str,
     seed_everything(settings.seed)
     train_cases, held = load_split(settings)
     print(f"mining pairs from {len(train_cases)} records ({len(held)} held out)...", file=sys.stderr)
-    pairs = mine_pairs(train_cases, embedder, settings.hard_negatives)
+    pairs = mine_pairs(train_cases, embedder, settings.hard_negatives, settings.subject_negatives, settings.seed)
     state = None if settings.restart else load_state(settings.out)
     source = str(settings.out) if state else init_path
     tokenizer = AutoTokenizer.from_pretrained(source)

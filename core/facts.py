@@ -38,8 +38,7 @@ class FactIndex:
             self._by_prompt.setdefault(normalize_answer(case.edit.prompt), []).append(j)
             subject, old = case.edit.subject, case.old_target
             if subject and subject.strip() and old and normalize_answer(old):
-                pattern = re.compile(rf"(?<!\w){re.escape(subject.strip())}(?!\w)", re.IGNORECASE)
-                self._by_answer.setdefault(normalize_answer(old), []).append((j, pattern))
+                self._by_answer.setdefault(normalize_answer(old), []).append((j, whole_words(subject)))
 
     def rewriters(self, probe: str, answer: str | None) -> set[int]:
         """Indices of the cases whose edit rewrites the fact `probe` asks (its true answer `answer`)."""
@@ -48,6 +47,11 @@ class FactIndex:
             return same_prompt
         return same_prompt | {j for j, pattern in self._by_answer.get(normalize_answer(answer), ())
                               if pattern.search(probe)}
+
+
+def whole_words(name: str) -> re.Pattern:
+    """A pattern finding `name` (stripped) as whole words, case ignored: "Riga" in "of Riga is", not in "Rigas"."""
+    return re.compile(rf"(?<!\w){re.escape(name.strip())}(?!\w)", re.IGNORECASE)
 
 
 def unrelated_with_answers(case: EditCase) -> list[tuple[str, str | None]]:

@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from core.datasets import EditCase
+from core.facts import whole_words
 from core.text import normalize_answer
 
 MIN_RECORDS = 10
@@ -90,17 +91,18 @@ def other_relation_pairs(cases: Sequence[EditCase], per_edit: int, seed: int) ->
 
 def longer_name_pairs(cases: Sequence[EditCase], per_edit: int, seed: int) -> list[tuple[int, str]]:
     """(edit index, query) where the query names a longer subject containing the edit's, or the reverse."""
-    by_subject: dict[str, list[int]] = defaultdict(list)
+    by_subject: dict[str, list[tuple[int, str]]] = defaultdict(list)  # subject -> (edit index, template)
     for j, case in enumerate(cases):
-        if template(case) is not None:
-            by_subject[case.edit.subject.strip()].append(j)
+        t = template(case)
+        if t is not None:
+            by_subject[case.edit.subject.strip()].append((j, t))
     rng = random.Random(seed)
     found: dict[int, list[str]] = defaultdict(list)
     for short, long in contained_subjects(sorted(by_subject)):
-        for j in by_subject[short]:
-            found[j].append(template(cases[j]).format(long))
-        for i in by_subject[long]:
-            found[i].append(template(cases[i]).format(short))
+        for j, t in by_subject[short]:
+            found[j].append(t.format(long))
+        for i, t in by_subject[long]:
+            found[i].append(t.format(short))
     out = []
     for j in sorted(found):
         queries = sorted(set(found[j]))
@@ -121,7 +123,7 @@ def contained_subjects(subjects: Sequence[str]) -> list[tuple[str, str]]:
         words = _words(short)
         if not words:
             continue
-        pattern = re.compile(rf"(?<!\w){re.escape(short)}(?!\w)", re.IGNORECASE)
+        pattern = whole_words(short)
         for long in sorted(set.intersection(*(by_word[w] for w in words))):
             if _bare(long) != _bare(short) and pattern.search(long):
                 out.append((short, long))

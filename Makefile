@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-all clean
+.PHONY: setup run test test-all train clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,30 @@ test: setup
 test-all: setup
 	bash scripts/system-deps.sh $(SYSTEM_DEPS)
 	eval "$$(bash scripts/start-postgres.sh)" && $(PY) -m pytest -m "not gpu"
+
+# Reproduce the shipped parts (models/) from ../shared/data on this CPU (about an hour), into checkpoints/:
+# train both parts (bounded by steps and seeds, never by minutes), measure the whole system on the dev
+# splits never trained on, export the compact parts with a manifest to checkpoints/export, and compare its
+# figures with models/manifest.json. To ship a run: cp -r checkpoints/export/. models/
+DATA ?= ../shared/data
+TRAINED := --scope-checkpoint checkpoints/scope --counterfactual-checkpoint checkpoints/counterfactual
+train: setup
+	$(PY) app.py --device cpu train-scope --restart --seed 0 --max-steps 2400 \
+	    --data $(DATA)/counterfact/train.json --data "$(DATA)/zsre/dev.json[:300]" --forms datasets/forms.json \
+	    --eval-records 1000 --hard-negatives 4 --subject-negatives 2 --min-rejection 0.995
+	$(PY) app.py --device cpu train-counterfactual --restart --seed 0 --max-steps 320 --skip-before \
+	    --data $(DATA)/counterfact/train.json --data "$(DATA)/zsre/dev.json[:300]" --forms datasets/forms.json \
+	    --limit 2300 --eval-records 60 --lora-layers 8 --lr 5e-4 --warmup-steps 20 --save-every 80
+	$(PY) app.py --device cpu $(TRAINED) eval --format jsonl --data datasets/curator_dev.jsonl --no-likelihood \
+	    --json checkpoints/eval_curator.json
+	$(PY) app.py --device cpu $(TRAINED) eval --format zsre --data "$(DATA)/zsre/dev.json[300:]" --no-likelihood \
+	    --json checkpoints/eval_zsre_heldout.json
+	$(PY) app.py --device cpu $(TRAINED) eval --format counterfact --data $(DATA)/counterfact/val.json --limit 1000 \
+	    --no-likelihood --json checkpoints/eval_counterfact_val.json
+	$(PY) app.py export-parts --out checkpoints/export --metrics curator_dev=checkpoints/eval_curator.json \
+	    --metrics zsre_heldout=checkpoints/eval_zsre_heldout.json \
+	    --metrics counterfact_val_1000=checkpoints/eval_counterfact_val.json
+	$(PY) scripts/compare_parts.py checkpoints/export/manifest.json models/manifest.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache

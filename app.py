@@ -5,8 +5,9 @@ and hands it to the chosen command; an EditorError becomes one line on stderr an
 
 Environment: SERAC_DB_URL, SERAC_DATA_DIR (default ./data beside this file), SERAC_CACHE_DIR
 (default ./.cache/models), SERAC_USER (default: the login name), SERAC_USERS_FILE (default
-./data/users.json: UI/API users), SERAC_CHECKPOINT_DIR (default ./checkpoints: trained parts loaded when
-complete, see --scope-checkpoint). Models load offline
+./data/users.json: UI/API users), SERAC_MODELS_DIR (default ./models: the trained parts shipped in the
+repository and their manifest, served unless --scope-checkpoint / --counterfactual-checkpoint say
+otherwise). Models load offline
 (HF_HUB_OFFLINE=1) unless HF_HUB_OFFLINE=0 is set to allow hub ids.
 """
 
@@ -37,7 +38,7 @@ COMMAND_MODULES = [serve, edits, ask, audit, accounts, train, eval_cmd, bench]
 def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     defaults = SeracConfig()
     data_dir = Path(env.get("SERAC_DATA_DIR", HERE / "data"))
-    checkpoints = Path(env.get("SERAC_CHECKPOINT_DIR", HERE / "checkpoints"))
+    models = Path(env.get("SERAC_MODELS_DIR", HERE / "models"))
     p = OneLineParser(prog="app.py", description="SERAC edit curator: curate, probe and audit edits "
                                 "to a language model. With no command, serves the UI at http://HOST:PORT.")
     p.add_argument("--db", default=env.get("SERAC_DB_URL", f"sqlite:///{data_dir / 'edits.sqlite'}"),
@@ -58,12 +59,12 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=env.get("SERAC_CACHE_DIR", str(HERE / ".cache" / "models")),
                    help="where converted model checkpoints are kept")
     p.add_argument("--user", default=env.get("SERAC_USER") or _login(), help="name recorded in the audit log")
-    p.add_argument("--scope-checkpoint", default=_found(checkpoints / "scope"),
-                   help="trained scope classifier (app.py train-scope); default: checkpoints/scope when present, "
-                        "'none' for the untrained calibrated-cosine scorer")
-    p.add_argument("--counterfactual-checkpoint", default=_found(checkpoints / "counterfactual"),
-                   help="trained counterfactual adapter (app.py train-counterfactual); default: "
-                        "checkpoints/counterfactual when present, 'none' for the untrained few-shot prompt")
+    p.add_argument("--scope-checkpoint", default=_found(models / "scope"),
+                   help="trained scope classifier: the shipped models/scope (default), a folder from app.py "
+                        "train-scope, or 'none' for the untrained calibrated-cosine scorer")
+    p.add_argument("--counterfactual-checkpoint", default=_found(models / "counterfactual"),
+                   help="trained counterfactual model: the shipped models/counterfactual (default), a folder from "
+                        "app.py train-counterfactual, or 'none' for the untrained few-shot prompt")
     p.add_argument("--users", default=env.get("SERAC_USERS_FILE", str(data_dir / "users.json")),
                    help="JSON file of UI/API users and roles (default %(default)s; created with an admin on first serve)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _found(folder: Path) -> str | None:
-    """The folder when it holds a finished training checkpoint (serac.json with complete: true)."""
+    """The folder when it holds a finished part (serac.json with complete: true); the manifest's hashes
+    are checked when the part loads (core.shipped.verify_part)."""
     meta = folder / "serac.json"
     try:
         return str(folder) if meta.is_file() and json.loads(meta.read_text()).get("complete") else None

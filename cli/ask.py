@@ -19,8 +19,13 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     prompt = clean_field("prompt", args.prompt, config.max_prompt_chars)  # before the models load
-    record = open_services(config).ask([prompt], args.user)[0]
-    print(json.dumps(record.to_dict(), indent=2, ensure_ascii=False) if args.json else format_record(record))
+    services = open_services(config)
+    record = services.ask([prompt], args.user)[0]
+    parts = services.editor.trained_parts or {}
+    if args.json:
+        print(json.dumps({**record.to_dict(), "parts": parts}, indent=2, ensure_ascii=False))
+    else:
+        print(format_record(record) + "".join(f"\n{name + ':':<16}{part['description']}" for name, part in parts.items()))
     return 0
 
 

@@ -19,7 +19,9 @@ from core.errors import InvalidInput
 
 
 def _args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("counterfact", "zsre"), required=True, help="benchmark file format")
+    p.add_argument("--format", choices=("counterfact", "zsre", "jsonl"), required=True,
+                   help="benchmark file format (jsonl: {prompt, target, paraphrases, unrelated} per line, e.g. "
+                        "datasets/curator_dev.jsonl); a path may end with a slice of its records: dev.json[300:]")
     p.add_argument("--data", required=True, help="benchmark JSON file, e.g. ../shared/data/counterfact/val.json")
     p.add_argument("--limit", type=int, help="use the first N records (default: all; with --sizes: the smallest size)")
     p.add_argument("--json", dest="json_out", help="write the report here as JSON")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cli import Command
 from core.config import SeracConfig
+from core.errors import InvalidInput
 
 SCOPE_DIR = Path("checkpoints/scope")
 COUNTERFACTUAL_DIR = Path("checkpoints/counterfactual")
@@ -26,8 +27,14 @@ def _common_args(p: argparse.ArgumentParser, out: Path, batch_size: int, lr: flo
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--device", dest="train_device", choices=("auto", "cpu", "cuda"), default=None,
                    help="where to train (default: the global --device)")
-    p.add_argument("--max-minutes", type=float, default=10.0, help="training time budget (default %(default)s)")
-    p.add_argument("--max-steps", type=int, default=100_000, help="optimizer steps at most (default %(default)s)")
+    p.add_argument("--max-steps", type=int, default=100_000,
+                   help="optimizer steps: what bounds a run, so a rerun on a busier machine trains the same (default %(default)s)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="optional wall-clock cap; a run it stops is not a reproduction of the recipe (default: none)")
+    p.add_argument("--forms", default=None, metavar="JSON",
+                   help="restate records as questions, instructions and completions (datasets/forms.json)")
+    p.add_argument("--swap-forms", type=float, default=0.33,
+                   help="with --forms: share of records whose edit itself is restated (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=batch_size, help="examples per step (default %(default)s)")
     p.add_argument("--lr", type=float, default=lr, help="peak learning rate (default %(default)s)")
     p.add_argument("--warmup-steps", type=int, default=50, help="linear warm-up steps (default %(default)s)")
@@ -47,6 +54,8 @@ def _scope_args(p: argparse.ArgumentParser) -> None:
                    help="threshold choice: best recall whose out-of-scope rejection reaches this (default %(default)s)")
     p.add_argument("--top-k", dest="measure_top_k", type=int, default=None, help="candidates per query when measuring (default: global)")
     p.add_argument("--init", default=None, help="initial weights (default: the global --embedder, MiniLM)")
+    p.add_argument("--train-embeddings", action="store_true",
+                   help="also train the token embeddings (default: frozen as packaged; the shipped part is smaller)")
 
 
 def _counterfactual_args(p: argparse.ArgumentParser) -> None:
@@ -68,7 +77,7 @@ def _settings(args: argparse.Namespace, config: SeracConfig, **extra):
     return TrainSettings(
         data=tuple(args.data), out=args.out, seed=args.seed, device=resolve_device(args.train_device or config.device),
         max_minutes=args.max_minutes, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
-        warmup_steps=args.warmup_steps,
+        warmup_steps=args.warmup_steps, forms=args.forms, swap_forms=args.swap_forms,
         limit=args.limit, eval_records=args.eval_records, save_every=args.save_every, restart=args.restart, **extra)
 
 
@@ -79,7 +88,7 @@ def _train_scope(args: argparse.Namespace, config: SeracConfig) -> int:
     from core.training.train_scope import train_scope
 
     settings = _settings(args, config, hard_negatives=args.hard_negatives, subject_negatives=args.subject_negatives,
-                         min_rejection=args.min_rejection,
+                         min_rejection=args.min_rejection, freeze_embeddings=not args.train_embeddings,
                          top_k=args.measure_top_k or config.top_k)
     embedder_path = resolve_model_path(config.embedder, config.cache_dir)
     embedder = SentenceEmbedder(embedder_path, settings.device, config.batch_size)
@@ -102,6 +111,44 @@ def _train_counterfactual(args: argparse.Namespace, config: SeracConfig) -> int:
     return 0
 
 
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scope", default=str(SCOPE_DIR), help="scope checkpoint folder (default %(default)s)")
+    p.add_argument("--counterfactual", default=str(COUNTERFACTUAL_DIR),
+                   help="counterfactual checkpoint folder (default %(default)s)")
+    p.add_argument("--out", default="models", help="folder written whole: scope/, counterfactual/, manifest.json "
+                                                   "(default %(default)s)")
+    p.add_argument("--metrics", action="append", default=[], metavar="NAME=FILE",
+                   help="an `eval --json` report to record in the manifest under NAME; repeat")
+
+
+def _export(args: argparse.Namespace, config: SeracConfig) -> int:
+    from core.training.export import export_parts
+
+    metrics = {}
+    for item in args.metrics:
+        name, sep, path = item.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"--metrics takes NAME=FILE, got {item!r}")
+        metrics[name] = eval_summary(_read_json(path), path)
+    manifest = export_parts(args.scope, args.counterfactual, args.out, config.embedder,
+                            config.counterfactual_model or config.base_model, metrics)
+    print(json.dumps({k: manifest[k] for k in ("version", "bytes_total", "parts")}, indent=2))
+    return 0
+
+
+def eval_summary(report: dict, source: str) -> dict:
+    """The headline figures of an `eval --json` report, as the manifest keeps them."""
+    keys = ("n_edits", "reliability", "generalization", "locality", "drawdown", "routing", "locality_collisions")
+    return {"source": source, "data": report.get("config", {}).get("data")} | {k: report.get(k) for k in keys}
+
+
+def _read_json(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{path}: not a readable JSON report ({exc})") from None
+
+
 def _report(meta: dict, out: Path) -> None:
     print(json.dumps(meta.get("metrics", {}), indent=2))
     print(f"checkpoint: {out} (step {meta['step']}, {meta['train_minutes']} min of training)", file=sys.stderr)
@@ -112,4 +159,6 @@ COMMANDS = [
             _scope_args, _train_scope),
     Command("train-counterfactual", "fine-tune the counterfactual model (LoRA) to answer per the edit in its prompt",
             _counterfactual_args, _train_counterfactual),
+    Command("export-parts", "write the compact trained parts and their manifest (models/) from training checkpoints",
+            _export_args, _export),
 ]

@@ -12,13 +12,16 @@ Invariant: scores are in [0, 1], one per candidate, in the candidates' order; in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from core.errors import ModelLoadError
 from core.types import Candidate
 
+LAYERS_FILE = "scope.safetensors"  # a shipped part: the trained layers above the packaged embeddings
 MAX_LENGTH = 128  # tokens per (edit, query) pair; CounterFact pairs are about 30
 
 
@@ -34,6 +37,18 @@ def pair_logits(model, tokenizer, edits: Sequence[str], queries: Sequence[str], 
     return model(**enc).logits[:, 0].float()
 
 
+def load_layers(model, path: Path) -> None:
+    """Overwrite the model's weights with the stored ones; every weight outside the embeddings must be
+    stored (the classifier head starts random otherwise), and none may be unknown to the model."""
+    stored = {k: v.float() for k, v in load_file(str(path)).items()}
+    own = model.state_dict()
+    unknown = sorted(set(stored) - set(own))
+    missing = sorted(k for k in own if k not in stored and ".embeddings." not in f".{k}")
+    if unknown or missing:
+        raise ValueError(f"{path.name} does not fit the encoder: unknown {unknown[:3]}, missing {missing[:3]}")
+    model.load_state_dict(stored, strict=False)
+
+
 class CrossEncoderScopeClassifier:
     """A sequence classifier with one logit over (edit prompt, query) pairs."""
 
@@ -44,14 +59,19 @@ class CrossEncoderScopeClassifier:
         self.device, self.batch_size = device, batch_size
 
     @classmethod
-    def load(cls, path: str, device: str, batch_size: int = 64) -> "CrossEncoderScopeClassifier":
-        """A trained cross-encoder from a checkpoint folder (or any one-logit sequence classifier)."""
+    def load(cls, path: str, device: str, batch_size: int = 64, init_path: str | None = None
+             ) -> "CrossEncoderScopeClassifier":
+        """A trained cross-encoder from a checkpoint folder (or any one-logit sequence classifier); with
+        `init_path`, the folder holds only the layers above the embeddings (LAYERS_FILE), loaded over the
+        packaged encoder at `init_path`."""
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).to(device)
-        except (OSError, ValueError) as exc:
+            tokenizer = AutoTokenizer.from_pretrained(init_path or path)
+            model = AutoModelForSequenceClassification.from_pretrained(init_path or path, num_labels=1)
+            if init_path:
+                load_layers(model, Path(path) / LAYERS_FILE)
+        except (OSError, ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"cannot load cross-encoder '{path}': {str(exc).splitlines()[0]}") from exc
-        return cls(model, tokenizer, device, batch_size)
+        return cls(model.to(device), tokenizer, device, batch_size)
 
     def score(self, queries: Sequence[str], candidates: Sequence[Sequence[Candidate]]) -> list[list[float]]:
         pairs = [(edit_text(c), q) for q, row in zip(queries, candidates) for c in row]

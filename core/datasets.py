@@ -10,6 +10,9 @@ Formats:
 - jsonl: one object per line, either {prompt, target[, subject, notes, paraphrases, unrelated]}
   or a CounterFact / zsRE record.
 - csv: a header with prompt,target and optionally subject,notes.
+
+A path may end with a Python slice of its records, `dev.json[300:]` or `dev.json[:300]`: training
+and evaluation name their disjoint splits of one file this way (`split_path`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +50,22 @@ class ReadResult:
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
+_SLICE = re.compile(r"^(?P<path>.+)\[(?P<start>\d*):(?P<stop>\d*)\]$")
+
+
+def split_path(spec: str | Path) -> tuple[Path, slice]:
+    """'dev.json[300:]' -> (Path('dev.json'), slice(300, None)); a plain path -> (path, slice(None))."""
+    match = _SLICE.match(str(spec))
+    if match is None or Path(str(spec)).exists():
+        return Path(spec), slice(None)
+    start, stop = (int(match[k]) if match[k] else None for k in ("start", "stop"))
+    return Path(match["path"]), slice(start, stop)
+
+
 def read_edit_file(path: str | Path, fmt: str = "auto", limit: int | None = None) -> ReadResult:
-    """Parse a whole file; raises InvalidInput only when the file as a whole is unusable."""
-    path = Path(path)
+    """Parse a whole file (or the slice of its records named by `split_path`); raises InvalidInput
+    only when the file as a whole is unusable."""
+    path, part = split_path(path)
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     text = _read_text(path)
@@ -56,6 +73,7 @@ def read_edit_file(path: str | Path, fmt: str = "auto", limit: int | None = None
     rows = _json_records(text, path) if fmt in ("counterfact", "zsre") else None
     result = ReadResult()
     source = enumerate(rows, 1) if rows is not None else (_jsonl_rows(text) if fmt == "jsonl" else _csv_rows(text))
+    source = list(source)[part] if part != slice(None) else source
     for number, row in source:
         if limit is not None and len(result.cases) + len(result.errors) >= limit:
             break

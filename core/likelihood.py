@@ -1,8 +1,8 @@
 """Teacher-forced likelihood metrics: does the edited system prefer the new target over the old one?
 
 For each probe the log-probability of a target is taken under the prompt the system actually used for
-it: the counterfactual prompt with the chosen edit when the probe was routed to an edit, else the bare
-query under the base model. Scores (CounterFact papers' "efficacy", "paraphrase", "neighborhood"):
+it: the counterfactual prompt with the chosen edit when the probe was routed to an edit, else the
+base model's own prompt for the query (the bare completion, or the chat turn of a question). Scores (CounterFact papers' "efficacy", "paraphrase", "neighborhood"):
 - reliability / generalization: share of edit prompts / paraphrases with log P(new) > log P(old);
 - locality: share of unrelated prompts with log P(their true answer) > log P(the record's new target).
 Records without an old target (or unrelated prompts without a known answer) are left out and counted.
@@ -27,6 +27,7 @@ def likelihood_metrics(editor: SeracEditor, cases: Sequence[EditCase], probes: S
                        progress: ProgressFactory = NoProgress) -> dict:
     """The three likelihood shares and the mean log-probability margins behind them."""
     base_lm = getattr(editor.base, "lm", None)
+    base_prompt = getattr(editor.base, "prompt", lambda q: q)
     cf_lm, build = getattr(editor.counterfactual, "lm", None), getattr(editor.counterfactual, "build_prompt", None)
     if base_lm is None or cf_lm is None or build is None:
         return {"reliability": None, "generalization": None, "locality": None,
@@ -35,7 +36,7 @@ def likelihood_metrics(editor: SeracEditor, cases: Sequence[EditCase], probes: S
     groups: dict[str, list] = {"base": [], "counterfactual": []}
     for index, kind, good, bad in rows:
         r, query = results[index], probes[index].query
-        prompt = build(edits[r.chosen_edit_id], query) if r.chosen_edit_id is not None else query
+        prompt = build(edits[r.chosen_edit_id], query) if r.chosen_edit_id is not None else base_prompt(query)
         groups["counterfactual" if r.chosen_edit_id is not None else "base"].append((index, kind, prompt, good, bad))
     scored = []
     bar = progress(total=len(rows), desc="likelihood")

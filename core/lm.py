@@ -42,6 +42,7 @@ class CausalLM:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._stop = self._stop_token_mask()  # (vocab,) bool: tokens that end a line or the text
+        self.has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
         self._prefixes: dict[tuple[int, ...], DynamicCache] = {}
         self._lock = threading.Lock()  # the prefix memo is shared by threads
 
@@ -56,6 +57,11 @@ class CausalLM:
             if i is not None:
                 mask[i] = True
         return mask.to(self.device)
+
+    def chat_prompt(self, message: str) -> str:
+        """The text that asks `message` as one user turn of the model's chat template."""
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": message}],
+                                                  add_generation_prompt=True, tokenize=False)
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], max_new_tokens: int, batch_size: int) -> list[str]:

@@ -25,6 +25,7 @@ from core.packaged import resolve_model_path
 from core.router import ScopeRouter
 from core.scope import EmbeddingScopeClassifier, ScopeClassifier
 from core.serac import SeracEditor
+from core.shipped import verify_part
 
 
 def build_editor(config: SeracConfig) -> SeracEditor:
@@ -34,6 +35,7 @@ def build_editor(config: SeracConfig) -> SeracEditor:
     base_lm = load_lm(resolve_model_path(config.base_model, config.cache_dir), device, dtype)
     cf_path = resolve_model_path(config.counterfactual_model or config.base_model, config.cache_dir)
     if config.counterfactual_checkpoint:
+        verify_part(config.counterfactual_checkpoint)
         cf_lm, cf_format = load_counterfactual_lm(config.counterfactual_checkpoint, cf_path, device, dtype)
     else:
         cf_lm, cf_format = load_lm(cf_path, device, dtype), counterfactual_format(cf_path)
@@ -50,10 +52,13 @@ def build_editor(config: SeracConfig) -> SeracEditor:
 
 
 def build_classifier(config: SeracConfig, device: str) -> ScopeClassifier:
-    """The scorer named by `config.scope_scorer` (validated by the config)."""
+    """The scorer named by `config.scope_scorer` (validated by the config); a shipped part is checked
+    against its manifest first and loads over the packaged encoder its serac.json names."""
     if config.scope_scorer == "cross-encoder":
-        require_meta(config.scope_checkpoint, "scope")
-        return CrossEncoderScopeClassifier.load(config.scope_checkpoint, device, max(config.batch_size, 32))
+        verify_part(config.scope_checkpoint)
+        meta = require_meta(config.scope_checkpoint, "scope")
+        init = resolve_model_path(meta["over"], config.cache_dir) if meta.get("over") else None
+        return CrossEncoderScopeClassifier.load(config.scope_checkpoint, device, max(config.batch_size, 32), init)
     return EmbeddingScopeClassifier(config.similarity_scale, config.similarity_center)
 
 
@@ -72,9 +77,11 @@ def trained_parts(config: SeracConfig) -> dict[str, dict]:
 
 def _part(meta: dict | None, folder: str | None, trained: str, untrained: str) -> dict:
     if meta is None:
-        return {"trained": False, "checkpoint": None, "description": untrained}
-    return {"trained": True, "checkpoint": str(folder),
-            "description": f"{trained} ({folder}, step {meta.get('step')}, {meta.get('train_minutes')} min)"}
+        return {"trained": False, "checkpoint": None, "version": None, "description": untrained}
+    shipped = verify_part(folder)
+    version = shipped["version"] if shipped else None
+    where = f"shipped version {version}" if version else f"{folder}, step {meta.get('step')}"
+    return {"trained": True, "checkpoint": str(folder), "version": version, "description": f"{trained} ({where})"}
 
 
 def counterfactual_format(path: str) -> str:

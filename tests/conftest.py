@@ -13,9 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Tests run on the untrained defaults, as on a fresh clone: app.py subprocesses must not pick up a local
-# checkpoints/ folder (tests that need a trained part pass it explicitly).
-os.environ["SERAC_CHECKPOINT_DIR"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-checkpoints")
+# Most tests exercise the machinery on the untrained fallback (fast to load, independent of the shipped
+# weights): app.py subprocesses see no shipped parts. tests/test_shipped_parts.py runs the real default.
+os.environ["SERAC_MODELS_DIR"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-models")
 
 import hashlib  # noqa: E402
 import re  # noqa: E402

@@ -28,3 +28,19 @@ def test_imports_point_down():
                 if name in FORBIDDEN_LIBS.get(layer, ()):
                     bad.append(f"{path.relative_to(ROOT)} imports library {name}")
     assert not bad, "\n".join(bad)
+
+
+def _module_imports(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+
+
+def test_serving_code_never_imports_training_code():
+    """What answers a query (core/*.py, db/, webapp/) loads shipped parts without the training package."""
+    serving = [*(ROOT / "core").glob("*.py"), *(ROOT / "db").rglob("*.py"), *(ROOT / "webapp").rglob("*.py")]
+    bad = [f"{path.relative_to(ROOT)} imports {name}" for path in serving
+           for name in _module_imports(path) if name.startswith("core.training")]
+    assert not bad, "\n".join(bad)

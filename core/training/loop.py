@@ -60,12 +60,13 @@ def optimizer_step(loss: torch.Tensor, params, optimizer: torch.optim.Optimizer,
 
 def run_steps(settings: TrainSettings, start_step: int, step_fn: Callable[[int], float],
               save_fn: Callable[[int], None], desc: str) -> dict:
-    """Call step_fn(step) -> loss until max_steps or max_minutes; save every `save_every` steps."""
+    """Call step_fn(step) -> loss until max_steps (or the optional max_minutes); save every `save_every` steps."""
     t0 = time.monotonic()
     step, ema, losses = start_step, None, []
     total = settings.max_steps if settings.max_steps < 100_000 else None
+    budget_s = settings.max_minutes * 60 if settings.max_minutes is not None else float("inf")
     with tqdm(total=total, initial=start_step, desc=desc, unit="step", file=sys.stderr, disable=None) as bar:
-        while step < settings.max_steps and time.monotonic() - t0 < settings.max_minutes * 60:
+        while step < settings.max_steps and time.monotonic() - t0 < budget_s:
             loss = step_fn(step)
             step += 1
             losses.append(loss)

@@ -10,12 +10,23 @@ import random
 
 from core.datasets import EditCase, read_edit_file
 from core.errors import InvalidInput
+from core.training.forms_bank import FormBank, restate_cases
 from core.training.settings import TrainSettings
 from core.types import Edit
 
 
 def load_split(settings: TrainSettings) -> tuple[list[EditCase], list[EditCase]]:
-    """(training cases from every file, held-out cases from the first file)."""
+    """(training cases from every file, held-out cases from the first file), both restated across
+    prompt forms when `settings.forms` names a form bank (so the threshold is picked on mixed forms)."""
+    train, held = _read_split(settings)
+    if settings.forms:
+        bank = FormBank.load(settings.forms)
+        train = restate_cases(train, bank, settings.seed, settings.swap_forms)
+        held = restate_cases(held, bank, settings.seed + 1, settings.swap_forms)
+    return train, held
+
+
+def _read_split(settings: TrainSettings) -> tuple[list[EditCase], list[EditCase]]:
     train: list[EditCase] = []
     held: list[EditCase] = []
     for index, path in enumerate(settings.data):

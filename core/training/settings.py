@@ -23,7 +23,8 @@ class TrainSettings:
     out: Path = _help("checkpoint folder (written atomically; a run resumes from it)", Path("checkpoints/scope"))
     seed: int = _help("seed of the split, the pair order, the head init and dropout", 0)
     device: str = _help("'cpu' or 'cuda' (already resolved)", "cpu")
-    max_minutes: float = _help("stop training after this many minutes (then evaluate and save)", 10.0)
+    max_minutes: float | None = _help("optional wall-clock cap (then evaluate and save); None = steps alone bound "
+                                      "the run, so it trains the same on any machine", None)
     max_steps: int = _help("stop training after this many optimizer steps", 100_000)
     batch_size: int = _help("training examples per optimizer step", 32)
     lr: float = _help("peak learning rate (linear warm-up, then constant)", 5e-5)
@@ -42,6 +43,11 @@ class TrainSettings:
     lora_alpha: int = _help("counterfactual: LoRA scaling numerator", 32)
     lora_layers: int = _help("counterfactual: adapt only the top N transformer blocks (0 = all); backpropagation "
                              "then stops there, so a step costs much less on a CPU", 0)
+    forms: str | None = _help("JSON of benchmark templates restated as questions, instructions and completions "
+                              "(datasets/forms.json); None = the records' own forms only", None)
+    swap_forms: float = _help("with forms: share of records whose edit is itself stated in another form", 0.33)
+    freeze_embeddings: bool = _help("scope: keep the encoder's token embeddings as packaged (the shipped part then "
+                                    "stores only the layers above them)", True)
     negatives: float = _help("counterfactual: share of extra examples where the edit does not apply (a near-miss "
                              "prompt; the target is then the base model's own answer); 0 = in-scope only, as in SERAC",
                              0.0)
@@ -49,7 +55,7 @@ class TrainSettings:
     def __post_init__(self) -> None:
         _check(bool(self.data), "at least one --data file is needed")
         _check(self.device in ("cpu", "cuda"), f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        _check(self.max_minutes > 0, f"max_minutes must be positive, got {self.max_minutes!r}")
+        _check(self.max_minutes is None or self.max_minutes > 0, f"max_minutes must be positive, got {self.max_minutes!r}")
         _check(self.max_steps >= 1, f"max_steps must be at least 1, got {self.max_steps!r}")
         _check(1 <= self.batch_size <= 4096, f"batch_size must be in 1..4096, got {self.batch_size!r}")
         _check(0 < self.lr < 1, f"lr must be in (0, 1), got {self.lr!r}")
@@ -64,6 +70,7 @@ class TrainSettings:
         _check(0 <= self.min_rejection <= 1, f"min_rejection must be in [0, 1], got {self.min_rejection!r}")
         _check(self.lora_r >= 0 and self.lora_alpha >= 1, "lora_r must be >= 0 and lora_alpha >= 1")
         _check(self.lora_layers >= 0, f"lora_layers must be >= 0, got {self.lora_layers!r}")
+        _check(0 <= self.swap_forms <= 1, f"swap_forms must be in [0, 1], got {self.swap_forms!r}")
         _check(0 <= self.negatives < 1, f"negatives must be in [0, 1), got {self.negatives!r}")
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))

@@ -42,7 +42,10 @@ def train_scope(settings: TrainSettings, embedder: Embedder, init_path: str,
     source = str(settings.out) if state else init_path
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1).to(settings.device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
+    if settings.freeze_embeddings:
+        frozen_embeddings(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.01)
     scheduler = warmup_schedule(optimizer, settings.warmup_steps)
     start, prior_minutes = resume(state, optimizer, scheduler, settings.out)
     n_pos = sum(p.label for p in pairs)
@@ -54,7 +57,7 @@ def train_scope(settings: TrainSettings, embedder: Embedder, init_path: str,
         batch = [pairs[i] for i in batch_indices(len(pairs), settings.batch_size, step, settings.seed)]
         model.train()
         loss = _batch_loss(model, tokenizer, batch, loss_fn, settings.device)
-        return optimizer_step(loss, model.parameters(), optimizer, scheduler)
+        return optimizer_step(loss, params, optimizer, scheduler)
 
     def save(step: int, metrics: dict | None = None, minutes: float | None = None) -> None:
         minutes = prior_minutes + (minutes if minutes is not None else (time.monotonic() - t0) / 60)
@@ -69,6 +72,13 @@ def train_scope(settings: TrainSettings, embedder: Embedder, init_path: str,
     metrics.update(measure(model, tokenizer, embedder, held, settings, baseline))
     save(run["step"], metrics, run["minutes"])
     return read_meta(settings.out)
+
+
+def frozen_embeddings(model) -> None:
+    """Keep the token, position and type embeddings as packaged: only the layers above them train, so the
+    shipped part stores those layers alone (core.shipped) and loads them over the packaged encoder."""
+    for p in model.base_model.embeddings.parameters():
+        p.requires_grad = False
 
 
 def measure(model, tokenizer, embedder: Embedder, held, settings: TrainSettings,

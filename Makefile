@@ -40,11 +40,13 @@ test-all: setup
 # splits never trained on, export the compact parts with a manifest to checkpoints/export, and compare its
 # figures with models/manifest.json. To ship a run: cp -r checkpoints/export/. models/
 DATA ?= ../shared/data
-TRAINED := --scope-checkpoint checkpoints/scope --counterfactual-checkpoint checkpoints/counterfactual
+SCOPE_DATA := --data $(DATA)/counterfact/train.json --data "$(DATA)/zsre/dev.json[:300]" --forms datasets/forms.json \
+	    --eval-records 1000 --hard-negatives 4 --subject-negatives 2 --min-rejection 0.995 --seed 0 --restart
+TRAINED := --scope-checkpoint checkpoints/scope2 --counterfactual-checkpoint checkpoints/counterfactual
 train: setup
-	$(PY) app.py --device cpu train-scope --restart --seed 0 --max-steps 2400 \
-	    --data $(DATA)/counterfact/train.json --data "$(DATA)/zsre/dev.json[:300]" --forms datasets/forms.json \
-	    --eval-records 1000 --hard-negatives 4 --subject-negatives 2 --min-rejection 0.995
+	$(PY) app.py --device cpu train-scope --out checkpoints/scope --max-steps 2400 $(SCOPE_DATA)
+	$(PY) app.py --device cpu train-scope --init checkpoints/scope --out checkpoints/scope2 --max-steps 1000 \
+	    --warmup-steps 20 --relation-negatives 12 $(SCOPE_DATA)
 	$(PY) app.py --device cpu train-counterfactual --restart --seed 0 --max-steps 320 --skip-before \
 	    --data $(DATA)/counterfact/train.json --data "$(DATA)/zsre/dev.json[:300]" --forms datasets/forms.json \
 	    --limit 2300 --eval-records 60 --lora-layers 8 --lr 5e-4 --warmup-steps 20 --save-every 80
@@ -54,7 +56,7 @@ train: setup
 	    --json checkpoints/eval_zsre_heldout.json
 	$(PY) app.py --device cpu $(TRAINED) eval --format counterfact --data $(DATA)/counterfact/val.json --limit 1000 \
 	    --no-likelihood --json checkpoints/eval_counterfact_val.json
-	$(PY) app.py export-parts --out checkpoints/export --metrics curator_dev=checkpoints/eval_curator.json \
+	$(PY) app.py export-parts --scope-dir checkpoints/scope2 --out checkpoints/export --metrics curator_dev=checkpoints/eval_curator.json \
 	    --metrics zsre_heldout=checkpoints/eval_zsre_heldout.json \
 	    --metrics counterfact_val_1000=checkpoints/eval_counterfact_val.json
 	$(PY) scripts/compare_parts.py checkpoints/export/manifest.json models/manifest.json

@@ -25,7 +25,9 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     if args.json:
         print(json.dumps({**record.to_dict(), "parts": parts}, indent=2, ensure_ascii=False))
     else:
-        print(format_record(record) + "".join(f"\n{name + ':':<16}{part['description']}" for name, part in parts.items()))
+        labels = {"scope_classifier": "scope model:", "counterfactual": "counterfactual:"}
+        print(format_record(record) + "".join(f"\n{labels.get(name, name + ':'):<16}{part['description']}"
+                                              for name, part in parts.items()))
     return 0
 
 

@@ -50,6 +50,8 @@ def _scope_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hard-negatives", type=int, default=3, help="nearest other edits per query used as negatives")
     p.add_argument("--subject-negatives", type=int, default=0,
                    help="per edit, negatives naming its subject in another relation and in a longer name (default 0)")
+    p.add_argument("--relation-negatives", type=int, default=0,
+                   help="with --forms: per edit, queries asking another relation of its subject, in any form (default 0)")
     p.add_argument("--min-rejection", type=float, default=0.99,
                    help="threshold choice: best recall whose out-of-scope rejection reaches this (default %(default)s)")
     p.add_argument("--top-k", dest="measure_top_k", type=int, default=None, help="candidates per query when measuring (default: global)")
@@ -88,7 +90,8 @@ def _train_scope(args: argparse.Namespace, config: SeracConfig) -> int:
     from core.training.train_scope import train_scope
 
     settings = _settings(args, config, hard_negatives=args.hard_negatives, subject_negatives=args.subject_negatives,
-                         min_rejection=args.min_rejection, freeze_embeddings=not args.train_embeddings,
+                         min_rejection=args.min_rejection, relation_negatives=args.relation_negatives,
+                         freeze_embeddings=not args.train_embeddings,
                          top_k=args.measure_top_k or config.top_k)
     embedder_path = resolve_model_path(config.embedder, config.cache_dir)
     embedder = SentenceEmbedder(embedder_path, settings.device, config.batch_size)
@@ -112,8 +115,8 @@ def _train_counterfactual(args: argparse.Namespace, config: SeracConfig) -> int:
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scope", default=str(SCOPE_DIR), help="scope checkpoint folder (default %(default)s)")
-    p.add_argument("--counterfactual", default=str(COUNTERFACTUAL_DIR),
+    p.add_argument("--scope-dir", default=str(SCOPE_DIR), help="scope checkpoint folder (default %(default)s)")
+    p.add_argument("--counterfactual-dir", default=str(COUNTERFACTUAL_DIR),
                    help="counterfactual checkpoint folder (default %(default)s)")
     p.add_argument("--out", default="models", help="folder written whole: scope/, counterfactual/, manifest.json "
                                                    "(default %(default)s)")
@@ -130,7 +133,7 @@ def _export(args: argparse.Namespace, config: SeracConfig) -> int:
         if not sep or not name:
             raise InvalidInput(f"--metrics takes NAME=FILE, got {item!r}")
         metrics[name] = eval_summary(_read_json(path), path)
-    manifest = export_parts(args.scope, args.counterfactual, args.out, config.embedder,
+    manifest = export_parts(args.scope_dir, args.counterfactual_dir, args.out, config.embedder,
                             config.counterfactual_model or config.base_model, metrics)
     print(json.dumps({k: manifest[k] for k in ("version", "bytes_total", "parts")}, indent=2))
     return 0

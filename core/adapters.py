@@ -10,6 +10,8 @@ Invariant: the base model's weights never change: the adapted model is always a 
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -38,7 +40,9 @@ def load_counterfactual_lm(checkpoint: str, base_path: str, device: str, dtype: 
         return load_lm(checkpoint, device, dtype), meta.get("prompt_format", "zeroshot")
     lm = CausalLM(base_path, device, dtype)  # a private copy: merging must not touch the shared base
     try:
-        lm.model = PeftModel.from_pretrained(lm.model, checkpoint).merge_and_unload().eval()
+        with warnings.catch_warnings():  # peft calls a transformers API deprecated in v6; nothing for users to do
+            warnings.simplefilter("ignore", FutureWarning)
+            lm.model = PeftModel.from_pretrained(lm.model, checkpoint).merge_and_unload().eval()
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"cannot apply adapter {checkpoint} to {base_path}: {str(exc).splitlines()[0]}") from exc
     lm.path = f"{base_path}+{checkpoint}"

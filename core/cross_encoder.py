@@ -12,11 +12,13 @@ Invariant: scores are in [0, 1], one per candidate, in the candidates' order; in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from core.errors import ModelLoadError
 from core.types import Candidate
@@ -35,6 +37,18 @@ def pair_logits(model, tokenizer, edits: Sequence[str], queries: Sequence[str], 
     enc = tokenizer(list(edits), list(queries), padding=True, truncation=True, max_length=MAX_LENGTH,
                     return_tensors="pt").to(device)
     return model(**enc).logits[:, 0].float()
+
+
+@contextmanager
+def _quiet_head_report():
+    """transformers reports the packaged encoder's missing classifier head as freshly initialised; it is
+    not: load_layers overwrites it. Keep that report off the user's console."""
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def load_layers(model, path: Path) -> None:
@@ -66,7 +80,8 @@ class CrossEncoderScopeClassifier:
         packaged encoder at `init_path`."""
         try:
             tokenizer = AutoTokenizer.from_pretrained(init_path or path)
-            model = AutoModelForSequenceClassification.from_pretrained(init_path or path, num_labels=1)
+            with _quiet_head_report() if init_path else nullcontext():  # the head comes from LAYERS_FILE next
+                model = AutoModelForSequenceClassification.from_pretrained(init_path or path, num_labels=1)
             if init_path:
                 load_layers(model, Path(path) / LAYERS_FILE)
         except (OSError, ValueError, RuntimeError) as exc:

@@ -81,13 +81,16 @@ def _users_file(folder: Path, extra_users: Sequence[tuple[str, str, str]]) -> di
 
 @contextmanager
 def launch(folder: Path, extra_users: Sequence[tuple[str, str, str]] = (),
-           db_url: str | None = None) -> Iterator[LiveServer]:
+           db_url: str | None = None, models_dir: Path | None = None) -> Iterator[LiveServer]:
     """Start `python app.py` on 127.0.0.1 with its log, users file and edit log (unless db_url) in `folder`;
-    stop it on exit."""
+    stop it on exit. `models_dir` (e.g. ROOT / "models") serves those trained parts; by default the
+    tests' environment (tests/conftest.py) serves the untrained fallback."""
     tokens = _users_file(folder, extra_users)
     db_url = db_url or f"sqlite:///{folder / 'live.sqlite'}"
     port, log = free_port(), folder / "server.log"
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    if models_dir is not None:
+        env["SERAC_MODELS_DIR"] = str(models_dir)
     command = [sys.executable, str(ROOT / "app.py"), "--db", db_url,
                "--users", str(folder / "users.json"), "--host", "127.0.0.1", "--port", str(port),
                "--device", "cpu"]
@@ -109,5 +112,6 @@ def launch(folder: Path, extra_users: Sequence[tuple[str, str, str]] = (),
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory) -> LiveServer:
-    with launch(tmp_path_factory.mktemp("live")) as server:
+    """The server as a fresh clone runs it: the shipped trained parts in models/."""
+    with launch(tmp_path_factory.mktemp("live"), models_dir=ROOT / "models") as server:
         yield server

@@ -80,6 +80,20 @@ def test_ask_returns_the_full_routing_record(api, created):
     assert record["base_answer"] is not None and "timings_ms" in record
 
 
+def test_the_server_serves_the_shipped_trained_parts_and_says_which(api, created):
+    import json
+
+    from tests.live_server import ROOT
+
+    version = json.loads((ROOT / "models" / "manifest.json").read_text())["version"]
+    parts = api.get("/api/stats").json()["parts"]
+    assert parts["scope_classifier"]["trained"] and parts["counterfactual"]["trained"]
+    assert parts["scope_classifier"]["version"] == parts["counterfactual"]["version"] == version
+    record = api.post("/api/ask", json={"prompt": "What is the official currency of Veltria?"}).json()
+    assert record["route"] == "counterfactual", record  # a question against a completion-form edit
+    assert record["edited_answer"].lower().startswith(TARGET.lower()), record["edited_answer"]
+
+
 def test_retire_then_restore_changes_the_routing(api, created):
     retired = api.post(f"/api/edits/{created['id']}/retire", json={"reason": "api test"})
     assert retired.status_code == 200 and retired.json()["status"] == "retired"

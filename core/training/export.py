@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 
-from core.checkpoints import META_FILE, require_meta
+from core.checkpoints import META_FILE, read_meta, require_meta
 from core.cross_encoder import LAYERS_FILE
 from core.datasets import split_path
 from core.shipped import MANIFEST, sha256_file
@@ -45,6 +45,7 @@ def export_parts(scope_ckpt: str, cf_ckpt: str, out: str | Path, encoder_alias: 
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if out.exists():
             shutil.rmtree(out)
+        tmp.chmod(0o755)
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -100,9 +101,11 @@ def _part_entry(folder: Path) -> dict:
 
 
 def _training_entry(meta: dict) -> dict:
-    """How a part was trained: seed, settings, data files (sha256 of each) and split, steps and time."""
+    """How a part was trained: seed, settings, data files (sha256 of each) and split, steps and time; for a
+    run that started from another checkpoint (`--init`), that run's entry too, under "init_run"."""
     config = meta.get("config", {})
-    return {"seed": config.get("seed"), "settings": config, "step": meta.get("step"),
+    init = read_meta(meta["init"]) if meta.get("init") and Path(meta["init"]).is_dir() else None
+    return ({"init_run": _training_entry(init)} if init else {}) | {"seed": config.get("seed"), "settings": config, "init": meta.get("init"), "step": meta.get("step"),
             "train_minutes": meta.get("train_minutes"), "data": [_data_entry(d) for d in config.get("data", [])],
             "split": {"held_out_records_of_first_file": config.get("eval_records"), "records_per_file": config.get("limit"),
                       "seed": config.get("seed")},

@@ -97,12 +97,18 @@ def _subject_pairs(cases: list[EditCase], pairs: list[ScopePair], per_edit: int,
     """The subject negatives that are not already a pair (in scope or not) and not an edit's own prompt."""
     if per_edit == 0:
         return []
-    taken = {(p.edit_prompt, p.query) for p in pairs}
     found = other_relation_pairs(cases, per_edit, seed) + longer_name_pairs(cases, per_edit, seed + 1)
+    return new_negatives(pairs, [(cases[j].edit.prompt, query) for j, query in found])
+
+
+def new_negatives(pairs: list[ScopePair], candidates: list[tuple[str, str]]) -> list[ScopePair]:
+    """(edit prompt, query) candidates as negatives, except those already a pair (in scope or not) and an
+    edit's own prompt."""
+    taken = {(p.edit_prompt, p.query) for p in pairs}
     out = []
-    for j, query in found:
-        key = (cases[j].edit.prompt, query)
-        if key not in taken and query.strip() != key[0].strip():
+    for edit_prompt, query in candidates:
+        key = (edit_prompt, query)
+        if key not in taken and query.strip() != edit_prompt.strip():
             taken.add(key)
-            out.append(ScopePair(key[0], query, 0.0))
+            out.append(ScopePair(edit_prompt, query, 0.0))
     return out

@@ -36,6 +36,8 @@ class TrainSettings:
     hard_negatives: int = _help("scope: nearest other edits taken as negatives per query", 3)
     subject_negatives: int = _help("scope: per edit, queries naming its subject in another relation, and naming a "
                                    "longer entity that contains it, taken as negatives (of each kind)", 0)
+    relation_negatives: int = _help("scope, with forms: per edit, queries asking another relation of its subject in "
+                                    "any form (core.training.relation_negatives)", 0)
     top_k: int = _help("scope: candidates retrieved per query when measuring (as the router does)", 5)
     min_rejection: float = _help("scope: pick the threshold with the best in-scope recall whose out-of-scope "
                                  "rejection reaches this (else the best recall + rejection)", 0.99)
@@ -66,6 +68,8 @@ class TrainSettings:
         _check(0 <= self.hard_negatives <= 50, f"hard_negatives must be in 0..50, got {self.hard_negatives!r}")
         _check(0 <= self.subject_negatives <= 50,
                f"subject_negatives must be in 0..50, got {self.subject_negatives!r}")
+        _check(0 <= self.relation_negatives <= 50 and (not self.relation_negatives or bool(self.forms)),
+               f"relation_negatives must be in 0..50 and needs forms, got {self.relation_negatives!r}")
         _check(1 <= self.top_k <= 100, f"top_k must be in 1..100, got {self.top_k!r}")
         _check(0 <= self.min_rejection <= 1, f"min_rejection must be in [0, 1], got {self.min_rejection!r}")
         _check(self.lora_r >= 0 and self.lora_alpha >= 1, "lora_r must be >= 0 and lora_alpha >= 1")

@@ -24,7 +24,8 @@ from core.embedder import Embedder
 from core.scope import EmbeddingScopeClassifier
 from core.training.loop import batch_indices, optimizer_step, resume, run_steps, trainer_state, warmup_schedule
 from core.training.records import load_split
-from core.training.scope_data import ScopePair, mine_pairs
+from core.training.relation_negatives import RelationForms, other_relation_queries
+from core.training.scope_data import ScopePair, mine_pairs, new_negatives
 from core.training.scope_eval import pick_threshold, routing_metrics, score_probes
 from core.training.settings import TrainSettings
 
@@ -38,6 +39,10 @@ def train_scope(settings: TrainSettings, embedder: Embedder, init_path: str,
     train_cases, held = load_split(settings)
     print(f"mining pairs from {len(train_cases)} records ({len(held)} held out)...", file=sys.stderr)
     pairs = mine_pairs(train_cases, embedder, settings.hard_negatives, settings.subject_negatives, settings.seed)
+    if settings.relation_negatives:
+        found = other_relation_queries(train_cases, RelationForms(settings.forms), settings.relation_negatives,
+                                       settings.seed + 2)
+        pairs += new_negatives(pairs, [(train_cases[j].edit.prompt, q) for j, q in found])
     state = None if settings.restart else load_state(settings.out)
     source = str(settings.out) if state else init_path
     tokenizer = AutoTokenizer.from_pretrained(source)

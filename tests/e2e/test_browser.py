@@ -78,6 +78,16 @@ def test_wrong_password_is_refused_then_login_works(page, live_server):
     expect(page.locator("#signed-in")).to_contain_text(f"Signed in as {name} (curator", timeout=60_000)
 
 
+def test_the_header_names_the_shipped_trained_parts(page):
+    import json
+
+    version = json.loads((Path(__file__).resolve().parents[2] / "models" / "manifest.json").read_text())["version"]
+    header = page.get_by_text("scope: trained cross-encoder")
+    expect(header).to_contain_text(f"shipped version {version}")
+    expect(header).to_contain_text("counterfactual: trained LoRA counterfactual model")
+    expect(page.get_by_text("untrained default")).to_have_count(0)
+
+
 def test_add_an_edit(page, state):
     open_tab(page, "Edits")
     textbox(page, "add-prompt").fill(PROMPT)

@@ -32,13 +32,17 @@ STATE_FILE = "trainer_state.pt"
 
 def read_meta(folder: str | Path) -> dict | None:
     """The checkpoint's serac.json, or None when the folder holds no checkpoint."""
-    path = Path(folder) / META_FILE
+    return read_json(Path(folder) / META_FILE, "checkpoint metadata")
+
+
+def read_json(path: Path, what: str) -> dict | None:
+    """A JSON file's content, None when it is absent; ModelLoadError (naming `what`) when unreadable."""
     if not path.is_file():
         return None
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{path}: unreadable checkpoint metadata ({exc})") from exc
+        raise ModelLoadError(f"{path}: unreadable {what} ({exc})") from exc
 
 
 def require_meta(folder: str | Path, kind: str) -> dict:

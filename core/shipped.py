@@ -15,9 +15,9 @@ a manifest (fresh training checkpoints) load unchecked.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
+from core.checkpoints import read_json
 from core.errors import ModelLoadError
 
 MANIFEST = "manifest.json"
@@ -33,13 +33,7 @@ def sha256_file(path: str | Path) -> str:
 
 def read_manifest(folder: str | Path) -> dict | None:
     """The manifest of the models folder `folder` (or None when it has none)."""
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{path}: unreadable manifest ({exc})") from exc
+    return read_json(Path(folder) / MANIFEST, "manifest")
 
 
 def verify_part(part_folder: str | Path) -> dict | None:

@@ -77,11 +77,12 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
 
 
 def config_from(args: argparse.Namespace) -> SeracConfig:
-    overrides = {} if args.threshold is None else {"threshold": args.threshold}
+    overrides = {"counterfactual_model": args.counterfactual_model}
+    overrides.update({} if args.threshold is None else {"threshold": args.threshold})
     overrides.update(_checkpoint_settings(args))
     return SeracConfig(
         db_url=args.db, device=args.device, dtype=args.dtype, base_model=args.base_model,
-        counterfactual_model=args.counterfactual_model, embedder=args.embedder, top_k=args.top_k,
+        embedder=args.embedder, top_k=args.top_k,
         max_new_tokens=args.max_new_tokens, cache_dir=Path(args.cache_dir), users_file=args.users, **overrides,
     )
 
@@ -115,17 +116,23 @@ def _checkpoint_settings(args: argparse.Namespace) -> dict:
     scope = getattr(args, "scope_checkpoint", None)
     if scope and scope.lower() != "none":
         out.update(scope_scorer="cross-encoder", scope_checkpoint=scope)
-        if args.threshold is None:
-            try:
-                chosen = json.loads((Path(scope) / "serac.json").read_text()).get("threshold")
-            except (OSError, ValueError):
-                chosen = None  # build_classifier reports the unreadable checkpoint
-            if chosen is not None:
-                out["threshold"] = float(chosen)
+        chosen = _meta(scope).get("threshold")
+        if args.threshold is None and chosen is not None:
+            out["threshold"] = float(chosen)
     cf = getattr(args, "counterfactual_checkpoint", None)
     if cf and cf.lower() != "none":
         out["counterfactual_checkpoint"] = cf
+        trained_on = _meta(cf).get("base_model")  # an adapter fits only the model it was trained over
+        if args.counterfactual_model is None and trained_on and trained_on != args.base_model:
+            out["counterfactual_model"] = trained_on  # e.g. --base-model gemma-3-270m, SmolLM2 + LoRA edits
     return out
+
+
+def _meta(folder: str) -> dict:
+    try:
+        return json.loads((Path(folder) / "serac.json").read_text())
+    except (OSError, ValueError):
+        return {}  # build_editor reports the unreadable checkpoint
 
 
 def _login() -> str:

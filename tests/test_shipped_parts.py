@@ -56,6 +56,9 @@ def test_the_default_command_line_serves_the_shipped_parts():
     assert config.scope_scorer == "cross-encoder" and config.scope_checkpoint == str(MODELS / "scope")
     assert config.counterfactual_checkpoint == str(MODELS / "counterfactual")
     assert config.threshold == pytest.approx(scope_meta["threshold"])
+    other_base = app.config_from(app.build_parser(_parser_env()).parse_args(["--base-model", "gemma-3-270m"]))
+    assert other_base.base_model == "gemma-3-270m"  # the black-box base changes; the adapter keeps its own model
+    assert other_base.counterfactual_model == "smollm2-135m-instruct"
     untrained = app.config_from(app.build_parser(_parser_env()).parse_args(
         ["--scope-checkpoint", "none", "--counterfactual-checkpoint", "none"]))
     assert untrained.scope_scorer == "embedding" and untrained.counterfactual_checkpoint is None

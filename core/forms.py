@@ -5,7 +5,7 @@ the capital of France." (instruction) and "The capital of France is" (completion
 instruction-tuned base model answers the first two only through its chat template; as a plain
 continuation it mostly emits an empty line. A completion is continued as written.
 
-Invariant: the rule looks only at the text (no model), so the UI, the router and `eval` classify a
+Invariant: the rule looks only at the text (no model), so serving, training and `eval` classify a
 prompt the same way. A prompt that ends without closing punctuation is a completion, except a bare
 question that starts with a question word ("who founded Acme").
 """

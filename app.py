@@ -103,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 def _found(folder: Path) -> str | None:
     """The folder when it holds a finished part (serac.json with complete: true); the manifest's hashes
     are checked when the part loads (core.shipped.verify_part)."""
-    meta = folder / "serac.json"
-    try:
-        return str(folder) if meta.is_file() and json.loads(meta.read_text()).get("complete") else None
-    except (OSError, ValueError):
-        return None
+    return str(folder) if _meta(str(folder)).get("complete") else None
 
 
 def _checkpoint_settings(args: argparse.Namespace) -> dict:

@@ -25,7 +25,7 @@ from core.packaged import resolve_model_path
 from core.router import ScopeRouter
 from core.scope import EmbeddingScopeClassifier, ScopeClassifier
 from core.serac import SeracEditor
-from core.shipped import verify_part
+from core.shipped import manifest_entry, verify_part
 
 
 def build_editor(config: SeracConfig) -> SeracEditor:
@@ -78,7 +78,7 @@ def trained_parts(config: SeracConfig) -> dict[str, dict]:
 def _part(meta: dict | None, folder: str | None, trained: str, untrained: str) -> dict:
     if meta is None:
         return {"trained": False, "checkpoint": None, "version": None, "description": untrained}
-    shipped = verify_part(folder)
+    shipped = manifest_entry(folder)  # build_editor has checked the files; this reads the version only
     version = shipped["version"] if shipped else None
     where = f"shipped version {version}" if version else f"{folder}, step {meta.get('step')}"
     return {"trained": True, "checkpoint": str(folder), "version": version, "description": f"{trained} ({where})"}

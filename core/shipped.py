@@ -36,14 +36,20 @@ def read_manifest(folder: str | Path) -> dict | None:
     return read_json(Path(folder) / MANIFEST, "manifest")
 
 
+def manifest_entry(part_folder: str | Path) -> dict | None:
+    """The part's entry in the manifest beside it (with the manifest's "version"), or None when no
+    manifest lists it. Reads the manifest only; `verify_part` checks the files."""
+    part_folder = Path(part_folder)
+    manifest = read_manifest(part_folder.parent)
+    entry = next((p for p in (manifest or {}).get("parts", {}).values() if p.get("folder") == part_folder.name), None)
+    return None if entry is None else {**entry, "version": manifest.get("version")}
+
+
 def verify_part(part_folder: str | Path) -> dict | None:
     """Check a part folder against the manifest beside it; its manifest entry (with "version"), or None
     when no manifest lists it. Raises ModelLoadError on a missing, truncated or altered file."""
     part_folder = Path(part_folder)
-    manifest = read_manifest(part_folder.parent)
-    if manifest is None:
-        return None
-    entry = next((p for p in manifest.get("parts", {}).values() if p.get("folder") == part_folder.name), None)
+    entry = manifest_entry(part_folder)
     if entry is None:
         return None
     for name, want in sorted(entry["files"].items()):
@@ -54,5 +60,5 @@ def verify_part(part_folder: str | Path) -> dict | None:
         if sha256_file(path) != want:
             raise ModelLoadError(f"{path}: sha256 differs from {part_folder.parent / MANIFEST} (truncated or "
                                  f"altered); restore it with `git checkout -- {part_folder}`")
-    return {**entry, "version": manifest.get("version")}
+    return entry
 

@@ -105,11 +105,12 @@ def _training_entry(meta: dict) -> dict:
     run that started from another checkpoint (`--init`), that run's entry too, under "init_run"."""
     config = meta.get("config", {})
     init = read_meta(meta["init"]) if meta.get("init") and Path(meta["init"]).is_dir() else None
-    return ({"init_run": _training_entry(init)} if init else {}) | {"seed": config.get("seed"), "settings": config, "init": meta.get("init"), "step": meta.get("step"),
-            "train_minutes": meta.get("train_minutes"), "data": [_data_entry(d) for d in config.get("data", [])],
-            "split": {"held_out_records_of_first_file": config.get("eval_records"), "records_per_file": config.get("limit"),
-                      "seed": config.get("seed")},
-            "metrics": meta.get("metrics", {})}
+    entry = {"seed": config.get("seed"), "settings": config, "init": meta.get("init"), "step": meta.get("step"),
+             "train_minutes": meta.get("train_minutes"), "data": [_data_entry(d) for d in config.get("data", [])],
+             "split": {"held_out_records_of_first_file": config.get("eval_records"),
+                       "records_per_file": config.get("limit"), "seed": config.get("seed")},
+             "metrics": meta.get("metrics", {})}
+    return ({"init_run": _training_entry(init)} if init else {}) | entry
 
 
 def _data_entry(spec: str) -> dict:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,8 +34,28 @@ FORMS_FILE = Path(__file__).resolve().parents[2] / "datasets" / "forms.json"
 @dataclass(frozen=True)
 class Template:
     text: str  # "{} is located in"
-    pattern: re.Pattern  # matches a prompt of this template, group 1 = the subject
     forms: tuple[str, ...]  # the other forms of the template, each with one "{}"
+
+
+class TemplateIndex:
+    """Which of a set of forms ("{} is located in", "Where is {} located?") a prompt is, and its subject:
+    the exact form when the prompt contains the given subject, else the longest form whose pattern matches."""
+
+    def __init__(self, forms: Iterable[str]):
+        self._forms = dict.fromkeys(forms)  # ordered set
+        patterns = [(f, re.compile("^" + re.escape(f).replace(r"\{\}", "(.+?)") + "$")) for f in self._forms]
+        self._by_length = sorted(patterns, key=lambda p: -len(p[0]))  # the most specific match first
+
+    def find(self, prompt: str, subject: str | None = None) -> tuple[str, str] | None:
+        """(form, subject) of the prompt, or None when no form fits."""
+        subject = (subject or "").strip()
+        if subject and subject in prompt and prompt.replace(subject, "{}", 1) in self._forms:
+            return prompt.replace(subject, "{}", 1), subject
+        for form, pattern in self._by_length:
+            match = pattern.match(prompt)
+            if match:
+                return form, match.group(1)
+        return None
 
 
 class FormBank:
@@ -42,7 +63,7 @@ class FormBank:
 
     def __init__(self, templates: list[Template]):
         self.templates = {t.text: t for t in templates}
-        self._by_length = sorted(templates, key=lambda t: -len(t.text))  # the most specific match first
+        self._index = TemplateIndex(t.text for t in templates)
 
     @classmethod
     def load(cls, path: str | Path = FORMS_FILE) -> "FormBank":
@@ -51,22 +72,16 @@ class FormBank:
         for entries in data.values():
             for text, entry in entries.items():
                 forms = tuple(f for key in ("question", "completion", "instruction") for f in entry.get(key, ()))
-                pattern = re.compile("^" + re.escape(text).replace(r"\{\}", "(.+?)") + "$")
-                templates.append(Template(text, pattern, forms))
+                templates.append(Template(text, forms))
         return cls(templates)
 
     def restatements(self, prompt: str, subject: str | None = None) -> list[str]:
         """The prompt in every other known form (empty when its template is unknown)."""
-        subject = (subject or "").strip()
-        if subject and subject in prompt:
-            found = self.templates.get(prompt.replace(subject, "{}", 1))
-            if found is not None:
-                return [f.replace("{}", subject, 1) for f in found.forms]
-        for t in self._by_length:
-            match = t.pattern.match(prompt)
-            if match:
-                return [f.replace("{}", match.group(1), 1) for f in t.forms]
-        return []
+        found = self._index.find(prompt, subject)
+        if found is None:
+            return []
+        template, name = found
+        return [f.replace("{}", name, 1) for f in self.templates[template].forms]
 
 
 def restate_case(case: EditCase, bank: FormBank, rng: random.Random, swap: float) -> EditCase:

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 from core.datasets import EditCase
+from core.training.forms_bank import TemplateIndex
 
 # Relation names (datasets/forms.json) that one benchmark relation goes by; joined, so that no query
 # asks an edit's relation under another name.
@@ -66,17 +66,12 @@ class RelationForms:
                 for form in forms:
                     self.family[form] = family
                     self.forms_of[family].append(form)
-        self._patterns = sorted(((re.compile("^" + re.escape(f).replace(r"\{\}", "(.+?)") + "$"), f)
-                                 for f in self.family), key=lambda p: -len(p[1]))
+        self._index = TemplateIndex(self.family)
 
     def identify(self, prompt: str, subject: str | None) -> str | None:
         """The family of the prompt's template (any form), or None when no known template fits."""
-        subject = (subject or "").strip()
-        if subject and subject in prompt:
-            known = self.family.get(prompt.replace(subject, "{}", 1))
-            if known is not None:
-                return known
-        return next((self.family[f] for pattern, f in self._patterns if pattern.match(prompt)), None)
+        found = self._index.find(prompt, subject)
+        return self.family[found[0]] if found else None
 
 
 def other_relation_queries(cases: Sequence[EditCase], forms: RelationForms, per_edit: int,

@@ -22,14 +22,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse  # noqa: E402
 import getpass  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from cli import OneLineParser, accounts, ask, audit, bench, edits, serve, train  # noqa: E402
 from cli import eval as eval_cmd  # noqa: E402
+from core.checkpoints import read_meta  # noqa: E402
 from core.config import SeracConfig  # noqa: E402
-from core.errors import EditorError  # noqa: E402
+from core.errors import EditorError, ModelLoadError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 COMMAND_MODULES = [serve, edits, ask, audit, accounts, train, eval_cmd, bench]
@@ -38,7 +38,6 @@ COMMAND_MODULES = [serve, edits, ask, audit, accounts, train, eval_cmd, bench]
 def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     defaults = SeracConfig()
     data_dir = Path(env.get("SERAC_DATA_DIR", HERE / "data"))
-    models = Path(env.get("SERAC_MODELS_DIR", HERE / "models"))
     p = OneLineParser(prog="app.py", description="SERAC edit curator: curate, probe and audit edits "
                                 "to a language model. With no command, serves the UI at http://HOST:PORT.")
     p.add_argument("--db", default=env.get("SERAC_DB_URL", f"sqlite:///{data_dir / 'edits.sqlite'}"),
@@ -59,11 +58,15 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=env.get("SERAC_CACHE_DIR", str(HERE / ".cache" / "models")),
                    help="where converted model checkpoints are kept")
     p.add_argument("--user", default=env.get("SERAC_USER") or _login(), help="name recorded in the audit log")
-    p.add_argument("--scope-checkpoint", default=_found(models / "scope"),
-                   help="trained scope classifier: the shipped models/scope (default), a folder from app.py "
+    p.add_argument("--models-dir", default=env.get("SERAC_MODELS_DIR", str(HERE / "models")),
+                   help="the shipped parts: what serving loads by default and export-parts writes (default %(default)s)")
+    p.add_argument("--checkpoints-dir", default=env.get("SERAC_CHECKPOINTS_DIR", str(HERE / "checkpoints")),
+                   help="where train-* write and export-parts reads (default %(default)s)")
+    p.add_argument("--scope-checkpoint", default=None,
+                   help="trained scope classifier: the shipped one in --models-dir (default), a folder from app.py "
                         "train-scope, or 'none' for the untrained calibrated-cosine scorer")
-    p.add_argument("--counterfactual-checkpoint", default=_found(models / "counterfactual"),
-                   help="trained counterfactual model: the shipped models/counterfactual (default), a folder from "
+    p.add_argument("--counterfactual-checkpoint", default=None,
+                   help="trained counterfactual model: the shipped one in --models-dir (default), a folder from "
                         "app.py train-counterfactual, or 'none' for the untrained few-shot prompt")
     p.add_argument("--users", default=env.get("SERAC_USERS_FILE", str(data_dir / "users.json")),
                    help="JSON file of UI/API users and roles (default %(default)s; created with an admin on first serve)")
@@ -109,13 +112,14 @@ def _found(folder: Path) -> str | None:
 def _checkpoint_settings(args: argparse.Namespace) -> dict:
     """Config fields for the trained parts; the scope checkpoint's chosen threshold unless --threshold."""
     out: dict = {}
-    scope = getattr(args, "scope_checkpoint", None)
+    models = Path(args.models_dir)
+    scope = args.scope_checkpoint or _found(models / "scope")
     if scope and scope.lower() != "none":
         out.update(scope_scorer="cross-encoder", scope_checkpoint=scope)
         chosen = _meta(scope).get("threshold")
         if args.threshold is None and chosen is not None:
             out["threshold"] = float(chosen)
-    cf = getattr(args, "counterfactual_checkpoint", None)
+    cf = args.counterfactual_checkpoint or _found(models / "counterfactual")
     if cf and cf.lower() != "none":
         out["counterfactual_checkpoint"] = cf
         trained_on = _meta(cf).get("base_model")  # an adapter fits only the model it was trained over
@@ -126,8 +130,8 @@ def _checkpoint_settings(args: argparse.Namespace) -> dict:
 
 def _meta(folder: str) -> dict:
     try:
-        return json.loads((Path(folder) / "serac.json").read_text())
-    except (OSError, ValueError):
+        return read_meta(folder) or {}
+    except ModelLoadError:
         return {}  # build_editor reports the unreadable checkpoint
 
 

@@ -29,6 +29,7 @@ from cli import Command
 from cli.bench_table import format_table
 from core.config import SeracConfig
 from core.errors import InvalidInput
+from core.progress import terminal_progress
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "counterfact" / "train.json"
@@ -103,15 +104,15 @@ def _editor(config: SeracConfig):
 
 
 def _embedded(editor, texts: list[str], config: SeracConfig, data: str, kind: str) -> np.ndarray:
-    from core.benchmark_data import cached_embeddings
+    from core.benchmarks.data import cached_embeddings
 
     name = f"{Path(data).parent.name}_{Path(data).stem}_{kind}"
-    return cached_embeddings(texts, editor.embedder.encode, Path(config.cache_dir).parent / "bench", name, _progress)
+    return cached_embeddings(texts, editor.embedder.encode, Path(config.cache_dir).parent / "bench", name, terminal_progress)
 
 
 def _insertion(editor, cases, real: np.ndarray, n_insert: int) -> dict:
     """Pre-fill a temp log and the memory with the first edits, then insert the last n_insert one by one."""
-    from core.benchmark_insert import measure_insertion
+    from core.benchmarks.insert import measure_insertion
     from db.repository import EditRepository
 
     keep = len(cases) - n_insert
@@ -120,29 +121,29 @@ def _insertion(editor, cases, real: np.ndarray, n_insert: int) -> dict:
         editor.memory.clear()
         editor.memory.add(log.add_edits([c.edit for c in cases[:keep]], "bench", action="import"), real[:keep])
         result = measure_insertion([c.edit for c in cases[keep:]], log, editor.embedder.encode, editor.memory,
-                                   progress=_progress)
+                                   progress=terminal_progress)
         log.engine.dispose()
     return {**result, "edits_before": keep, "index_kind": editor.memory.index_kind}
 
 
 def _routing(editor, cases, n_queries: int, seed: int) -> dict:
-    from core.benchmark_routing import measure_routing
+    from core.benchmarks.routing import measure_routing
 
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(cases), size=n_queries, replace=n_queries > len(cases))
     queries = [cases[i].paraphrases[0] if j % 2 == 0 else cases[i].unrelated[0] for j, i in enumerate(picked)]
-    result = measure_routing(editor, queries, progress=_progress)
+    result = measure_routing(editor, queries, progress=terminal_progress)
     return {**result, "scope_scorer": editor.router.classifier.__class__.__name__, "top_k": editor.router.top_k}
 
 
 def _lookup(real: np.ndarray, prompts: list[str], paraphrases: np.ndarray, size: int, args) -> dict:
-    from core.benchmark_data import NOISE_SIGMA, grow
-    from core.benchmark_lookup import measure_lookup
+    from core.benchmarks.data import NOISE_SIGMA, grow
+    from core.benchmarks.lookup import measure_lookup
 
     rng = np.random.default_rng(args.seed + size)
     vectors = grow(real, size, rng)
     queries = paraphrases[:min(len(paraphrases), size)]  # paraphrases of edits that are in this memory
-    result = measure_lookup(vectors, prompts, queries, args.k, progress=_progress)
+    result = measure_lookup(vectors, prompts, queries, args.k, progress=terminal_progress)
     return {**result, "real_rows": min(size, len(real)), "noise_sigma": NOISE_SIGMA, "queries": len(queries)}
 
 
@@ -165,12 +166,6 @@ def _settings(args: argparse.Namespace, sizes: list[int]) -> dict:
             "index_rule": {"flat_limit": index_rule.FLAT_LIMIT, "shrink_back": index_rule.SHRINK_BACK,
                            "rebuild_factor": index_rule.REBUILD_FACTOR, "nlist_per_sqrt": index_rule.NLIST_PER_SQRT,
                            "nprobe_per_sqrt_nlist": index_rule.NPROBE_PER_SQRT_NLIST}}
-
-
-def _progress(total: int = 0, desc: str = "", initial: int = 0):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, initial=initial, file=sys.stderr, disable=None, dynamic_ncols=True)
 
 
 COMMANDS = [Command("bench", "measure edit insertion, scope lookup at 1k..1M edits (flat vs IVF index, recall), "

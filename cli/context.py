@@ -1,4 +1,4 @@
-"""Building what commands need from the config: the repository alone (fast) or full services (models).
+"""Building what commands need from the config: the edit log alone (fast) or full services (models).
 
 The model stack (torch, transformers, gradio) is imported only by the functions that need it, so
 commands that only touch the log (`add`, `list`, `retire`, `--help`) start in well under a second
@@ -9,16 +9,22 @@ from __future__ import annotations
 
 from core.config import SeracConfig
 from db.repository import EditRepository
+from services.edit_log import EditLog
 
 
 def open_repository(config: SeracConfig) -> EditRepository:
     return EditRepository(config.db_url, config.max_prompt_chars)
 
 
+def open_log(config: SeracConfig) -> EditLog:
+    """The edit log's writes and reads without a model (the CLI's log commands)."""
+    return EditLog(config, open_repository(config))
+
+
 def open_services(config: SeracConfig):
-    """Services (webapp.services.Services): the repository, the models and an index rebuilt from the log."""
+    """Services (services.services.Services): the repository, the models and an index rebuilt from the log."""
     from core.loading import build_editor  # heavy: torch and transformers
-    from webapp.services import Services
+    from services.services import Services
 
     return Services(config, open_repository(config), build_editor(config))
 
@@ -26,6 +32,7 @@ def open_services(config: SeracConfig):
 def serve_forever(services, users, host: str, port: int) -> None:
     """Run the UI and API (users: webapp.auth.UserStore) with uvicorn until interrupted."""
     import uvicorn  # heavy: gradio comes with webapp.server
+
     from webapp.server import create_server
 
     uvicorn.run(create_server(services, users), host=host, port=port, log_level="warning")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-from tqdm import tqdm
+from functools import partial
 
 from cli import Command
-from cli.context import open_repository
+from cli.context import open_log, open_repository
 from core.config import SeracConfig
 from core.datasets import FORMATS, read_edit_file
 from core.errors import InvalidInput
-from core.types import Edit, EditDraft
+from core.progress import terminal_progress
+from core.types import EditDraft
+from services.imports import RejectedRecords, import_read
 
 
 def _add_args(p: argparse.ArgumentParser) -> None:
@@ -24,7 +25,7 @@ def _add_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add(args: argparse.Namespace, config: SeracConfig) -> int:
-    edit = open_repository(config).add_edit(EditDraft(args.prompt, args.target, args.subject, args.notes), args.user)
+    edit = open_log(config).add_edit(EditDraft(args.prompt, args.target, args.subject, args.notes), args.user)
     print(f"added edit #{edit.id}: {edit.prompt!r} -> {edit.target!r}")
     return 0
 
@@ -41,32 +42,22 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 def _import(args: argparse.Namespace, config: SeracConfig) -> int:
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise InvalidInput("--batch-size and --limit must be positive")
-    repo = open_repository(config)
     read = read_edit_file(args.file, args.format, args.limit)
-    good, rejected = _validate(repo, read)
-    for line, message in rejected:
-        print(f"{args.file}:{line}: rejected: {message}", file=sys.stderr)
-    if rejected and not args.skip_invalid:
-        raise InvalidInput(f"{len(rejected)} of {len(rejected) + len(good)} records rejected; nothing imported "
-                           "(fix them, or pass --skip-invalid)")
-    imported = 0
-    with tqdm(total=len(good), desc="importing", unit="edit", file=sys.stderr, disable=None) as bar:
-        for start in range(0, len(good), args.batch_size):
-            batch = good[start:start + args.batch_size]
-            imported += len(repo.add_edits(batch, args.user, action="import", reason=f"import {args.file}"))
-            bar.update(len(batch))
-    print(f"imported {imported} edits from {args.file}" + (f"; rejected {len(rejected)}" if rejected else ""))
+    try:
+        result = import_read(open_log(config), read, args.user, f"import {args.file}", args.skip_invalid,
+                             args.batch_size, partial(terminal_progress, unit="edit"))
+    except RejectedRecords as exc:
+        _print_rejected(args.file, exc.rejected)
+        raise InvalidInput(f"{exc}; fix them, or pass --skip-invalid") from None
+    _print_rejected(args.file, result.rejected)
+    print(f"imported {result.imported} edits with {result.probes} probe prompts from {args.file}"
+          + (f"; rejected {len(result.rejected)}" if result.rejected else ""))
     return 0
 
 
-def _validate(repo, read) -> tuple[list[EditDraft], list[tuple[int, str]]]:
-    good, rejected = [], list(read.errors)
-    for line, case in read.cases:
-        try:
-            good.append(repo.clean_draft(case.edit))
-        except InvalidInput as exc:
-            rejected.append((line, str(exc)))
-    return good, sorted(rejected)
+def _print_rejected(path: str, rejected: list[tuple[int, str]]) -> None:
+    for line, message in rejected:
+        print(f"{path}:{line}: rejected: {message}", file=sys.stderr)
 
 
 def _list_args(p: argparse.ArgumentParser) -> None:
@@ -79,7 +70,7 @@ def _list_args(p: argparse.ArgumentParser) -> None:
 def _list(args: argparse.Namespace, config: SeracConfig) -> int:
     edits = open_repository(config).list_edits(args.status, args.search, limit=args.limit)
     for e in edits:
-        print(json.dumps(edit_json(e)) if args.json else f"#{e.id:<6} {e.status:<8} {e.prompt!r} -> {e.target!r}")
+        print(json.dumps(e.to_dict()) if args.json else f"#{e.id:<6} {e.status:<8} {e.prompt!r} -> {e.target!r}")
     if not args.json:
         print(f"{len(edits)} edit(s)", file=sys.stderr)
     return 0
@@ -91,22 +82,15 @@ def _state_args(p: argparse.ArgumentParser) -> None:
 
 
 def _retire(args: argparse.Namespace, config: SeracConfig) -> int:
-    edit = open_repository(config).retire(args.id, args.user, args.reason)
+    edit = open_log(config).retire(args.id, args.user, args.reason)
     print(f"retired edit #{edit.id}")
     return 0
 
 
 def _restore(args: argparse.Namespace, config: SeracConfig) -> int:
-    edit = open_repository(config).restore(args.id, args.user, args.reason)
+    edit = open_log(config).restore(args.id, args.user, args.reason)
     print(f"restored edit #{edit.id}")
     return 0
-
-
-def edit_json(e: Edit) -> dict:
-    return {"id": e.id, "prompt": e.prompt, "target": e.target, "subject": e.subject, "notes": e.notes,
-            "status": e.status, "created_at": e.created_at.isoformat() if e.created_at else None,
-            "created_by": e.created_by, "updated_at": e.updated_at.isoformat() if e.updated_at else None,
-            "updated_by": e.updated_by}
 
 
 COMMANDS = [

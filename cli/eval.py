@@ -16,6 +16,7 @@ from pathlib import Path
 from cli import Command
 from core.config import SeracConfig
 from core.errors import InvalidInput
+from core.progress import terminal_progress
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -37,7 +38,7 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: SeracConfig) -> int:
-    from core.eval_run import EvalOptions  # light; the models load in _editor
+    from core.evaluation.run import EvalOptions  # light; the models load in _editor
 
     sizes = _sizes(args.sizes)
     if args.limit is not None and args.limit < 1 or args.chunk_size < 1:
@@ -58,8 +59,8 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
 
 
 def _single(args, config, settings, options) -> dict:
-    from core.eval_run import run_eval
-    from core.evaluation import ProbeResult
+    from core.evaluation.harness import ProbeResult
+    from core.evaluation.run import run_eval
 
     cases = _cases(args.data, args.format, args.limit)
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
@@ -76,19 +77,19 @@ def _single(args, config, settings, options) -> dict:
             with checkpoint.open("a") as f:
                 f.writelines(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows)
 
-    return run_eval(_editor(config), cases, settings, options, done=done, on_chunk=save, progress=_progress)
+    return run_eval(_editor(config), cases, settings, options, done=done, on_chunk=save, progress=terminal_progress)
 
 
 def _scaling(args, config, settings, options, sizes: list[int]) -> dict:
     from cli.eval_plot import save_scaling_figure
-    from core.eval_run import run_scaling
+    from core.evaluation.run import run_scaling
 
     records = _cases(args.data, args.format, None)
     n_probe = args.limit or min(sizes)
     pool = records[n_probe:] + (_cases(args.fill_data, args.format, None) if args.fill_data else [])
     if max(sizes) > n_probe + len(pool):
         print(f"note: only {n_probe + len(pool)} edits available; larger sizes are capped", file=sys.stderr)
-    sweep = run_scaling(_editor(config), records[:n_probe], pool, sizes, settings, options, progress=_progress)
+    sweep = run_scaling(_editor(config), records[:n_probe], pool, sizes, settings, options, progress=terminal_progress)
     report = dict(sweep["points"][-1]) if sweep["points"] else {}
     report["scaling"] = sweep
     stem = args.plot or (str(Path(args.json_out).with_suffix("")) + "_scaling" if args.json_out else "eval_scaling")
@@ -121,7 +122,7 @@ def _sizes(text: str | None) -> list[int]:
 
 
 def _read_checkpoint(path: Path, header: dict) -> dict:
-    from core.evaluation import ProbeResult
+    from core.evaluation.harness import ProbeResult
 
     if not path.exists():
         return {}
@@ -141,12 +142,6 @@ def _editor(config: SeracConfig):
     from core.loading import build_editor  # heavy: torch and transformers
 
     return build_editor(config)
-
-
-def _progress(total: int = 0, desc: str = "", initial: int = 0):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, initial=initial, file=sys.stderr, unit="q", disable=None, dynamic_ncols=True)
 
 
 def format_report(report: dict) -> str:

@@ -16,14 +16,16 @@ from cli import Command
 from core.config import SeracConfig
 from core.errors import InvalidInput
 
-SCOPE_DIR = Path("checkpoints/scope")
-COUNTERFACTUAL_DIR = Path("checkpoints/counterfactual")
+# Part folders inside the global --checkpoints-dir (training's output, export's input) and --models-dir
+# (export's output, what serving loads by default): one setting each decides both sides.
+SCOPE_DIR, COUNTERFACTUAL_DIR = "scope", "counterfactual"
 
 
-def _common_args(p: argparse.ArgumentParser, out: Path, batch_size: int, lr: float) -> None:
+def _common_args(p: argparse.ArgumentParser, out: str, batch_size: int, lr: float) -> None:
     p.add_argument("--data", action="append", required=True, metavar="PATH",
                    help="CounterFact / zsRE training file; repeat for several (the first supplies the held-out split)")
-    p.add_argument("--out", type=Path, default=out, help="checkpoint folder (default %(default)s)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"checkpoint folder (default: {out} in the global --checkpoints-dir)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--device", dest="train_device", choices=("auto", "cpu", "cuda"), default=None,
                    help="where to train (default: the global --device)")
@@ -52,6 +54,9 @@ def _scope_args(p: argparse.ArgumentParser) -> None:
                    help="per edit, negatives naming its subject in another relation and in a longer name (default 0)")
     p.add_argument("--relation-negatives", type=int, default=0,
                    help="with --forms: per edit, queries asking another relation of its subject, in any form (default 0)")
+    p.add_argument("--relation-sources", default="counterfact,zsre",
+                   help="comma-separated sections of --forms whose templates word the relation negatives "
+                        "(default counterfact,zsre)")
     p.add_argument("--min-rejection", type=float, default=0.99,
                    help="threshold choice: best recall whose out-of-scope rejection reaches this (default %(default)s)")
     p.add_argument("--top-k", dest="measure_top_k", type=int, default=None, help="candidates per query when measuring (default: global)")
@@ -77,7 +82,7 @@ def _settings(args: argparse.Namespace, config: SeracConfig, **extra):
     from core.training.settings import TrainSettings
 
     return TrainSettings(
-        data=tuple(args.data), out=args.out, seed=args.seed, device=resolve_device(args.train_device or config.device),
+        data=tuple(args.data), out=args.out or _part_dir(args.checkpoints_dir, args.command), seed=args.seed, device=resolve_device(args.train_device or config.device),
         max_minutes=args.max_minutes, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
         warmup_steps=args.warmup_steps, forms=args.forms, swap_forms=args.swap_forms,
         limit=args.limit, eval_records=args.eval_records, save_every=args.save_every, restart=args.restart, **extra)
@@ -91,6 +96,7 @@ def _train_scope(args: argparse.Namespace, config: SeracConfig) -> int:
 
     settings = _settings(args, config, hard_negatives=args.hard_negatives, subject_negatives=args.subject_negatives,
                          min_rejection=args.min_rejection, relation_negatives=args.relation_negatives,
+                         relation_sources=tuple(s.strip() for s in args.relation_sources.split(",") if s.strip()),
                          freeze_embeddings=not args.train_embeddings,
                          top_k=args.measure_top_k or config.top_k)
     embedder_path = resolve_model_path(config.embedder, config.cache_dir)
@@ -115,11 +121,12 @@ def _train_counterfactual(args: argparse.Namespace, config: SeracConfig) -> int:
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scope-dir", default=str(SCOPE_DIR), help="scope checkpoint folder (default %(default)s)")
-    p.add_argument("--counterfactual-dir", default=str(COUNTERFACTUAL_DIR),
-                   help="counterfactual checkpoint folder (default %(default)s)")
-    p.add_argument("--out", default="models", help="folder written whole: scope/, counterfactual/, manifest.json "
-                                                   "(default %(default)s)")
+    p.add_argument("--scope-dir", default=None,
+                   help=f"scope checkpoint folder (default: {SCOPE_DIR} in the global --checkpoints-dir)")
+    p.add_argument("--counterfactual-dir", default=None,
+                   help=f"counterfactual checkpoint folder (default: {COUNTERFACTUAL_DIR} in the global --checkpoints-dir)")
+    p.add_argument("--out", default=None, help="folder written whole: scope/, counterfactual/, manifest.json "
+                                               "(default: the global --models-dir, which serving loads)")
     p.add_argument("--metrics", action="append", default=[], metavar="NAME=FILE",
                    help="an `eval --json` report to record in the manifest under NAME; repeat")
 
@@ -133,7 +140,9 @@ def _export(args: argparse.Namespace, config: SeracConfig) -> int:
         if not sep or not name:
             raise InvalidInput(f"--metrics takes NAME=FILE, got {item!r}")
         metrics[name] = eval_summary(_read_json(path), path)
-    manifest = export_parts(args.scope_dir, args.counterfactual_dir, args.out, config.embedder,
+    scope = args.scope_dir or str(Path(args.checkpoints_dir) / SCOPE_DIR)
+    counterfactual = args.counterfactual_dir or str(Path(args.checkpoints_dir) / COUNTERFACTUAL_DIR)
+    manifest = export_parts(scope, counterfactual, args.out or args.models_dir, config.embedder,
                             config.counterfactual_model or config.base_model, metrics)
     print(json.dumps({k: manifest[k] for k in ("version", "bytes_total", "parts")}, indent=2))
     return 0
@@ -150,6 +159,10 @@ def _read_json(path: str) -> dict:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"{path}: not a readable JSON report ({exc})") from None
+
+
+def _part_dir(checkpoints_dir: str, command: str) -> Path:
+    return Path(checkpoints_dir) / (SCOPE_DIR if command == "train-scope" else COUNTERFACTUAL_DIR)
 
 
 def _report(meta: dict, out: Path) -> None:

@@ -18,51 +18,54 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 SCORERS = ("embedding", "cross-encoder")
 
 
-def _help(text: str, default):
+def described(text: str, default):
+    """A dataclass field with its help text (shown by --help); every config dataclass uses this."""
     return field(default=default, metadata={"help": text})
 
 
 @dataclass(frozen=True)
 class SeracConfig:
-    threshold: float = _help("routing threshold on the scope score in [0, 1] (paper: 0.5)", 0.5)
-    top_k: int = _help("candidate edits retrieved from the index per query", 5)
-    base_model: str = _help("base model: a packaged alias, a local folder or a hub id", "smollm2-135m-instruct")
-    counterfactual_model: str | None = _help("counterfactual model; None shares the base model's weights", None)
-    embedder: str = _help("sentence embedder of the scope classifier: packaged alias or path", "all-minilm-l6-v2")
-    scope_scorer: str = _help("how candidates are scored: 'embedding' (calibrated cosine similarity) or "
+    threshold: float = described("routing threshold on the scope score in [0, 1] (paper: 0.5)", 0.5)
+    top_k: int = described("candidate edits retrieved from the index per query", 5)
+    base_model: str = described("base model: a packaged alias, a local folder or a hub id", "smollm2-135m-instruct")
+    counterfactual_model: str | None = described("counterfactual model; None shares the base model's weights", None)
+    embedder: str = described("sentence embedder of the scope classifier: packaged alias or path", "all-minilm-l6-v2")
+    scope_scorer: str = described("how candidates are scored: 'embedding' (calibrated cosine similarity) or "
                               "'cross-encoder' (the trained classifier in scope_checkpoint)", "embedding")
-    scope_checkpoint: str | None = _help("folder written by `app.py train-scope`; needed by the cross-encoder", None)
-    counterfactual_checkpoint: str | None = _help("folder written by `app.py train-counterfactual` (a LoRA adapter "
+    scope_checkpoint: str | None = described("folder written by `app.py train-scope`; needed by the cross-encoder", None)
+    counterfactual_checkpoint: str | None = described("folder written by `app.py train-counterfactual` (a LoRA adapter "
                                                   "on the counterfactual model, or full weights); None = untrained", None)
-    similarity_scale: float = _help("embedding scorer: logistic slope on cosine similarity (scripts/calibrate_embedding.py)", 12.25)
-    similarity_center: float = _help("embedding scorer: cosine similarity that maps to a score of 0.5", 0.669)
-    device: str = _help("'auto' (cuda when present), 'cpu' or 'cuda'", "auto")
-    dtype: str = _help("model dtype; 'auto' is float32 on cpu and bfloat16 on cuda", "auto")
-    max_new_tokens: int = _help("greedy tokens generated per answer", 16)
-    batch_size: int = _help("prompts per forward pass when generating or embedding", 16)
-    max_prompt_chars: int = _help("longest prompt or target accepted, in characters", 4096)
-    db_url: str = _help("SQLAlchemy URL of the edit log", "sqlite:///data/edits.sqlite")
-    cache_dir: Path = _help("folder for converted model checkpoints", Path(".cache/models"))
-    users_file: str = _help("JSON file of the UI/API users (password and token hashes, roles)", "data/users.json")
+    similarity_scale: float = described("embedding scorer: logistic slope on cosine similarity (scripts/calibrate_embedding.py)", 12.25)
+    similarity_center: float = described("embedding scorer: cosine similarity that maps to a score of 0.5", 0.669)
+    device: str = described("'auto' (cuda when present), 'cpu' or 'cuda'", "auto")
+    dtype: str = described("model dtype; 'auto' is float32 on cpu and bfloat16 on cuda", "auto")
+    max_new_tokens: int = described("greedy tokens generated per answer", 16)
+    batch_size: int = described("prompts per forward pass when generating or embedding", 16)
+    max_prompt_chars: int = described("longest prompt or target accepted, in characters", 4096)
+    db_url: str = described("SQLAlchemy URL of the edit log", "sqlite:///data/edits.sqlite")
+    cache_dir: Path = described("folder for converted model checkpoints", Path(".cache/models"))
+    log_probes: bool = described("keep each asked query's routing record in the probe_log table; off, asking "
+                                 "only reads the log", False)
+    users_file: str = described("JSON file of the UI/API users (password and token hashes, roles)", "data/users.json")
 
     def __post_init__(self) -> None:
-        _check(0.0 <= self.threshold <= 1.0 and not math.isnan(self.threshold),
+        check(0.0 <= self.threshold <= 1.0 and not math.isnan(self.threshold),
                f"threshold must be a number in [0, 1], got {self.threshold!r}")
-        _check(1 <= self.top_k <= 1000, f"top_k must be in 1..1000, got {self.top_k!r}")
-        _check(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
-        _check(self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        _check(self.scope_scorer in SCORERS, f"scope_scorer must be one of {SCORERS}, got {self.scope_scorer!r}")
-        _check(self.scope_scorer != "cross-encoder" or bool(self.scope_checkpoint),
+        check(1 <= self.top_k <= 1000, f"top_k must be in 1..1000, got {self.top_k!r}")
+        check(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
+        check(self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        check(self.scope_scorer in SCORERS, f"scope_scorer must be one of {SCORERS}, got {self.scope_scorer!r}")
+        check(self.scope_scorer != "cross-encoder" or bool(self.scope_checkpoint),
                "scope_scorer 'cross-encoder' needs scope_checkpoint (a folder from `app.py train-scope`)")
-        _check(1 <= self.max_new_tokens <= 512, f"max_new_tokens must be in 1..512, got {self.max_new_tokens!r}")
-        _check(1 <= self.batch_size <= 4096, f"batch_size must be in 1..4096, got {self.batch_size!r}")
-        _check(self.max_prompt_chars >= 16, f"max_prompt_chars must be at least 16, got {self.max_prompt_chars!r}")
-        _check(self.similarity_scale > 0, f"similarity_scale must be positive, got {self.similarity_scale!r}")
-        _check(bool(self.base_model.strip()), "base_model must not be empty")
-        _check(bool(self.db_url.strip()), "db_url must not be empty")
+        check(1 <= self.max_new_tokens <= 512, f"max_new_tokens must be in 1..512, got {self.max_new_tokens!r}")
+        check(1 <= self.batch_size <= 4096, f"batch_size must be in 1..4096, got {self.batch_size!r}")
+        check(self.max_prompt_chars >= 16, f"max_prompt_chars must be at least 16, got {self.max_prompt_chars!r}")
+        check(self.similarity_scale > 0, f"similarity_scale must be positive, got {self.similarity_scale!r}")
+        check(bool(self.base_model.strip()), "base_model must not be empty")
+        check(bool(self.db_url.strip()), "db_url must not be empty")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
 
-    def replace(self, **changes) -> "SeracConfig":
+    def replace(self, **changes) -> SeracConfig:
         """A copy with some fields changed, validated again."""
         return dataclasses.replace(self, **changes)
 
@@ -85,6 +88,7 @@ def mask_url_password(url: str) -> str:
     return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
 
 
-def _check(ok: bool, message: str) -> None:
+def check(ok: bool, message: str) -> None:
+    """ConfigError(message) unless ok: how every config dataclass validates itself."""
     if not ok:
         raise ConfigError(message)

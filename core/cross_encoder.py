@@ -74,7 +74,7 @@ class CrossEncoderScopeClassifier:
 
     @classmethod
     def load(cls, path: str, device: str, batch_size: int = 64, init_path: str | None = None
-             ) -> "CrossEncoderScopeClassifier":
+             ) -> CrossEncoderScopeClassifier:
         """A trained cross-encoder from a checkpoint folder (or any one-logit sequence classifier); with
         `init_path`, the folder holds only the layers above the embeddings (LAYERS_FILE), loaded over the
         packaged encoder at `init_path`."""

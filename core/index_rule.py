@@ -2,7 +2,7 @@
 
 The rule, from measurements on the shared 2-core CPU box (busy with other work meanwhile): MiniLM
 vectors of CounterFact prompts (384 dims), grown past the 10k real ones with noisy copies (see
-core.benchmark_data); queries are real paraphrase embeddings asked one at a time on one thread;
+core.benchmarks.data); queries are real paraphrase embeddings asked one at a time on one thread;
 recall@10 is against the exact flat results.
 
   edits  flat p50   IVF nlist  nprobe: recall@10, p50           build   HNSW M=16, efC 40

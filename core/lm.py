@@ -22,7 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from core.errors import ModelLoadError
 
-_CACHE: dict[tuple[str, str, torch.dtype], "CausalLM"] = {}
+_CACHE: dict[tuple[str, str, torch.dtype], CausalLM] = {}
 _CACHE_LOCK = threading.Lock()
 MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a cache
 _PREFIX_MEMO = 4  # prefix caches kept per model
@@ -74,11 +74,6 @@ class CausalLM:
             for i, text in zip(batch, self.tokenizer.batch_decode(new, skip_special_tokens=True)):
                 out[i] = text
         return out  # type: ignore[return-value]
-
-    @torch.inference_mode()
-    def target_logprob(self, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 16) -> list[float]:
-        """Sum of log-probabilities of each target given its prompt (teacher forcing), batched."""
-        return [row[0] for row in self.target_logprobs(prompts, [[t] for t in targets], batch_size)]
 
     @torch.inference_mode()
     def target_logprobs(self, prompts: Sequence[str], alternatives: Sequence[Sequence[str]],

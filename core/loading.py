@@ -8,13 +8,10 @@ defaults load, and `editor.trained_parts` says which parts are trained (for the 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from core.base_model import LMBaseModel
-from core.config import SeracConfig
 from core.adapters import load_counterfactual_lm
+from core.base_model import LMBaseModel
 from core.checkpoints import read_meta, require_meta
+from core.config import SeracConfig
 from core.counterfactual import PromptedCounterfactual
 from core.cross_encoder import CrossEncoderScopeClassifier
 from core.device import resolve_device, resolve_dtype
@@ -86,7 +83,4 @@ def _part(meta: dict | None, folder: str | None, trained: str, untrained: str) -
 
 def counterfactual_format(path: str) -> str:
     """'zeroshot' for a checkpoint trained by train-counterfactual (it says so in serac.json), else 'fewshot'."""
-    meta = Path(path) / "serac.json"
-    if meta.is_file():
-        return json.loads(meta.read_text()).get("prompt_format", "fewshot")
-    return "fewshot"
+    return (read_meta(path) or {}).get("prompt_format", "fewshot")

@@ -2,7 +2,7 @@
 
 The default scores a retrieved candidate from its embedding similarity through a logistic
 calibration, score = sigmoid(scale * (cosine - center)). The default scale (12.25) and center (0.669)
-were fitted by `scripts/calibrate_embedding.py` (core.calibration) on 3,000 CounterFact train
+were fitted by `scripts/calibrate_embedding.py` (core.training.calibration) on 3,000 CounterFact train
 records: paraphrases vs their own edit as positives, each near-miss locality prompt vs its nearest
 edit as negatives; balanced in-scope recall 0.84 and out-of-scope rejection 0.85 at score 0.5.
 A trained cross-encoder (another module) implements the same Protocol.

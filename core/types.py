@@ -39,10 +39,12 @@ class Edit:
     updated_at: datetime | None = None
     updated_by: str | None = None
 
-    @property
-    def descriptor(self) -> str:
-        """The edit as one sentence, as the counterfactual model and scorer see it."""
-        return f"{self.prompt} {self.target}"
+    def to_dict(self) -> dict:
+        """The edit as JSON: the one shape the API, the CLI (`list --json`), routing records and conflict
+        reports use; times are ISO 8601 (None before the edit log stored it)."""
+        return {"id": self.id, "prompt": self.prompt, "target": self.target, "subject": self.subject,
+                "notes": self.notes, "status": self.status, "created_at": _iso(self.created_at),
+                "created_by": self.created_by, "updated_at": _iso(self.updated_at), "updated_by": self.updated_by}
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class RoutingRecord:
             "query": self.query,
             "route": self.route,
             "threshold": self.decision.threshold,
-            "chosen_edit": _edit_dict(self.chosen_edit) if self.chosen_edit else None,
+            "chosen_edit": self.chosen_edit.to_dict() if self.chosen_edit else None,
             "chosen_score": self.decision.chosen.score if self.decision.chosen else None,
             "candidates": [_candidate_dict(c) for c in self.decision.candidates],
             "base_answer": self.base_answer,
@@ -119,9 +121,8 @@ class RoutingRecord:
         }
 
 
-def _edit_dict(edit: Edit) -> dict:
-    return {"id": edit.id, "prompt": edit.prompt, "target": edit.target, "subject": edit.subject,
-            "status": edit.status}
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 def _candidate_dict(c: Candidate) -> dict:

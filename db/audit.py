@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -48,7 +48,7 @@ def canonical_json(value: dict | None) -> str | None:
 
 def utc(at: datetime) -> datetime:
     """As an aware UTC datetime (SQLite gives back naive values, PostgreSQL aware ones)."""
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def row_hash(prev_hash: str, at: datetime, actor: str, action: str, edit_id: int | None,
@@ -66,7 +66,7 @@ def append(conn: sa.Connection, actor: str, action: str, edit_id: int | None,
 
 def append_many(conn: sa.Connection, prev_hash: str, rows: list[tuple]) -> str:
     """Chain several (actor, action, edit_id, before, after, reason) rows after prev_hash; returns the last hash."""
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     values = []
     for actor, action, edit_id, before, after, reason in rows:
         b, a = canonical_json(before), canonical_json(after)

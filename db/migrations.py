@@ -8,7 +8,7 @@ serialised write transaction, so concurrent starts apply each migration exactly 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -112,6 +112,6 @@ def migrate(engine: sa.Engine) -> list[str]:
             if migration.__name__ in done:
                 continue
             migration(conn)
-            conn.execute(ledger.insert().values(name=migration.__name__, applied_at=datetime.now(timezone.utc)))
+            conn.execute(ledger.insert().values(name=migration.__name__, applied_at=datetime.now(UTC)))
             applied_now.append(migration.__name__)
     return applied_now

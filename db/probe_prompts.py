@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -34,12 +34,17 @@ class ProbePrompt:
     source: str
 
 
+def clean_probe(prompt: object, expect: object, max_chars: int) -> tuple[str, str]:
+    """(prompt, expect) validated like an edit's prompt; InvalidInput says what is wrong."""
+    if expect not in EXPECTS:
+        raise InvalidInput(f"expect must be 'in' (in scope) or 'out' (out of scope), got {expect!r}")
+    return clean_field("probe prompt", prompt, max_chars), expect
+
+
 def add_probe(engine: sa.Engine, edit_id: int, prompt: str, expect: str, actor: str,
               max_chars: int = 4096) -> ProbePrompt:
     """Keep one curator probe with the edit (audited); InvalidInput/UnknownEdit change nothing."""
-    prompt = clean_field("prompt", prompt, max_chars)
-    if expect not in EXPECTS:
-        raise InvalidInput(f"expect must be 'in' (in scope) or 'out' (out of scope), got {expect!r}")
+    prompt, expect = clean_probe(prompt, expect, max_chars)
     with write_transaction(engine) as conn:
         _require_edit(conn, edit_id)
         existing = conn.execute(sa.select(probe_prompts).where(
@@ -48,20 +53,18 @@ def add_probe(engine: sa.Engine, edit_id: int, prompt: str, expect: str, actor: 
         if existing is not None:
             return _probe(existing._mapping)
         row = dict(edit_id=edit_id, prompt=prompt, expect=expect, source="curator",
-                   created_at=datetime.now(timezone.utc), created_by=actor)
+                   created_at=datetime.now(UTC), created_by=actor)
         new_id = conn.execute(probe_prompts.insert().values(**row)).inserted_primary_key[0]
         audit.append(conn, actor, "add-probe", edit_id, None, {"prompt": prompt, "expect": expect})
     return ProbePrompt(new_id, edit_id, prompt, expect, "curator")
 
 
-def add_imported(engine: sa.Engine, rows: Sequence[tuple[int, str, str]], actor: str) -> int:
-    """Store (edit_id, prompt, expect) rows that came with imported records; returns how many."""
-    now = datetime.now(timezone.utc)
-    values = [dict(edit_id=e, prompt=p, expect=x, source="import", created_at=now, created_by=actor)
-              for e, p, x in rows if x in EXPECTS and p and p.strip()]
+def insert_imported(conn: sa.Connection, rows: Sequence[tuple[int, str, str]], actor: str, at: datetime) -> int:
+    """Store (edit_id, prompt, expect) rows (already clean: clean_probe) that came with new edits, inside the
+    caller's transaction, which also writes those edits; returns how many."""
+    values = [dict(edit_id=e, prompt=p, expect=x, source="import", created_at=at, created_by=actor) for e, p, x in rows]
     if values:
-        with write_transaction(engine) as conn:
-            conn.execute(probe_prompts.insert(), values)
+        conn.execute(probe_prompts.insert(), values)
     return len(values)
 
 

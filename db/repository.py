@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from core.errors import InvalidInput, StateConflict, UnknownEdit
 from core.text import clean_field
 from core.types import Edit, EditDraft, RoutingRecord
-from db import audit
+from db import audit, probe_prompts
 from db.engine import create_engine, read_transaction, write_transaction
 from db.migrations import migrate
 from db.models import audit_log, edits, probe_log, settings
@@ -38,10 +38,14 @@ class EditRepository:
         return self.add_edits([draft], actor, action="add")[0]
 
     def add_edits(self, drafts: Sequence[EditDraft], actor: str, action: str = "import",
-                  reason: str | None = None) -> list[Edit]:
-        """Insert a batch of edits and their audit rows in one transaction."""
+                  reason: str | None = None, probes: Sequence[Sequence[tuple[str, str]]] | None = None) -> list[Edit]:
+        """Insert a batch of edits, their audit rows and (per edit) their (prompt, expect) probe prompts in
+        one transaction."""
         actor = self._actor(actor)
         clean = [self.clean_draft(d) for d in drafts]
+        if probes is not None and len(probes) != len(clean):
+            raise InvalidInput(f"{len(clean)} edits but probe prompts for {len(probes)}")
+        probe_rows = [[probe_prompts.clean_probe(p, x, self.max_chars) for p, x in group] for group in probes or ()]
         now = _now()
         rows = [dict(prompt=d.prompt, target=d.target, subject=d.subject, notes=d.notes, status="active",
                      created_at=now, created_by=actor, updated_at=now, updated_by=actor) for d in clean]
@@ -51,6 +55,8 @@ class EditRepository:
             added = [_edit(dict(row, id=i)) for row, i in zip(rows, ids)]
             audit.append_many(conn, audit.last_hash(conn),
                               [(actor, action, e.id, None, _snapshot(e), reason) for e in added])
+            probe_prompts.insert_imported(conn, [(e.id, p, x) for e, group in zip(added, probe_rows) for p, x in group],
+                                          actor, now)
         return added
 
     def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
@@ -74,16 +80,11 @@ class EditRepository:
                 conn.execute(settings.update().where(settings.c.key == key).values(**values))
             audit.append(conn, actor, "setting", None, None if old is None else {key: old}, {key: value}, reason)
 
-    def log_probe(self, record: RoutingRecord, actor: str) -> None:
-        d = record.to_dict()
+    def log_probes(self, records: Sequence[RoutingRecord], actor: str) -> None:
+        """Keep asked queries' routing records in the probe log (opt-in: SeracConfig.log_probes)."""
+        actor, now = self._actor(actor), _now()
         with write_transaction(self.engine) as conn:
-            conn.execute(probe_log.insert().values(
-                at=_now(), actor=self._actor(actor), query=record.query, route=record.route,
-                chosen_edit_id=record.chosen_edit.id if record.chosen_edit else None,
-                top_score=d["candidates"][0]["score"] if d["candidates"] else None,
-                threshold=record.decision.threshold, candidates=json.dumps(d["candidates"]),
-                base_answer=record.base_answer, edited_answer=record.edited_answer,
-                timings=json.dumps(d["timings_ms"])))
+            conn.execute(probe_log.insert(), [_probe_log_row(r, actor, now) for r in records])
 
     # ---- reads --------------------------------------------------------------------------
     def get(self, edit_id: int) -> Edit:
@@ -147,6 +148,16 @@ class EditRepository:
         with read_transaction(self.engine) as conn:
             return audit.verify_chain(conn)
 
+    def counts(self) -> dict:
+        """Edits by status and audit rows by action, from one read snapshot."""
+        with read_transaction(self.engine) as conn:
+            by_status = dict(conn.execute(sa.select(edits.c.status, sa.func.count()).group_by(edits.c.status)).all())
+            by_action = dict(conn.execute(sa.select(audit_log.c.action, sa.func.count())
+                                          .group_by(audit_log.c.action)).all())
+        return {"edits": {"total": sum(by_status.values()), "active": by_status.get("active", 0),
+                          "retired": by_status.get("retired", 0)},
+                "audit": {"rows": sum(by_action.values()), "by_action": dict(sorted(by_action.items()))}}
+
     def recent_probes(self, limit: int = 50) -> list[dict]:
         query = sa.select(probe_log).order_by(probe_log.c.id.desc()).limit(limit)
         with read_transaction(self.engine) as conn:
@@ -209,7 +220,7 @@ class EditRepository:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _edit(row) -> Edit:
@@ -217,6 +228,15 @@ def _edit(row) -> Edit:
                 notes=row["notes"], status=row["status"], created_at=audit.utc(row["created_at"]),
                 created_by=row["created_by"], updated_at=audit.utc(row["updated_at"]),
                 updated_by=row["updated_by"])
+
+
+def _probe_log_row(record: RoutingRecord, actor: str, at: datetime) -> dict:
+    d = record.to_dict()
+    return dict(at=at, actor=actor, query=record.query, route=record.route,
+                chosen_edit_id=record.chosen_edit.id if record.chosen_edit else None,
+                top_score=d["candidates"][0]["score"] if d["candidates"] else None,
+                threshold=record.decision.threshold, candidates=json.dumps(d["candidates"]),
+                base_answer=record.base_answer, edited_answer=record.edited_answer, timings=json.dumps(d["timings_ms"]))
 
 
 def _snapshot(edit: Edit) -> dict:

@@ -16,9 +16,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.calibration import fit_similarity_calibration  # noqa: E402
 from core.embedder import SentenceEmbedder  # noqa: E402
 from core.packaged import MINILM, resolve_model_path  # noqa: E402
+from core.training.calibration import fit_similarity_calibration  # noqa: E402
 
 
 def main() -> None:

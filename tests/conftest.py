@@ -7,28 +7,38 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Most tests exercise the machinery on the untrained fallback (fast to load, independent of the shipped
-# weights): app.py subprocesses see no shipped parts. tests/test_shipped_parts.py runs the real default.
-os.environ["SERAC_MODELS_DIR"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-models")
+import numpy as np
+import pytest
 
-import hashlib  # noqa: E402
-import re  # noqa: E402
-from pathlib import Path  # noqa: E402
+from core.config import SeracConfig
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from core.config import SeracConfig  # noqa: E402
-
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "TOKENIZERS_PARALLELISM": "false"}
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SERAC_SHARED_DATA", ROOT.parent / "shared" / "data"))  # the benchmarks, read in place
 MODEL_CACHE = Path(os.environ.get("SERAC_CACHE_DIR", ROOT / ".cache" / "models"))
+
+
+def pytest_configure(config):
+    """Offline model loading: set before collection, because huggingface_hub reads these when it is first
+    imported (a test module's imports can do that)."""
+    for key, value in OFFLINE.items():
+        os.environ.setdefault(key, value)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def untrained_default_parts():
+    """Most tests exercise the machinery on the untrained fallback (fast to load, independent of the shipped
+    weights): app.py and its subprocesses see no shipped parts. tests/test_shipped_parts.py runs the real
+    default by naming models/ itself. Session-scoped and autouse, so it is in place before the live server."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SERAC_MODELS_DIR", str(ROOT / "tests" / "no-models"))
+        yield
 
 
 class HashingEmbedder:

@@ -9,9 +9,9 @@ import pytest
 from core.errors import InvalidInput, StateConflict
 from core.types import EditDraft
 from db.repository import EditRepository
+from services.services import Services
 from tests.threads import run_together
 from webapp.add_batcher import AddBatcher
-from webapp.services import Services
 
 pytestmark = pytest.mark.models
 

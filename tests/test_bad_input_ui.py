@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from core.types import EditDraft
 from db.repository import EditRepository
+from services.services import Services
 from webapp.auth import User
 from webapp.callbacks import audit, edits, probe, scope_map, threshold
 from webapp.callbacks.edits import MAX_UPLOAD_BYTES
-from webapp.services import Services
 
 pytestmark = pytest.mark.models
 

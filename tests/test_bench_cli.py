@@ -35,7 +35,8 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
     routing = report["routing"]
     assert routing["n_queries"] == 6 and routing["n_edits"] == 2000
     assert _timing(routing["route"]) and _timing(routing["base_answer"]) and routing["ratio_p50"] > 0
-    assert 0 <= routing["routed_to_counterfactual"] <= 6
+    # 3 paraphrases of loaded edits and 3 unrelated prompts: most paraphrases route, most unrelated do not
+    assert 2 <= routing["routed_to_counterfactual"] <= 4
     assert [row["size"] for row in report["lookup"]] == [200, 2000]
     for row in report["lookup"]:
         assert row["auto"] == "flat" and row["queries"] == 20 and row["real_rows"] == row["size"]
@@ -47,7 +48,8 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
             assert _timing(m) and m["build_s"] >= 0 and m["index_bytes"] >= row["size"] * 384 * 4
     peaks = report["peak_rss_bytes"]
     assert list(peaks) == ["models", "insertion", "routing", "lookup n=200", "lookup n=2000"]
-    assert all(b > 0 for b in peaks.values()) and list(peaks.values()) == sorted(peaks.values())
+    assert peaks["models"] > 400 * 2**20  # SmolLM2-135M in float32 alone is about 540 MB: the models were loaded
+    assert peaks["lookup n=2000"] < 8 * 2**30
     assert list(report["load_avg_1min"]) == list(peaks) == list(report["elapsed_s"])
     assert report["settings"]["index_rule"]["flat_limit"] > 2000
     assert "scope lookup" in proc.stdout and "routing / base answer" in proc.stdout

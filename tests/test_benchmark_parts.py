@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from core.benchmark_data import cached_embeddings, grow, noisy_copies
-from core.benchmark_insert import measure_insertion
-from core.benchmark_lookup import measure_lookup, recall
+from core.benchmarks.data import cached_embeddings, grow, noisy_copies
+from core.benchmarks.insert import measure_insertion
+from core.benchmarks.lookup import measure_lookup, recall
 from core.memory import FaissEditMemory
 from core.types import EditDraft
 from db.repository import EditRepository

@@ -6,9 +6,9 @@ import pytest
 
 from core.types import EditDraft
 from db.repository import EditRepository
+from services.services import Services
 from tests.threads import run_together
 from tests.tiny_models import tiny_editor
-from webapp.services import Services
 
 WRITERS, EDITS_EACH = 8, 40
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from core.config import SeracConfig, mask_url_password
@@ -21,7 +23,7 @@ def test_invalid_values_are_rejected(field, value):
 
 def test_config_is_frozen_and_replace_revalidates():
     config = SeracConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.threshold = 0.9
     assert config.replace(threshold=0.7).threshold == 0.7
     with pytest.raises(ConfigError):

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from db.repository import EditRepository
+from services.services import Services
 from tests.conftest import ROOT
 from tests.tiny_models import tiny_editor
-from webapp.services import Services
 
 LINES, BATCH = 100_000, 100
 

@@ -3,8 +3,8 @@
 import pytest
 
 from core.datasets import EditCase
-from core.eval_run import EvalOptions, run_eval, run_scaling
-from core.evaluation import REPORT_KEYS, answer_probes, build_probes, load_memory
+from core.evaluation.harness import REPORT_KEYS, answer_probes, build_probes, load_memory
+from core.evaluation.run import EvalOptions, run_eval, run_scaling
 from core.types import EditDraft
 from tests.tiny_models import tiny_editor
 
@@ -26,7 +26,7 @@ def editor(tmp_path_factory):
 
 
 def _in_unit(value):
-    return value is None or 0.0 <= value <= 1.0
+    return value is not None and 0.0 <= value <= 1.0
 
 
 def test_report_has_the_contract_keys_and_values_in_range(editor):

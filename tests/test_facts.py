@@ -6,8 +6,8 @@ the rejection, and the evaluation must report locality with and without it."""
 from __future__ import annotations
 
 from core.datasets import EditCase, read_edit_file
-from core.evaluation import Probe, ProbeResult, collision_split
-from core.facts import FactIndex, unrelated_collisions
+from core.evaluation.facts import FactIndex, unrelated_collisions
+from core.evaluation.harness import Probe, ProbeResult, collision_split
 from core.scope import EmbeddingScopeClassifier
 from core.training.scope_data import mine_pairs, record_queries
 from core.training.scope_eval import routing_metrics, score_probes

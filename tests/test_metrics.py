@@ -2,8 +2,9 @@
 
 import pytest
 
-from core.metrics import (drawdown, edit_success, locality, mean, percentile, prefers, routing_quality, same_answer,
-                          share)
+from core.evaluation.metrics import drawdown, edit_success, locality, mean, percentile, prefers, routing_quality
+from core.rates import share
+from core.text import same_answer
 
 
 def test_edit_success_ignores_case_spaces_and_edge_punctuation():

@@ -58,15 +58,28 @@ def test_no_api_route_can_change_the_audit_log(live_server):
         assert response.status_code == 404, (method, response.text)
 
 
-AUDIT_WRITE = re.compile(r"audit_log\s*\.\s*(update|delete)\b|(update|delete\s+from)\s+\"?audit_log", re.IGNORECASE)
+AUDIT_WRITE = re.compile(r"audit_log\s*\.\s*(update|delete)\b"  # audit_log.update() / .delete()
+                         r"|\b(update|delete)\s*\(\s*(\w+\.)*audit_log\b"  # sa.update(audit_log), delete(models.audit_log)
+                         r"|\b(update|delete\s+from)\s+[\"`]?audit_log\b", re.IGNORECASE)  # raw SQL
+
+
+@pytest.mark.parametrize("code", ["audit_log.delete().where(x)", "sa.delete(audit_log)", "sa.update( db.models.audit_log)",
+                                  "conn.execute(text('DELETE FROM audit_log'))", 'UPDATE "audit_log" SET', "audit_log . update()"])
+def test_the_audit_write_pattern_catches_each_way_of_writing_it(code):
+    assert AUDIT_WRITE.search(code)
+
+
+def test_the_audit_write_pattern_passes_reads_and_inserts():
+    for code in ("sa.select(audit_log)", "audit_log.insert()", "updated_audit_log_view", "audit_log.c.updated_at"):
+        assert not AUDIT_WRITE.search(code), code
 
 
 def test_no_module_updates_or_deletes_audit_rows():
-    offenders = [str(path.relative_to(ROOT)) for layer in ("core", "db", "webapp", "cli")
+    offenders = [str(path.relative_to(ROOT)) for layer in ("core", "db", "services", "webapp", "cli")
                  for path in (ROOT / layer).rglob("*.py") if AUDIT_WRITE.search(path.read_text())]
     offenders += ["app.py"] if AUDIT_WRITE.search((ROOT / "app.py").read_text()) else []
     assert offenders == []
-    inserts = [str(path.relative_to(ROOT)) for layer in ("db", "webapp", "cli") for path in (ROOT / layer).rglob("*.py")
+    inserts = [str(path.relative_to(ROOT)) for layer in ("db", "services", "webapp", "cli") for path in (ROOT / layer).rglob("*.py")
                if re.search(r"audit_log\s*\.\s*insert\b", path.read_text())]
     assert inserts == ["db/audit.py"]
 

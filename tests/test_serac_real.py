@@ -4,7 +4,7 @@ import pytest
 
 from core.types import EditDraft
 from db.repository import EditRepository
-from webapp.services import Services
+from services.services import Services
 
 pytestmark = pytest.mark.models
 

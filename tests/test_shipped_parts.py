@@ -17,7 +17,7 @@ import pytest
 from core.config import SeracConfig
 from core.datasets import read_edit_file
 from core.errors import ModelLoadError
-from core.eval_run import EvalOptions, run_eval
+from core.evaluation.run import EvalOptions, run_eval
 from core.shipped import MANIFEST, read_manifest, sha256_file, verify_part
 from tests.conftest import DATA, MODEL_CACHE, ROOT
 

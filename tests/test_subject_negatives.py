@@ -9,8 +9,13 @@ from core.datasets import EditCase, read_edit_file
 from core.errors import ConfigError
 from core.training.scope_data import mine_pairs
 from core.training.settings import TrainSettings
-from core.training.subject_negatives import (contained_subjects, longer_name_pairs, other_relation_pairs,
-                                             relation_groups, template)
+from core.training.subject_negatives import (
+    contained_subjects,
+    longer_name_pairs,
+    other_relation_pairs,
+    relation_groups,
+    template,
+)
 from core.types import EditDraft
 from tests.conftest import DATA
 

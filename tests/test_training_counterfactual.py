@@ -10,8 +10,8 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from core.adapters import load_counterfactual_lm
 from core.base_model import LMBaseModel
-from core.lm import load_lm
 from core.checkpoints import read_meta
+from core.lm import load_lm
 from core.packaged import SMOLLM2, resolve_model_path
 from core.training.counterfactual_data import IGNORE, collate, examples
 from core.training.loop import batch_indices

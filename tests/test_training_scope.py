@@ -78,7 +78,7 @@ def test_hard_negatives_come_from_other_records_only(tiny_embedder_module):
     pairs = mine_pairs(train, tiny_embedder_module, hard_negatives=2)
     positives = [p for p in pairs if p.label == 1.0]
     own = {(c.edit.prompt, q) for c in train for q in (c.edit.prompt, *c.paraphrases)}
-    own |= {(train[j].edit.prompt, q.text) for q in record_queries(train) for j in q.rewriters}  # core.facts
+    own |= {(train[j].edit.prompt, q.text) for q in record_queries(train) for j in q.rewriters}  # core.evaluation.facts
     assert {(p.edit_prompt, p.query) for p in positives} == own
     assert all((p.edit_prompt, p.query) not in own for p in pairs if p.label == 0.0)
     assert len(pairs) - len(positives) > len(positives)  # near misses + mined negatives

@@ -6,8 +6,17 @@ import time
 import pytest
 
 from core.errors import InvalidInput
-from webapp.auth import (Forbidden, LoginLimiter, User, UserStore, ensure_first_user, hash_password,
-                         require_curator, token_hash, verify_password)
+from webapp.auth import (
+    Forbidden,
+    LoginLimiter,
+    User,
+    UserStore,
+    ensure_first_user,
+    hash_password,
+    require_curator,
+    token_hash,
+    verify_password,
+)
 
 
 def test_password_hash_is_salted_and_verifies():

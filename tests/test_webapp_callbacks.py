@@ -1,6 +1,8 @@
-"""The UI callbacks called directly, on the real default models and a temp edit log: adds with conflict
-checks, imports, the paged table, retire/restore/change, probing with pass/fail, probe prompts kept with
-an edit, the scope map, the threshold sweep and setting, and the audit filters and CSV export."""
+"""The UI callbacks called directly on a temp edit log: adds with conflict checks, imports, the paged table,
+retire/restore/change, probing with pass/fail, probe prompts kept with an edit, the scope map, the
+threshold sweep and setting, and the audit filters and CSV export. Tests marked `models` run on the
+real default models (their answers and scores matter); the others on the tiny real editor
+(tests/tiny_models.py), which loads in a second."""
 
 from __future__ import annotations
 
@@ -11,29 +13,38 @@ import pytest
 
 from core.types import EditDraft
 from db.repository import EditRepository
+from services.services import Services
+from tests.tiny_models import tiny_editor
 from webapp.auth import User
 from webapp.callbacks import audit, edits, probe, scope_map, threshold
-from webapp.services import Services
 from webapp.ui import build_app
-
-pytestmark = pytest.mark.models
 
 ALICE, VICTOR = User("alice", "curator"), User("victor", "viewer")
 PROMPT, TARGET = "The mother tongue of Danielle Darrieux is", "English"
 PARAPHRASE = "Where Danielle Darrieux is from, people speak the language of"
 
 
+@pytest.fixture(scope="module")
+def tiny_lm_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny-lm")
+
+
 @pytest.fixture
-def services(default_config, real_editor, db_url):
-    return Services(default_config.replace(db_url=db_url), EditRepository(db_url), real_editor)
+def services(request, default_config, db_url, tiny_lm_folder):
+    """On the real default models for tests marked `models`, else on the tiny editor."""
+    real = request.node.get_closest_marker("models") is not None
+    editor = request.getfixturevalue("real_editor") if real else tiny_editor(tiny_lm_folder)
+    return Services(default_config.replace(db_url=db_url), EditRepository(db_url), editor)
 
 
+@pytest.mark.models
 def test_add_saves_when_there_is_no_conflict(services):
     message, rows, confirm = edits.check_and_add(services, ALICE, PROMPT, TARGET, "Danielle Darrieux", "")
     assert message.startswith("Added edit #1") and rows == [] and confirm is False
     assert services.repository.get(1).created_by == "alice" and services.check_consistency().ok
 
 
+@pytest.mark.models
 def test_a_contradiction_or_an_in_scope_prompt_warns_and_saves_nothing(services):
     edits.check_and_add(services, ALICE, PROMPT, TARGET)
     message, rows, confirm = edits.check_and_add(services, ALICE, PROMPT, "French")
@@ -90,6 +101,7 @@ def test_import_reports_bad_lines_and_keeps_probe_prompts(services, tmp_path, co
     assert services.check_consistency().ok
 
 
+@pytest.mark.models
 def test_probe_prompt_shows_the_decision_both_answers_and_the_chart(services):
     services.add_edit(EditDraft(PROMPT, TARGET), "alice")
     decision, base, edited, fig, rows = probe.probe_prompt(services, ALICE, PARAPHRASE)
@@ -100,6 +112,7 @@ def test_probe_prompt_shows_the_decision_both_answers_and_the_chart(services):
     assert "**Error:**" in probe.probe_prompt(services, ALICE, "")[0]
 
 
+@pytest.mark.models
 def test_probe_set_passes_and_curator_probes_are_kept(services):
     services.add_edit(EditDraft(PROMPT, TARGET), "alice")
     assert "Kept" in probe.add_probe(services, ALICE, 1, PARAPHRASE, "in scope")
@@ -112,6 +125,7 @@ def test_probe_set_passes_and_curator_probes_are_kept(services):
     assert services.repository.audit_entries(edit_id=1)[0].action == "add-probe"
 
 
+@pytest.mark.models
 def test_scope_map_places_the_probe_and_finds_crowded_edits(services):
     services.add_edits([EditDraft(PROMPT, TARGET), EditDraft("Danielle Darrieux's mother tongue is", "French"),
                         EditDraft("The capital of France is", "Lyon")], "alice")
@@ -121,6 +135,7 @@ def test_scope_map_places_the_probe_and_finds_crowded_edits(services):
     assert all(row[0] != 3 for row in pairs)
 
 
+@pytest.mark.models
 def test_threshold_sweep_and_setting_it_is_logged(services):
     services.add_edits([EditDraft(PROMPT, TARGET), EditDraft("The capital of Veltria is", "Osmund")], "alice")
     services.add_probe(1, PARAPHRASE, "in", "alice")
@@ -177,3 +192,15 @@ def test_model_events_share_one_concurrency_slot(services):
     model_fns = {"on_ask", "on_run", "on_add", "on_confirm", "on_import", "on_draw"}
     wired = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in app.fns.values() if fn.name in model_fns}
     assert set(wired) == model_fns and set(wired.values()) == {("model", 1)}
+
+
+@pytest.mark.parametrize("edited, base", [("Paris.", "Paris"), (" paris", "PARIS!"), ("", ""), ("Rome", "Paris"),
+                                          ("", "Paris")])
+def test_the_probe_verdict_and_eval_locality_judge_unchanged_answers_alike(edited, base):
+    """The UI's out-of-scope pass/fail and eval's locality use one rule (core.text.same_answer)."""
+    from core.evaluation.metrics import locality
+    from core.types import Edit, RoutingDecision, RoutingRecord, Timings
+
+    record = RoutingRecord(RoutingDecision("q", (), None, 0.5), base, edited, Timings())
+    assert probe.passes(Edit(1, PROMPT, TARGET), "out", record) == (locality([edited], [base]) == 1.0)
+    assert probe.passes(Edit(1, PROMPT, TARGET), "out", record) == (edited.strip(" .!").lower() == base.strip(" .!").lower())

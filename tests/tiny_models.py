@@ -12,8 +12,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-WORDS = ("the of is a in to and capital mother tongue language city fact query answer according -> "
-         "english french paris osmund veltria danielle darrieux where from people speak who what").split()
+WORDS = ["the", "of", "is", "a", "in", "to", "and", "capital", "mother", "tongue", "language", "city", "fact", "query", "answer", "according", "->", "english", "french", "paris", "osmund", "veltria", "danielle", "darrieux", "where", "from", "people", "speak", "who", "what"]
 
 
 def save_tiny_lm(folder: Path, seed: int = 0) -> Path:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from core.errors import EditorError, StateConflict
 from core.text import normalize_answer
 from core.types import Edit, EditDraft
+from services.services import Services
 from webapp.conflicts import Conflicts, find_conflicts_many
-from webapp.services import Services
 
 MAX_BATCH = 32
 

@@ -22,13 +22,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from core.errors import EditorError
-from core.types import Edit, EditDraft
+from core.types import EditDraft
 from db.repository import MAX_EDIT_ID
+from services.services import Services
+from services.stats import stats
 from webapp.add_batcher import AddBatcher
 from webapp.auth import NotAuthenticated, User, UserStore, require_curator
 from webapp.body_guard import BodyGuard
-from webapp.services import Services
-from webapp.stats import stats
 
 MAX_LIST = 1000
 EditId = Annotated[int, Path(ge=1, le=MAX_EDIT_ID, description="the edit's id")]  # larger ones: 422, not a crash
@@ -55,13 +55,6 @@ class TargetIn(BaseModel):
 
 class AskIn(BaseModel):
     prompt: str = Field(description="any prompt; the answer comes with the full routing record")
-
-
-def edit_json(e: Edit) -> dict:
-    return {"id": e.id, "prompt": e.prompt, "target": e.target, "subject": e.subject, "notes": e.notes,
-            "status": e.status, "created_at": e.created_at.isoformat() if e.created_at else None,
-            "created_by": e.created_by, "updated_at": e.updated_at.isoformat() if e.updated_at else None,
-            "updated_by": e.updated_by}
 
 
 def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
@@ -99,7 +92,7 @@ def _router(services: Services, current_user) -> APIRouter:
         require_curator(user)
         draft = EditDraft(body.prompt, body.target, body.subject, body.notes)
         edit, conflicts = adds.add(draft, user.name, body.force)  # concurrent adds share one model pass
-        return {"edit": edit_json(edit), "conflicts": conflicts.to_dict()}
+        return {"edit": edit.to_dict(), "conflicts": conflicts.to_dict()}
 
     @api.get("/edits", summary="List edits (filter by status and text; paged)")
     def list_edits(status: str | None = None, search: str | None = None, offset: Offset = 0, limit: int = 100,
@@ -108,26 +101,26 @@ def _router(services: Services, current_user) -> APIRouter:
         repo = services.repository
         edits = repo.list_edits(status, search, offset=offset, limit=limit)
         return {"total": repo.count_edits(status, search), "offset": offset, "limit": limit,
-                "edits": [edit_json(e) for e in edits]}
+                "edits": [e.to_dict() for e in edits]}
 
     @api.get("/edits/{edit_id}", summary="One edit")
     def get_edit(edit_id: EditId, user: User = Depends(current_user)) -> dict:
-        return edit_json(services.repository.get(edit_id))
+        return services.repository.get(edit_id).to_dict()
 
     @api.post("/edits/{edit_id}/retire", summary="Retire an edit (it stops routing; undo with restore)")
     def retire(edit_id: EditId, body: ReasonIn | None = None, user: User = Depends(current_user)) -> dict:
         require_curator(user)
-        return edit_json(services.retire(edit_id, user.name, body.reason if body else None))
+        return services.retire(edit_id, user.name, body.reason if body else None).to_dict()
 
     @api.post("/edits/{edit_id}/restore", summary="Restore a retired edit")
     def restore(edit_id: EditId, body: ReasonIn | None = None, user: User = Depends(current_user)) -> dict:
         require_curator(user)
-        return edit_json(services.restore(edit_id, user.name, body.reason if body else None))
+        return services.restore(edit_id, user.name, body.reason if body else None).to_dict()
 
     @api.patch("/edits/{edit_id}", summary="Change an edit's target (recorded as a change, not an overwrite)")
     def change_target(edit_id: EditId, body: TargetIn, user: User = Depends(current_user)) -> dict:
         require_curator(user)
-        return edit_json(services.change_target(edit_id, body.target, user.name, body.reason))
+        return services.change_target(edit_id, body.target, user.name, body.reason).to_dict()
 
     @api.post("/ask", summary="Route and answer a prompt; the full routing record")
     def ask(body: AskIn, user: User = Depends(current_user)) -> dict:

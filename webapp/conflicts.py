@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from core.text import normalize_answer
 from core.types import Candidate, Edit, EditDraft, RoutingDecision
-from webapp.services import Services
+from services.services import Services
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ class Conflicts:
         return "; ".join(parts) or "no conflicts"
 
     def to_dict(self) -> dict:
-        return {"contradictions": [_edit(e) for e in self.contradictions],
-                "duplicates": [_edit(e) for e in self.duplicates],
-                "in_scope": [dict(_edit(c.edit), score=round(c.score, 6), similarity=round(c.similarity, 6))
+        return {"contradictions": [e.to_dict() for e in self.contradictions],
+                "duplicates": [e.to_dict() for e in self.duplicates],
+                "in_scope": [dict(c.edit.to_dict(), score=round(c.score, 6), similarity=round(c.similarity, 6))
                              for c in self.in_scope],
                 "threshold": self.threshold}
 
@@ -72,6 +72,3 @@ def _conflicts(services: Services, draft: EditDraft, decision: RoutingDecision) 
 def _same(a: str, b: str) -> bool:
     return normalize_answer(a) == normalize_answer(b)
 
-
-def _edit(e: Edit) -> dict:
-    return {"id": e.id, "prompt": e.prompt, "target": e.target, "status": e.status}

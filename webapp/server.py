@@ -10,9 +10,9 @@ from __future__ import annotations
 import gradio as gr
 from fastapi import FastAPI
 
+from services.services import Services
 from webapp.api import install_api
 from webapp.auth import UserStore
-from webapp.services import Services
 from webapp.ui import build_app
 
 MAX_UPLOAD = "32mb"  # largest file the UI accepts for bulk import; Gradio rejects bigger ones with a clear error

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from services.services import Services
 from webapp.auth import User, UserStore
-from webapp.services import Services
 from webapp.tabs.audit import audit_tab
 from webapp.tabs.edits import edits_tab
 from webapp.tabs.probe import probe_tab

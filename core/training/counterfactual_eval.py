@@ -14,7 +14,8 @@ from __future__ import annotations
 from core.base_model import BaseModel
 from core.counterfactual import CounterfactualModel
 from core.datasets import EditCase
-from core.text import answer_starts_with, normalize_answer
+from core.rates import rounded_share
+from core.text import answer_starts_with, same_answer
 from core.types import Edit
 
 
@@ -25,16 +26,13 @@ def measure_counterfactual(model: CounterfactualModel, cases: list[EditCase], ba
     answers = model.answer(own + para)
     targets = [e.target for e, _ in own + para]
     hits = [answer_starts_with(a, t) for a, t in zip(answers, targets)]
-    out = {"reliability": _rate(hits[:len(own)]), "generalization": _rate(hits[len(own):]),
+    out = {"reliability": rounded_share(hits[:len(own)]), "generalization": rounded_share(hits[len(own):]),
            "n_prompts": len(own), "n_paraphrases": len(para)}
     if base is not None:
         wrong = [(e, u) for e, c in zip(edits, cases) for u in c.unrelated]
         cf = model.answer(wrong)
         plain = base.answer([u for _, u in wrong])
-        out["misrouted_keeps_base"] = _rate([normalize_answer(a) == normalize_answer(b) for a, b in zip(cf, plain)])
-        out["misrouted_follows_edit"] = _rate([answer_starts_with(a, e.target) for a, (e, _) in zip(cf, wrong)])
+        out["misrouted_keeps_base"] = rounded_share(same_answer(a, b) for a, b in zip(cf, plain))
+        out["misrouted_follows_edit"] = rounded_share([answer_starts_with(a, e.target) for a, (e, _) in zip(cf, wrong)])
     return out
 
-
-def _rate(flags: list[bool]) -> float:
-    return round(sum(flags) / len(flags), 4) if flags else float("nan")

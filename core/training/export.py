@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 
-from core.checkpoints import META_FILE, read_meta, require_meta
+from core.checkpoints import read_meta, require_meta, write_meta
 from core.cross_encoder import LAYERS_FILE
 from core.datasets import split_path
 from core.shipped import MANIFEST, sha256_file
@@ -77,7 +77,7 @@ def _export_counterfactual(ckpt: str, folder: Path, lm_alias: str) -> dict:
 
 def _write_meta(folder: Path, meta: dict, **changes) -> dict:
     meta = {k: v for k, v in meta.items() if k not in ("init",)} | changes
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    write_meta(folder, meta)
     return meta
 
 

@@ -66,7 +66,7 @@ class FormBank:
         self._index = TemplateIndex(t.text for t in templates)
 
     @classmethod
-    def load(cls, path: str | Path = FORMS_FILE) -> "FormBank":
+    def load(cls, path: str | Path = FORMS_FILE) -> FormBank:
         data = json.loads(Path(path).read_text())
         templates = []
         for entries in data.values():

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from core.checkpoints import restore_rng, rng_state
+from core.progress import terminal_progress
+from core.training.checkpoints import restore_rng, rng_state
 from core.training.settings import TrainSettings
 
 
@@ -65,7 +65,7 @@ def run_steps(settings: TrainSettings, start_step: int, step_fn: Callable[[int],
     step, ema, losses = start_step, None, []
     total = settings.max_steps if settings.max_steps < 100_000 else None
     budget_s = settings.max_minutes * 60 if settings.max_minutes is not None else float("inf")
-    with tqdm(total=total, initial=start_step, desc=desc, unit="step", file=sys.stderr, disable=None) as bar:
+    with terminal_progress(total=total, initial=start_step, desc=desc, unit="step") as bar:
         while step < settings.max_steps and time.monotonic() - t0 < budget_s:
             loss = step_fn(step)
             step += 1

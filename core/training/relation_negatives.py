@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.datasets import EditCase
+from core.errors import InvalidInput
 from core.training.forms_bank import TemplateIndex
 
 # Relation names (datasets/forms.json) that one benchmark relation goes by; joined, so that no query
@@ -55,11 +56,14 @@ def family_of(relation: str) -> str:
 class RelationForms:
     """Every benchmark template in each of its forms, with its relation family."""
 
-    def __init__(self, forms_file: str | Path):
+    def __init__(self, forms_file: str | Path, sources: Sequence[str] = ("counterfact", "zsre")):
         data = json.loads(Path(forms_file).read_text())
+        unknown = sorted(set(sources) - set(data))
+        if unknown:
+            raise InvalidInput(f"{forms_file}: no section {', '.join(unknown)} (it has {', '.join(sorted(data))})")
         self.family: dict[str, str] = {}  # a form (with "{}") -> family
         self.forms_of: dict[str, list[str]] = defaultdict(list)  # family -> all its forms
-        for entries in data.values():
+        for entries in (data[s] for s in sources):
             for template, entry in entries.items():
                 family = family_of(entry["relation"])
                 forms = [template] + [f for k, v in entry.items() if k != "relation" for f in v]

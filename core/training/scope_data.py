@@ -5,7 +5,7 @@ For each training record (edit e_i with paraphrases, its own prompt and near-mis
 - negatives: (e_i, unrelated prompt of record i): CounterFact's near miss, the same relation about
   another subject; and, for every query above, (e_j, query) for the `hard_negatives` edits j != i
   whose prompts are nearest to the query in embedding space (SERAC's "hard" setting);
-- positives, too: (e_j, query) when the query asks the very fact e_j rewrites (core.facts: e_j's
+- positives, too: (e_j, query) when the query asks the very fact e_j rewrites (core.evaluation.facts: e_j's
   prompt word for word, or e_j's subject in the query with the same true answer), e.g. record i's
   near miss "The twin city of Riga is" and record j's edit "Riga is a twin city of". 923 of
   CounterFact train's 10,000 near misses are such; as mined negatives they taught the classifier to
@@ -27,7 +27,7 @@ import numpy as np
 
 from core.datasets import EditCase
 from core.embedder import Embedder
-from core.facts import FactIndex, unrelated_with_answers
+from core.evaluation.facts import FactIndex, unrelated_with_answers
 from core.training.subject_negatives import longer_name_pairs, other_relation_pairs
 
 

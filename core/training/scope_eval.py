@@ -5,7 +5,7 @@ cosine, the classifier scores them, and the best-scoring candidate decides (core
 - in-scope recall: share of paraphrases whose own edit is chosen (best and >= threshold);
 - reliability recall: the same for the edit prompts themselves;
 - out-of-scope rejection: share of unrelated prompts whose best score is < threshold; an unrelated
-  prompt that asks the very fact another loaded edit rewrites (core.facts) is a "collision": it is
+  prompt that asks the very fact another loaded edit rewrites (core.evaluation.facts) is a "collision": it is
   in that edit's scope, so it is left out of the rejection and counted apart;
 - pair metrics over every retrieved (edit, probe) pair (label: the probe is a paraphrase or the
   prompt of that very edit, or asks the fact it rewrites): precision, recall at the threshold and ROC AUC.
@@ -21,6 +21,7 @@ import numpy as np
 
 from core.datasets import EditCase
 from core.embedder import Embedder
+from core.rates import rounded_share
 from core.router import choose
 from core.scope import ScopeClassifier
 from core.training.records import as_edits
@@ -77,9 +78,9 @@ def routing_metrics(p: ScoredProbes, threshold: float) -> dict:
     tp = float((pred & (p.pair_labels == 1)).sum())
     return {
         "threshold": round(float(threshold), 4),
-        "in_scope_recall": _mean(routed_own[kinds == "paraphrase"]),
-        "reliability_recall": _mean(routed_own[kinds == "prompt"]),
-        "out_of_scope_rejection": _mean(p.best_score[kinds == "unrelated"] < threshold),
+        "in_scope_recall": rounded_share(routed_own[kinds == "paraphrase"]),
+        "reliability_recall": rounded_share(routed_own[kinds == "prompt"]),
+        "out_of_scope_rejection": rounded_share(p.best_score[kinds == "unrelated"] < threshold),
         "pair_precision": round(tp / max(float(pred.sum()), 1.0), 4),
         "pair_recall": round(tp / max(float((p.pair_labels == 1).sum()), 1.0), 4),
         "pair_auc": round(roc_auc(p.pair_scores, p.pair_labels), 4),
@@ -94,11 +95,16 @@ def pick_threshold(p: ScoredProbes, min_rejection: float) -> float:
     grid = np.unique(np.concatenate([[0.5], np.linspace(0.02, 0.98, 49),
                                      np.quantile(p.best_score, np.linspace(0, 1, 201))]))
     rows = [(t, routing_metrics(p, t)) for t in grid if 0.0 < t < 1.0]
-    ok = [(m["in_scope_recall"] + m["reliability_recall"], -abs(t - 0.5), t) for t, m in rows
-          if m["out_of_scope_rejection"] >= min_rejection]
+    ok = [(_n(m["in_scope_recall"]) + _n(m["reliability_recall"]), -abs(t - 0.5), t) for t, m in rows
+          if _n(m["out_of_scope_rejection"]) >= min_rejection]
     if ok:
         return float(max(ok)[2])
-    return float(max((m["in_scope_recall"] + m["out_of_scope_rejection"], -abs(t - 0.5), t) for t, m in rows)[2])
+    return float(max((_n(m["in_scope_recall"]) + _n(m["out_of_scope_rejection"]), -abs(t - 0.5), t) for t, m in rows)[2])
+
+
+def _n(rate: float | None) -> float:
+    """A rate of no probes counts as 0 when comparing thresholds."""
+    return 0.0 if rate is None else rate
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -121,6 +127,3 @@ def _average_ranks(sorted_values: np.ndarray) -> np.ndarray:
             ranks[s:s + c] = ranks[s:s + c].mean()
     return ranks
 
-
-def _mean(values: np.ndarray) -> float:
-    return round(float(values.mean()), 4) if len(values) else float("nan")

@@ -29,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from core.datasets import EditCase
-from core.facts import whole_words
+from core.evaluation.facts import whole_words
 from core.text import normalize_answer
 
 MIN_RECORDS = 10

@@ -19,14 +19,16 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from core.adapters import attach_lora, load_counterfactual_lm
+from core.adapters import load_counterfactual_lm
 from core.base_model import LMBaseModel
-from core.checkpoints import load_state, read_meta, save_checkpoint, seed_everything
+from core.checkpoints import read_meta
 from core.counterfactual import PromptedCounterfactual
 from core.lm import CausalLM
+from core.training.checkpoints import load_state, save_checkpoint, seed_everything
 from core.training.counterfactual_data import collate, examples
 from core.training.counterfactual_eval import measure_counterfactual
 from core.training.loop import batch_indices, optimizer_step, resume, run_steps, trainer_state, warmup_schedule
+from core.training.lora import attach_lora
 from core.training.records import load_split
 from core.training.settings import TrainSettings
 

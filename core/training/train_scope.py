@@ -18,10 +18,11 @@ import time
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from core.checkpoints import load_state, read_meta, save_checkpoint, seed_everything
+from core.checkpoints import read_meta
 from core.cross_encoder import CrossEncoderScopeClassifier, pair_logits
 from core.embedder import Embedder
 from core.scope import EmbeddingScopeClassifier
+from core.training.checkpoints import load_state, save_checkpoint, seed_everything
 from core.training.loop import batch_indices, optimizer_step, resume, run_steps, trainer_state, warmup_schedule
 from core.training.records import load_split
 from core.training.relation_negatives import RelationForms, other_relation_queries
@@ -40,7 +41,7 @@ def train_scope(settings: TrainSettings, embedder: Embedder, init_path: str,
     print(f"mining pairs from {len(train_cases)} records ({len(held)} held out)...", file=sys.stderr)
     pairs = mine_pairs(train_cases, embedder, settings.hard_negatives, settings.subject_negatives, settings.seed)
     if settings.relation_negatives:
-        found = other_relation_queries(train_cases, RelationForms(settings.forms), settings.relation_negatives,
+        found = other_relation_queries(train_cases, RelationForms(settings.forms, settings.relation_sources), settings.relation_negatives,
                                        settings.seed + 2)
         pairs += new_negatives(pairs, [(train_cases[j].edit.prompt, q) for j, q in found])
     state = None if settings.restart else load_state(settings.out)

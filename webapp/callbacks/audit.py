@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import EditorError, InvalidInput
+from services.services import Services
 from webapp.auth import User
 from webapp.callbacks import error_text, parse_id
-from webapp.services import Services
 
 AUDIT_COLUMNS = ("id", "when (UTC)", "user", "action", "edit", "before", "after", "reason")
 MAX_ROWS = 1000
@@ -41,7 +41,7 @@ def export_csv(services: Services, user: User, edit_id: object = None, actor: st
     if note.startswith("**Error"):
         return None, note
     folder = Path(tempfile.mkdtemp(prefix="serac-audit-"))
-    path = folder / f"audit-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.csv"
+    path = folder / f"audit-{datetime.now(UTC):%Y%m%d-%H%M%S}.csv"
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(AUDIT_COLUMNS)
@@ -57,7 +57,7 @@ def parse_time(value: str, name: str) -> datetime | None:
         at = datetime.fromisoformat(str(value).strip())
     except ValueError:
         raise InvalidInput(f"{name} must be a date like 2026-11-22 or 2026-11-22 10:30, got {value!r}") from None
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _entries(services: Services, edit_id, actor, since, until):

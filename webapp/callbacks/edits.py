@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from core.datasets import read_edit_file
 from core.errors import EditorError, InvalidInput
+from core.progress import NoProgress, fraction_progress
 from core.types import EditDraft
-from db import probe_prompts
+from services.imports import RejectedRecords, import_read
+from services.services import Services
 from webapp.auth import User, require_curator
 from webapp.callbacks import error_text, is_whole, parse_id, parse_number
 from webapp.conflicts import find_conflicts
-from webapp.services import Services
 
 EDIT_COLUMNS = ("id", "status", "prompt", "target", "subject", "notes", "updated", "updated by")
 NEIGHBOUR_COLUMNS = ("edit id", "why", "score", "prompt", "target")
@@ -124,33 +124,28 @@ def _state_change(action: Callable, verb: str, user: User, edit_id: object, reas
 def import_file(services: Services, user: User, path: str | None, fmt: str = "auto", skip_invalid: bool = False,
                 progress: Callable[[float, str], None] | None = None) -> tuple[str, list[list]]:
     """Import a JSONL/CSV/CounterFact/zsRE file in batches; (summary, per-line errors). All-or-nothing
-    unless skip_invalid. Paraphrases and unrelated prompts in the records are kept as the edits' probes."""
-    report = progress or (lambda frac, desc: None)
+    unless skip_invalid. Paraphrases and unrelated prompts in the records are kept as the edits' probes
+    (services.imports: the same rules as `app.py import`)."""
     try:
         require_curator(user)
         if not path:
             raise InvalidInput("choose a file to import")
         _check_upload_size(Path(path))
         read = read_edit_file(path, fmt or "auto")
-        good, rejected = _validate(services, read)
+        result = import_read(services, read, user.name, f"import {Path(path).name}", skip_invalid,
+                             IMPORT_BATCH, fraction_progress(progress) if progress else NoProgress)
+    except RejectedRecords as exc:
+        return (f"**Nothing imported:** {len(exc.rejected)} of {exc.total} records rejected "
+                "(see below). Fix them, or tick *import the valid records*.", _error_rows(exc.rejected))
     except EditorError as exc:
         return error_text(exc), []
-    errors = [[line, message] for line, message in rejected]
-    if rejected and not skip_invalid:
-        return (f"**Nothing imported:** {len(rejected)} of {len(rejected) + len(good)} records rejected "
-                "(see below). Fix them, or tick *import the valid records*.", errors)
-    if not good:
-        return "**Nothing imported:** the file holds no valid records.", errors
-    imported, probes = 0, 0
-    for start in range(0, len(good), IMPORT_BATCH):
-        report(start / len(good), f"importing {start}/{len(good)}")
-        batch = good[start:start + IMPORT_BATCH]
-        added = services.add_edits([case.edit for case in batch], user.name, reason=f"import {Path(path).name}")
-        probes += probe_prompts.add_imported(services.repository.engine, _probe_rows(added, batch), user.name)
-        imported += len(added)
-    report(1.0, "done")
-    tail = f"; rejected {len(rejected)} (see below)" if rejected else ""
-    return f"Imported {imported} edits with {probes} probe prompts{tail}.", errors
+    tail = f"; rejected {len(result.rejected)} (see below)" if result.rejected else ""
+    return (f"Imported {result.imported} edits with {result.probes} probe prompts{tail}.",
+            _error_rows(result.rejected))
+
+
+def _error_rows(rejected: list[tuple[int, str]]) -> list[list]:
+    return [[line, message] for line, message in rejected]
 
 
 def _check_upload_size(path: Path) -> None:
@@ -160,25 +155,3 @@ def _check_upload_size(path: Path) -> None:
         return
     if size > MAX_UPLOAD_BYTES:
         raise InvalidInput(f"{path.name} is {size} bytes; the upload limit is {MAX_UPLOAD_BYTES} bytes")
-
-
-def _validate(services: Services, read) -> tuple[list, list[tuple[int, str]]]:
-    good, rejected = [], list(read.errors)
-    for line, case in read.cases:
-        try:
-            good.append(_with_draft(case, services.repository.clean_draft(case.edit)))
-        except InvalidInput as exc:
-            rejected.append((line, str(exc)))
-    return good, sorted(rejected)
-
-
-def _with_draft(case, draft: EditDraft):
-    return replace(case, edit=draft)
-
-
-def _probe_rows(added, cases) -> list[tuple[int, str, str]]:
-    rows = []
-    for edit, case in zip(added, cases):
-        rows += [(edit.id, p, "in") for p in case.paraphrases]
-        rows += [(edit.id, p, "out") for p in case.unrelated]
-    return rows

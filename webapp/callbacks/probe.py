@@ -10,12 +10,12 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from core.errors import EditorError
-from core.text import answer_starts_with
+from core.text import answer_starts_with, same_answer
 from core.types import Edit, RoutingRecord
+from services.services import Services
 from webapp.auth import User, require_curator
 from webapp.callbacks import error_text, parse_id
 from webapp.figures import empty_figure, scores_figure
-from webapp.services import Services
 
 CANDIDATE_COLUMNS = ("edit id", "score", "similarity", "prompt", "target")
 PROBE_COLUMNS = ("expect", "prompt", "route", "edit", "top score", "base answer", "edited answer", "result")
@@ -70,7 +70,7 @@ def passes(edit: Edit, expect: str, record: RoutingRecord) -> bool:
     if expect == "in":
         return (record.chosen_edit is not None and record.chosen_edit.id == edit.id
                 and answer_starts_with(record.edited_answer, edit.target))
-    return record.edited_answer == record.base_answer
+    return same_answer(record.edited_answer, record.base_answer)
 
 
 def add_probe(services: Services, user: User, edit_id: object, prompt: str, expect: str) -> str:

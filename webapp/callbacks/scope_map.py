@@ -11,10 +11,10 @@ import plotly.graph_objects as go
 
 from core.errors import EditorError
 from core.types import Candidate, Edit
+from services.services import Services
 from webapp.auth import User
 from webapp.callbacks import error_text
 from webapp.figures import empty_figure, project_2d, scope_map_figure
-from webapp.services import Services
 
 CROWD_COLUMNS = ("edit id", "prompt", "crowded by", "its prompt", "score")
 MAX_POINTS = 2000
@@ -23,15 +23,11 @@ NEIGHBOURS = 3
 
 def scope_map(services: Services, user: User, probe: str = "") -> tuple[go.Figure, list[list], str]:
     """(figure, crowded pairs, note). The newest MAX_POINTS active edits are mapped."""
-    services.sync()  # edits written by other instances first
-    memory = services.editor.memory
-    ids = memory.ids()[-MAX_POINTS:]
-    if not ids:
+    edits, vectors = services.active_vectors(MAX_POINTS)  # after a sync: other instances' edits too
+    if not edits:
         return empty_figure("No active edits to map"), [], "No active edits yet."
-    edits = [memory.get(i) for i in ids]
-    vectors = memory.vectors(ids)
     try:
-        probe_vec = services.embed([services._clean_query(probe)]) if probe and probe.strip() else None
+        probe_vec = services.embed([services.clean_query(probe)]) if probe and probe.strip() else None
     except EditorError as exc:
         return empty_figure("No map"), [], error_text(exc)
     points, probe_points = project_2d(vectors, probe_vec)
@@ -40,7 +36,7 @@ def scope_map(services: Services, user: User, probe: str = "") -> tuple[go.Figur
     labels = [f"#{e.id} {e.prompt} → {e.target}" for e in edits]
     fig = scope_map_figure(points, labels, [e.id in crowded for e in edits],
                            None if probe_points is None else probe_points[0], probe)
-    note = f"{len(ids)} active edit(s) mapped; {len(crowded)} crowded by another edit."
+    note = f"{len(edits)} active edit(s) mapped; {len(crowded)} crowded by another edit."
     return fig, pairs, note
 
 
@@ -53,9 +49,7 @@ def crowded_pairs(services: Services, edits: list[Edit], vectors: np.ndarray) ->
     k = min(NEIGHBOURS, len(edits) - 1)
     nearest = np.argsort(-sims, axis=1)[:, :k]
     candidates = [[Candidate(edits[j], float(sims[i, j])) for j in row] for i, row in enumerate(nearest)]
-    classifier = services.editor.router.classifier
-    with services.model_slot:
-        scores = classifier.score([e.prompt for e in edits], candidates)
+    scores = services.score_pairs([e.prompt for e in edits], candidates)
     threshold = services.editor.threshold
     return [[edit.id, edit.prompt, f"#{c.edit.id}", c.edit.prompt, round(s, 4)]
             for edit, row, row_scores in zip(edits, candidates, scores)

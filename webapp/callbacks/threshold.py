@@ -15,11 +15,13 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.errors import EditorError
+from core.rates import share
+from services.edit_log import parse_threshold
+from services.services import Services
 from webapp.auth import User, require_curator
 from webapp.callbacks import error_text
 from webapp.callbacks.probe import probe_set
 from webapp.figures import empty_figure, threshold_figure
-from webapp.services import Services, parse_threshold
 
 MAX_EDITS = 300
 GRID = np.round(np.linspace(0.0, 1.0, 101), 2)
@@ -33,13 +35,12 @@ class Sweep:
     best_edit: list[int | None]
     best_score: np.ndarray
 
-    def rates(self, t: float) -> tuple[float, float]:
-        """(in-scope recall, out-of-scope rejection) at threshold t (nan when there are no such probes)."""
+    def rates(self, t: float) -> tuple[float | None, float | None]:
+        """(in-scope recall, out-of-scope rejection) at threshold t (None when there are no such probes)."""
         inn = [i for i, e in enumerate(self.expected) if e is not None]
         out = [i for i, e in enumerate(self.expected) if e is None]
-        recall = np.mean([self.best_edit[i] == self.expected[i] and self.best_score[i] >= t for i in inn]) if inn else np.nan
-        reject = np.mean([self.best_score[i] < t for i in out]) if out else np.nan
-        return float(recall), float(reject)
+        recall = share(self.best_edit[i] == self.expected[i] and self.best_score[i] >= t for i in inn)
+        return recall, share(self.best_score[i] < t for i in out)
 
 
 def sweep(services: Services) -> Sweep:
@@ -65,7 +66,7 @@ def threshold_view(services: Services, user: User, candidate: object = None) -> 
         return empty_figure("No sweep"), error_text(exc)
     if not result.expected:
         return empty_figure("No active edits, so no probe set yet"), "Add edits (and probe prompts) first."
-    curves = np.array([result.rates(t) for t in GRID])
+    curves = np.array([result.rates(t) for t in GRID], dtype=float)  # None (no such probes): a gap in the plot
     fig = threshold_figure(GRID, curves[:, 0], curves[:, 1], current, try_t)
     (r0, j0), (r1, j1) = result.rates(current), result.rates(try_t)
     n_in = sum(e is not None for e in result.expected)
@@ -85,5 +86,5 @@ def set_threshold(services: Services, user: User, value: object, reason: str = "
     return f"Threshold set from {old:.2f} to **{new:.2f}** (logged in the audit history)."
 
 
-def _pct(x: float) -> str:
-    return "n/a" if np.isnan(x) else f"{100 * x:.0f}%"
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from services.services import Services
 from webapp.callbacks import audit as cb
-from webapp.services import Services
 
 
 def audit_tab(services: Services, who) -> list[tuple]:

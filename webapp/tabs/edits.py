@@ -6,8 +6,8 @@ from __future__ import annotations
 import gradio as gr
 
 from core.datasets import FORMATS
+from services.services import Services
 from webapp.callbacks import edits as cb
-from webapp.services import Services
 from webapp.tabs import MODEL, writers_only
 
 

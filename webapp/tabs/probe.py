@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import gradio as gr
 
+from services.services import Services
 from webapp.callbacks import edits as edit_cb
 from webapp.callbacks import probe as cb
 from webapp.figures import empty_figure
-from webapp.services import Services
 from webapp.tabs import MODEL, writers_only
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from services.services import Services
 from webapp.callbacks import scope_map as cb
 from webapp.figures import empty_figure
-from webapp.services import Services
 from webapp.tabs import MODEL
 
 

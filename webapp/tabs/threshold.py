@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from services.services import Services
 from webapp.callbacks import threshold as cb
 from webapp.figures import empty_figure
-from webapp.services import Services
 from webapp.tabs import MODEL, writers_only
 
 

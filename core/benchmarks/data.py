@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core.progress import NoProgress, ProgressFactory
+
 Encode = Callable[[Sequence[str]], np.ndarray]
 NOISE_SIGMA = 0.5  # norm of the noise added to a unit vector when growing the memory synthetically
 CHUNK = 256  # texts embedded per call, so a progress bar can move
 
 
-def cached_embeddings(texts: Sequence[str], encode: Encode, cache_dir: Path, name: str, progress=None) -> np.ndarray:
+def cached_embeddings(texts: Sequence[str], encode: Encode, cache_dir: Path, name: str, progress: ProgressFactory = NoProgress) -> np.ndarray:
     """(len(texts), dim) unit vectors of `texts`, reusing and extending `cache_dir/name.npy`."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     path, meta_path = cache_dir / f"{name}.npy", cache_dir / f"{name}.json"
@@ -34,13 +36,11 @@ def cached_embeddings(texts: Sequence[str], encode: Encode, cache_dir: Path, nam
         return have[:len(texts)]
     done = 0 if have is None else len(have)
     parts = [] if have is None else [have]
-    bar = progress(total=len(texts), desc=f"embedding {name}", initial=done) if progress else None
+    bar = progress(total=len(texts), desc=f"embedding {name}", initial=done)
     for start in range(done, len(texts), CHUNK):
         parts.append(np.asarray(encode(texts[start:start + CHUNK]), dtype=np.float32))
-        if bar:
-            bar.update(len(parts[-1]))
-    if bar:
-        bar.close()
+        bar.update(len(parts[-1]))
+    bar.close()
     vectors = np.ascontiguousarray(np.concatenate(parts))
     np.save(path, vectors)
     meta_path.write_text(json.dumps({"rows": [_digest(t) for t in texts[:len(vectors)]]}))

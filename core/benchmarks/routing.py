@@ -13,18 +13,19 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from core.metrics import percentile
+from core.evaluation.metrics import percentile
+from core.progress import NoProgress, ProgressFactory
 from core.serac import SeracEditor
 
 
-def measure_routing(editor: SeracEditor, queries: Sequence[str], progress=None) -> dict:
+def measure_routing(editor: SeracEditor, queries: Sequence[str], progress: ProgressFactory = NoProgress) -> dict:
     """{"n_queries", "n_edits", "index", "route": {p50_ms, p95_ms}, "steps_p50_ms", "base_answer", "ratio_p50", ...}."""
     if queries:
         editor.route(queries[:1])
         editor.base.answer(list(queries[:1]))
     route_ms, base_ms, routed = [], [], 0
     steps: dict[str, list[float]] = {"embed": [], "search": [], "score": []}
-    bar = progress(total=len(queries), desc="routing vs base answer") if progress else None
+    bar = progress(total=len(queries), desc="routing vs base answer")
     for query in queries:
         t0 = time.perf_counter()
         decisions, timing = editor.route([query])
@@ -36,10 +37,8 @@ def measure_routing(editor: SeracEditor, queries: Sequence[str], progress=None) 
         routed += decisions[0].route == "counterfactual"
         for step, ms in zip(steps, (timing.embed_ms, timing.retrieve_ms, timing.score_ms)):
             steps[step].append(ms)
-        if bar:
-            bar.update(1)
-    if bar:
-        bar.close()
+        bar.update(1)
+    bar.close()
     route_p50, base_p50 = percentile(route_ms, 50), percentile(base_ms, 50)
     return {
         "n_queries": len(queries), "n_edits": len(editor.memory),

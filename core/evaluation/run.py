@@ -5,7 +5,7 @@ contract metrics, latency, optional teacher-forced likelihood and baselines -> o
 `run_scaling`: the same on the first records' probes at several memory sizes; the memory is filled up
 to each size with other records' edits.
 
-Invariant: the report always has the contract keys (core.evaluation.REPORT_KEYS); an interrupted run
+Invariant: the report always has the contract keys (core.evaluation.harness.REPORT_KEYS); an interrupted run
 reports what it has with `"complete": false`.
 """
 
@@ -15,11 +15,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.baselines import run_baselines
 from core.datasets import EditCase
-from core.evaluation import (NoProgress, ProbeResult, ProgressFactory, answer_probes, build_probes, latency_summary,
-                             load_memory, route_latencies, summarize)
-from core.likelihood import likelihood_metrics
+from core.evaluation.baselines import run_baselines
+from core.evaluation.harness import (
+    ProbeResult,
+    answer_probes,
+    build_probes,
+    latency_summary,
+    load_memory,
+    route_latencies,
+    summarize,
+)
+from core.evaluation.likelihood import likelihood_metrics
+from core.progress import NoProgress, ProgressFactory
 from core.serac import SeracEditor
 
 

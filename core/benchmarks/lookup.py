@@ -19,15 +19,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from core import index_rule
+from core.evaluation.metrics import percentile
 from core.memory import FaissEditMemory
-from core.metrics import percentile
+from core.progress import NoProgress, ProgressFactory
 from core.types import Edit
 
 FORCE_FLAT = 2**62  # a flat_limit no memory reaches
 
 
 def measure_lookup(vectors: np.ndarray, prompts: Sequence[str], queries: np.ndarray, k: int,
-                   progress=None) -> dict:
+                   progress: ProgressFactory = NoProgress) -> dict:
     """{"size", "auto", "flat": {...}, "approx": {...}} for a memory holding `vectors` (n, dim)."""
     edits = [Edit(id=i + 1, prompt=prompts[i] if i < len(prompts) else f"synthetic edit {i + 1}", target="")
              for i in range(len(vectors))]
@@ -55,18 +56,16 @@ def _measure_kind(flat_limit: int, edits: list[Edit], vectors: np.ndarray, queri
     return result, found
 
 
-def single_query_ms(memory: FaissEditMemory, queries: np.ndarray, k: int, progress=None, desc: str = "") -> list[float]:
+def single_query_ms(memory: FaissEditMemory, queries: np.ndarray, k: int, progress: ProgressFactory = NoProgress, desc: str = "") -> list[float]:
     """Milliseconds of memory.search for each query row asked alone."""
-    bar = progress(total=len(queries), desc=desc) if progress else None
+    bar = progress(total=len(queries), desc=desc)
     out = []
     for row in queries:
         t0 = time.perf_counter()
         memory.search(row[None, :], k)
         out.append((time.perf_counter() - t0) * 1e3)
-        if bar:
-            bar.update(1)
-    if bar:
-        bar.close()
+        bar.update(1)
+    bar.close()
     return out
 
 

@@ -18,23 +18,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from core.text import answer_starts_with, normalize_answer
-
-
-def share(flags: Sequence[bool]) -> float | None:
-    """The fraction of True values; None for an empty sequence."""
-    return sum(bool(f) for f in flags) / len(flags) if flags else None
+from core.rates import share
+from core.text import answer_starts_with, same_answer
 
 
 def edit_success(answers: Sequence[str], targets: Sequence[str]) -> float | None:
     """Share of answers that start with their target (reliability or generalization)."""
     _same_length(answers, targets)
     return share([answer_starts_with(a or "", t) for a, t in zip(answers, targets)])
-
-
-def same_answer(answer: str | None, base_answer: str | None) -> bool:
-    """Whether two answers match after normalisation; an empty answer matches only an empty one."""
-    return normalize_answer(answer or "") == normalize_answer(base_answer or "")
 
 
 def locality(answers: Sequence[str], base_answers: Sequence[str]) -> float | None:

@@ -1,7 +1,7 @@
 """Edit insertion through the real path, one edit at a time, the way a curator adds one.
 
 Each insertion: write the edit and its audit row to the edit log (one transaction), embed its prompt,
-add it to the memory; the same order webapp.services uses (the log is the truth, then the cache).
+add it to the memory; the same order services.services uses (the log is the truth, then the cache).
 Reports p50/p95 of the total and of each step in milliseconds.
 
 Invariant: only the given log and memory change; timings are wall-clock per edit.
@@ -15,8 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
+from core.evaluation.metrics import percentile
 from core.memory import EditMemory
-from core.metrics import percentile
+from core.progress import NoProgress, ProgressFactory
 from core.types import Edit, EditDraft
 
 
@@ -28,10 +29,10 @@ STEPS = ("log", "embed", "index")
 
 
 def measure_insertion(drafts: Sequence[EditDraft], log: EditLog, encode: Callable[[Sequence[str]], np.ndarray],
-                      memory: EditMemory, actor: str = "bench", progress=None) -> dict:
+                      memory: EditMemory, actor: str = "bench", progress: ProgressFactory = NoProgress) -> dict:
     """{"n", "total": {"p50_ms", "p95_ms"}, "log": {...}, "embed": {...}, "index": {...}}."""
     spent: dict[str, list[float]] = {step: [] for step in (*STEPS, "total")}
-    bar = progress(total=len(drafts), desc="insert edits") if progress else None
+    bar = progress(total=len(drafts), desc="insert edits")
     for draft in drafts:
         t0 = time.perf_counter()
         edit = log.add_edit(draft, actor)
@@ -42,10 +43,8 @@ def measure_insertion(drafts: Sequence[EditDraft], log: EditLog, encode: Callabl
         t3 = time.perf_counter()
         for step, ms in zip((*STEPS, "total"), (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
             spent[step].append(ms * 1e3)
-        if bar:
-            bar.update(1)
-    if bar:
-        bar.close()
+        bar.update(1)
+    bar.close()
     return {"n": len(drafts), **{step: summary(values) for step, values in spent.items()}}
 
 

@@ -11,7 +11,7 @@ Invariants:
 - the edit of record i has id `first_id + i`, so "routed to its own edit" is an id comparison;
 - the report holds the contract keys (`REPORT_KEYS`) and only adds others beside them; one of them,
   `locality_collisions`, splits out the unrelated prompts that ask the very fact another loaded edit
-  rewrites (core.facts): the contract's locality counts them, though routing them to that edit is right;
+  rewrites (core.evaluation.facts): the contract's locality counts them, though routing them to that edit is right;
   it also lists the changed unrelated prompts with the edit each was routed to;
 - an interrupt (Ctrl-C) stops between chunks; what was answered so far is kept and reported.
 """
@@ -23,9 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from core.datasets import EditCase
-from core.facts import FactIndex, unrelated_with_answers
-from core.metrics import drawdown, edit_success, locality, mean, percentile, routing_quality, same_answer
+from core.evaluation.facts import FactIndex, unrelated_with_answers
+from core.evaluation.metrics import drawdown, edit_success, locality, mean, percentile, routing_quality
+from core.progress import NoProgress, ProgressFactory
 from core.serac import SeracEditor
+from core.text import same_answer
 from core.types import Edit
 
 REPORT_KEYS = ("n_edits", "reliability", "generalization", "locality", "drawdown", "routing", "latency_ms", "config")
@@ -55,22 +57,6 @@ class ProbeResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class NoProgress:
-    """The progress-bar interface the harness uses (tqdm fits it); this one shows nothing."""
-
-    def __init__(self, total: int = 0, desc: str = "", initial: int = 0):
-        pass
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-ProgressFactory = Callable[..., NoProgress]
 
 
 def case_edits(cases: Sequence[EditCase], first_id: int = 1) -> list[Edit]:

@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.datasets import EditCase
-from core.evaluation import NoProgress, Probe, ProbeResult, ProgressFactory
-from core.metrics import mean, prefers
+from core.evaluation.harness import Probe, ProbeResult
+from core.evaluation.metrics import mean, prefers
+from core.progress import NoProgress, ProgressFactory
 from core.serac import SeracEditor
 from core.types import Edit
 

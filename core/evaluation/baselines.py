@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.datasets import EditCase
-from core.evaluation import NoProgress, Probe, ProbeResult, ProgressFactory
-from core.metrics import drawdown, edit_success, locality, routing_quality
+from core.evaluation.harness import Probe, ProbeResult
+from core.evaluation.metrics import drawdown, edit_success, locality, routing_quality
+from core.progress import NoProgress, ProgressFactory
 from core.serac import SeracEditor
 from core.text import normalize_answer
 from core.types import Edit

@@ -22,14 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.config import SeracConfig
-from core.errors import EditorError, InvalidInput
-from core.text import clean_field
+from core.errors import EditorError
 from core.serac import SeracEditor
+from core.text import clean_field
 from core.types import Edit, EditDraft, RoutingDecision, RoutingRecord
-from db import probe_prompts
 from db.repository import EditRepository
-
-THRESHOLD_KEY = "threshold"
+from services.edit_log import EditLog, Probes, parse_threshold
 
 
 @dataclass(frozen=True)
@@ -41,9 +39,12 @@ class Consistency:
     extra: tuple[int, ...] = ()
 
 
-class Services:
+class Services(EditLog):
+    """The edit log and the index in step; every write of EditLog, then the index."""
+
     def __init__(self, config: SeracConfig, repository: EditRepository, editor: SeracEditor):
-        self.config, self.repository, self.editor = config, repository, editor
+        super().__init__(config, repository)
+        self.editor = editor
         self.write_lock = threading.RLock()
         self.model_slot = threading.Lock()
         self._seen_audit_id = 0
@@ -75,13 +76,10 @@ class Services:
             return len(stale)
 
     # ---- writes -------------------------------------------------------------------------
-    def add_edit(self, draft: EditDraft, actor: str) -> Edit:
-        return self.add_edits([draft], actor, action="add")[0]
-
-    def add_edits(self, drafts: Sequence[EditDraft], actor: str, action: str = "import",
-                  reason: str | None = None) -> list[Edit]:
+    def add_edits(self, drafts: Sequence[EditDraft], actor: str, action: str = "import", reason: str | None = None,
+                  probes: Sequence[Probes] | None = None) -> list[Edit]:
         with self.write_lock:
-            added = self.repository.add_edits(drafts, actor, action, reason)
+            added = super().add_edits(drafts, actor, action, reason, probes)
             self._index(added)
             return added
 
@@ -103,45 +101,45 @@ class Services:
 
     def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
         with self.write_lock:
-            edit = self.repository.retire(edit_id, actor, reason)
+            edit = super().retire(edit_id, actor, reason)
             self.editor.remove_edits([edit_id])
             return edit
 
     def restore(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
         with self.write_lock:
-            edit = self.repository.restore(edit_id, actor, reason)
+            edit = super().restore(edit_id, actor, reason)
             self._index([edit])
             return edit
 
     def change_target(self, edit_id: int, target: str, actor: str, reason: str | None = None) -> Edit:
         with self.write_lock:
-            edit = self.repository.change_target(edit_id, target, actor, reason)
+            edit = super().change_target(edit_id, target, actor, reason)
             if edit.status == "active":
                 self._index([edit])
             return edit
 
     def set_threshold(self, value: object, actor: str, reason: str | None = None) -> float:
-        threshold = parse_threshold(value)
+        parse_threshold(value)  # bad input fails before the lock
         with self.write_lock:
-            self.repository.set_setting(THRESHOLD_KEY, repr(threshold), actor, reason)
+            threshold = super().set_threshold(value, actor, reason)
             self.editor.threshold = threshold
         return threshold
 
     # ---- queries ------------------------------------------------------------------------
-    def ask(self, queries: Sequence[str], actor: str, log: bool = True) -> list[RoutingRecord]:
-        """Route and answer queries (validated), logging each record in the probe log."""
-        clean = [self._clean_query(q) for q in queries]
+    def ask(self, queries: Sequence[str], actor: str) -> list[RoutingRecord]:
+        """Route and answer queries (validated); with `config.log_probes`, each record also goes to the
+        probe log (off by default: then asking only reads the log)."""
+        clean = [self.clean_query(q) for q in queries]
         self.sync()
         with self.model_slot:
             records = self.editor.ask(clean)
-        if log:
-            for record in records:
-                self.repository.log_probe(record, actor)
+        if self.config.log_probes:
+            self.repository.log_probes(records, actor)
         return records
 
     def route(self, queries: Sequence[str], threshold: float | None = None) -> list[RoutingDecision]:
         """Routing decisions only (no generation, not logged), e.g. for conflict checks and threshold sweeps."""
-        clean = [self._clean_query(q) for q in queries]
+        clean = [self.clean_query(q) for q in queries]
         self.sync()
         with self.model_slot:
             return self.editor.route(clean, threshold)[0]
@@ -151,13 +149,17 @@ class Services:
         with self.model_slot:
             return self.editor.embedder.encode(list(texts))
 
-    def add_probe(self, edit_id: int, prompt: str, expect: str, actor: str) -> probe_prompts.ProbePrompt:
-        """Keep a curator's probe prompt with an edit (audited)."""
-        return probe_prompts.add_probe(self.repository.engine, edit_id, prompt, expect, actor,
-                                       self.config.max_prompt_chars)
+    def active_vectors(self, limit: int) -> tuple[list[Edit], np.ndarray]:
+        """The newest `limit` active edits and their index vectors (after a sync), for maps and crowding."""
+        with self.write_lock:
+            self.sync()
+            ids = self.editor.memory.ids()[-limit:]
+            return [self.editor.memory.get(i) for i in ids], self.editor.memory.vectors(ids)
 
-    def probes_for(self, edit_ids: Sequence[int]) -> dict[int, list[probe_prompts.ProbePrompt]]:
-        return probe_prompts.probes_for(self.repository.engine, list(edit_ids))
+    def score_pairs(self, queries: Sequence[str], candidates) -> list[list[float]]:
+        """The scope classifier's scores of each query against its candidates."""
+        with self.model_slot:
+            return self.editor.router.classifier.score(list(queries), candidates)
 
     def check_consistency(self) -> Consistency:
         with self.write_lock:
@@ -179,19 +181,10 @@ class Services:
             raise
 
     def _load_threshold(self) -> None:
-        stored = self.repository.get_setting(THRESHOLD_KEY)
-        self.editor.threshold = float(stored) if stored is not None else self.config.threshold
+        stored = self.stored_threshold()
+        self.editor.threshold = stored if stored is not None else self.config.threshold
 
-    def _clean_query(self, query: object) -> str:
+    def clean_query(self, query: object) -> str:
+        """A query as asked (validated like an edit's prompt), or InvalidInput."""
         return clean_field("prompt", query, self.config.max_prompt_chars)
 
-
-def parse_threshold(value: object) -> float:
-    """A threshold from user input: a number in [0, 1], or InvalidInput."""
-    try:
-        threshold = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInput(f"threshold must be a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= threshold <= 1.0:
-        raise InvalidInput(f"threshold must be in [0, 1], got {threshold}")
-    return threshold

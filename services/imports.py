@@ -1,0 +1,85 @@
+"""Importing an edit file, the same way from the CLI and the UI: read, validate every record, then save
+in batches; each record's paraphrases and unrelated prompts are kept as the edit's probe prompts.
+
+Invariants:
+- all-or-nothing unless `skip_invalid`: one rejected record writes nothing;
+- an edit and its probe prompts commit in one transaction (EditLog.add_edits with probes);
+- the result says what was imported and lists each rejected record by its line (or record) number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from core.datasets import EditCase, ReadResult
+from core.errors import InvalidInput
+from core.progress import NoProgress, ProgressFactory
+from db.probe_prompts import clean_probe
+from db.repository import EditRepository
+
+IMPORT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: int = 0
+    probes: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    total: int = 0  # records read, good and rejected
+
+
+def validate(read: ReadResult, repository: EditRepository) -> tuple[list[EditCase], list[tuple[int, str]]]:
+    """(records whose edit and probe prompts are valid, cleaned; (line, problem) for every rejected one)."""
+    good, rejected = [], list(read.errors)
+    for line, case in read.cases:
+        try:
+            good.append(_clean_case(case, repository))
+        except InvalidInput as exc:
+            rejected.append((line, str(exc)))
+    return good, sorted(rejected)
+
+
+def _clean_case(case: EditCase, repository: EditRepository) -> EditCase:
+    clean = [clean_probe(p, x, repository.max_chars) for p, x in probe_rows(case)]
+    return replace(case, edit=repository.clean_draft(case.edit),
+                   paraphrases=tuple(p for p, x in clean if x == "in"), unrelated=tuple(p for p, x in clean if x == "out"))
+
+
+def probe_rows(case: EditCase) -> list[tuple[str, str]]:
+    """(prompt, expect) probe prompts a record brings: paraphrases in scope, unrelated prompts out of it."""
+    return [(p, "in") for p in case.paraphrases] + [(p, "out") for p in case.unrelated]
+
+
+def import_read(log, read: ReadResult, actor: str, reason: str, skip_invalid: bool = False,
+                batch: int = IMPORT_BATCH, progress: ProgressFactory = NoProgress) -> ImportResult:
+    """Save what `read` holds through `log` (an EditLog or Services); InvalidInput when a record is
+    rejected and not `skip_invalid`, or when nothing valid is left."""
+    if batch < 1:
+        raise InvalidInput(f"batch size must be positive, got {batch}")
+    good, rejected = validate(read, log.repository)
+    total = len(good) + len(rejected)
+    if rejected and not (skip_invalid and good):
+        raise RejectedRecords(rejected, total)
+    if not good:
+        raise InvalidInput("the file holds no records")
+    imported = probes = 0
+    bar = progress(total=len(good), desc="importing")
+    try:
+        for start in range(0, len(good), batch):
+            chunk = good[start:start + batch]
+            added = log.add_edits([c.edit for c in chunk], actor, action="import", reason=reason,
+                                  probes=[probe_rows(c) for c in chunk])
+            imported += len(added)
+            probes += sum(len(probe_rows(c)) for c in chunk)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    return ImportResult(imported, probes, rejected, total)
+
+
+class RejectedRecords(InvalidInput):
+    """Some records are invalid and the import is all-or-nothing: nothing was written."""
+
+    def __init__(self, rejected: list[tuple[int, str]], total: int):
+        super().__init__(f"{len(rejected)} of {total} records rejected; nothing imported")
+        self.rejected, self.total = rejected, total

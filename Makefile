@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-all train clean
+.PHONY: setup run lint test test-all train clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,12 @@ SYSTEM_DEPS := postgresql
 # Browser tests (tests/e2e) drive Debian's chromium with the playwright package (never `playwright install`).
 SYSTEM_DEPS += chromium
 
-test: setup
+# ruff (settings in pyproject.toml): lint and formatting, clean on the whole tree; part of `make test`.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: setup lint
 	bash scripts/system-deps.sh $(SYSTEM_DEPS)
 	eval "$$(bash scripts/start-postgres.sh)" && $(PY) -m pytest
 

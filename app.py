@@ -38,38 +38,69 @@ COMMAND_MODULES = [serve, edits, ask, audit, accounts, train, eval_cmd, bench]
 def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     defaults = SeracConfig()
     data_dir = Path(env.get("SERAC_DATA_DIR", HERE / "data"))
-    p = OneLineParser(prog="app.py", description="SERAC edit curator: curate, probe and audit edits "
-                                "to a language model. With no command, serves the UI at http://HOST:PORT.")
-    p.add_argument("--db", default=env.get("SERAC_DB_URL", f"sqlite:///{data_dir / 'edits.sqlite'}"),
-                   help="SQLAlchemy URL of the edit log (default: a SQLite file in %(default)s)")
+    p = OneLineParser(
+        prog="app.py",
+        description="SERAC edit curator: curate, probe and audit edits "
+        "to a language model. With no command, serves the UI at http://HOST:PORT.",
+    )
+    p.add_argument(
+        "--db",
+        default=env.get("SERAC_DB_URL", f"sqlite:///{data_dir / 'edits.sqlite'}"),
+        help="SQLAlchemy URL of the edit log (default: a SQLite file in %(default)s)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default %(default)s)")
     p.add_argument("--port", type=int, default=7860, help="port to serve on (default %(default)s)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=defaults.device)
     p.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default=defaults.dtype)
-    p.add_argument("--base-model", default=defaults.base_model,
-                   help="base model: 'smollm2-135m-instruct', 'gemma-3-270m', a local folder or a hub id")
+    p.add_argument(
+        "--base-model",
+        default=defaults.base_model,
+        help="base model: 'smollm2-135m-instruct', 'gemma-3-270m', a local folder or a hub id",
+    )
     p.add_argument("--counterfactual-model", default=None, help="counterfactual model (default: the base model)")
     p.add_argument("--embedder", default=defaults.embedder, help="scope-classifier embedder (default %(default)s)")
-    p.add_argument("--threshold", type=float, default=None,
-                   help=f"routing threshold in [0, 1] used when the log holds no curator-set threshold "
-                        f"(default {defaults.threshold}; eval always uses this one)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help=f"routing threshold in [0, 1] used when the log holds no curator-set threshold "
+        f"(default {defaults.threshold}; eval always uses this one)",
+    )
     p.add_argument("--top-k", type=int, default=defaults.top_k, help="candidates retrieved per query")
     p.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
-    p.add_argument("--cache-dir", default=env.get("SERAC_CACHE_DIR", str(HERE / ".cache" / "models")),
-                   help="where converted model checkpoints are kept")
+    p.add_argument(
+        "--cache-dir",
+        default=env.get("SERAC_CACHE_DIR", str(HERE / ".cache" / "models")),
+        help="where converted model checkpoints are kept",
+    )
     p.add_argument("--user", default=env.get("SERAC_USER") or _login(), help="name recorded in the audit log")
-    p.add_argument("--models-dir", default=env.get("SERAC_MODELS_DIR", str(HERE / "models")),
-                   help="the shipped parts: what serving loads by default and export-parts writes (default %(default)s)")
-    p.add_argument("--checkpoints-dir", default=env.get("SERAC_CHECKPOINTS_DIR", str(HERE / "checkpoints")),
-                   help="where train-* write and export-parts reads (default %(default)s)")
-    p.add_argument("--scope-checkpoint", default=None,
-                   help="trained scope classifier: the shipped one in --models-dir (default), a folder from app.py "
-                        "train-scope, or 'none' for the untrained calibrated-cosine scorer")
-    p.add_argument("--counterfactual-checkpoint", default=None,
-                   help="trained counterfactual model: the shipped one in --models-dir (default), a folder from "
-                        "app.py train-counterfactual, or 'none' for the untrained few-shot prompt")
-    p.add_argument("--users", default=env.get("SERAC_USERS_FILE", str(data_dir / "users.json")),
-                   help="JSON file of UI/API users and roles (default %(default)s; created with an admin on first serve)")
+    p.add_argument(
+        "--models-dir",
+        default=env.get("SERAC_MODELS_DIR", str(HERE / "models")),
+        help="the shipped parts: what serving loads by default and export-parts writes (default %(default)s)",
+    )
+    p.add_argument(
+        "--checkpoints-dir",
+        default=env.get("SERAC_CHECKPOINTS_DIR", str(HERE / "checkpoints")),
+        help="where train-* write and export-parts reads (default %(default)s)",
+    )
+    p.add_argument(
+        "--scope-checkpoint",
+        default=None,
+        help="trained scope classifier: the shipped one in --models-dir (default), a folder from app.py "
+        "train-scope, or 'none' for the untrained calibrated-cosine scorer",
+    )
+    p.add_argument(
+        "--counterfactual-checkpoint",
+        default=None,
+        help="trained counterfactual model: the shipped one in --models-dir (default), a folder from "
+        "app.py train-counterfactual, or 'none' for the untrained few-shot prompt",
+    )
+    p.add_argument(
+        "--users",
+        default=env.get("SERAC_USERS_FILE", str(data_dir / "users.json")),
+        help="JSON file of UI/API users and roles (default %(default)s; created with an admin on first serve)",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         for command in module.COMMANDS:
@@ -84,9 +115,16 @@ def config_from(args: argparse.Namespace) -> SeracConfig:
     overrides.update({} if args.threshold is None else {"threshold": args.threshold})
     overrides.update(_checkpoint_settings(args))
     return SeracConfig(
-        db_url=args.db, device=args.device, dtype=args.dtype, base_model=args.base_model,
-        embedder=args.embedder, top_k=args.top_k,
-        max_new_tokens=args.max_new_tokens, cache_dir=Path(args.cache_dir), users_file=args.users, **overrides,
+        db_url=args.db,
+        device=args.device,
+        dtype=args.dtype,
+        base_model=args.base_model,
+        embedder=args.embedder,
+        top_k=args.top_k,
+        max_new_tokens=args.max_new_tokens,
+        cache_dir=Path(args.cache_dir),
+        users_file=args.users,
+        **overrides,
     )
 
 

@@ -36,7 +36,9 @@ def _user(args: argparse.Namespace, config: SeracConfig) -> int:
         return 0
     if not args.name:
         raise InvalidInput("user add needs a NAME")
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.name}: ")
+    password = (
+        sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.name}: ")
+    )
     user = store.set_user(args.name, args.role, password)
     print(f"saved user {user.name} ({user.role}) in {config.users_file}")
     return 0
@@ -50,8 +52,10 @@ def _token_args(p: argparse.ArgumentParser) -> None:
 def _token(args: argparse.Namespace, config: SeracConfig) -> int:
     token = _store(config).create_token(args.name)
     print(token)
-    print(f"API token for {args.name} (shown once; only its sha256 is kept). Use: "
-          "Authorization: Bearer TOKEN", file=sys.stderr)
+    print(
+        f"API token for {args.name} (shown once; only its sha256 is kept). Use: Authorization: Bearer TOKEN",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -26,8 +26,10 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
         print(json.dumps({**record.to_dict(), "parts": parts}, indent=2, ensure_ascii=False))
     else:
         labels = {"scope_classifier": "scope model:", "counterfactual": "counterfactual:"}
-        print(format_record(record) + "".join(f"\n{labels.get(name, name + ':'):<16}{part['description']}"
-                                              for name, part in parts.items()))
+        print(
+            format_record(record)
+            + "".join(f"\n{labels.get(name, name + ':'):<16}{part['description']}" for name, part in parts.items())
+        )
     return 0
 
 
@@ -42,12 +44,17 @@ def format_record(record: RoutingRecord) -> str:
         why = "no active edits"
     lines = [f"query:          {record.query}", f"route:          {record.route} ({why})"]
     if record.chosen_edit:
-        lines.append(f"chosen edit:    #{record.chosen_edit.id} {record.chosen_edit.prompt!r} -> {record.chosen_edit.target!r}")
+        lines.append(
+            f"chosen edit:    #{record.chosen_edit.id} {record.chosen_edit.prompt!r} -> {record.chosen_edit.target!r}"
+        )
     lines.append("top scores:" + ("" if d.candidates else "     (none)"))
-    lines += [f"  #{c.edit.id:<6} score {c.score:.3f}  similarity {c.similarity:.3f}  {c.edit.prompt!r}"
-              for c in d.candidates]
+    lines += [
+        f"  #{c.edit.id:<6} score {c.score:.3f}  similarity {c.similarity:.3f}  {c.edit.prompt!r}" for c in d.candidates
+    ]
     lines += [f"base answer:    {record.base_answer}", f"edited answer:  {record.edited_answer}"]
     return "\n".join(lines)
 
 
-COMMANDS = [Command("ask", "route a prompt and print the routing record (route, edit, scores, both answers)", _args, _run)]
+COMMANDS = [
+    Command("ask", "route a prompt and print the routing record (route, edit, scores, both answers)", _args, _run)
+]

@@ -23,9 +23,21 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     repo = open_repository(config)
     if args.audit_action == "show":
         for e in repo.audit_entries(edit_id=args.edit, limit=args.limit):
-            print(json.dumps({"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
-                              "edit_id": e.edit_id, "before": e.before, "after": e.after, "reason": e.reason},
-                             ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "id": e.id,
+                        "at": e.at.isoformat(),
+                        "actor": e.actor,
+                        "action": e.action,
+                        "edit_id": e.edit_id,
+                        "before": e.before,
+                        "after": e.after,
+                        "reason": e.reason,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         return 0
     check = repo.verify_audit()
     if not check.ok:

@@ -38,8 +38,11 @@ MAX_SIZE = 5_000_000
 
 
 def _args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sizes", default="1000,10000,100000,1000000", help="memory sizes for the lookup "
-                   "benchmark, comma-separated (default %(default)s)")
+    p.add_argument(
+        "--sizes",
+        default="1000,10000,100000,1000000",
+        help="memory sizes for the lookup benchmark, comma-separated (default %(default)s)",
+    )
     p.add_argument("--queries", type=int, default=200, help="lookup queries per size, asked one at a time")
     p.add_argument("--k", type=int, default=10, help="neighbours retrieved; recall@k vs flat (default %(default)s)")
     p.add_argument("--inserts", type=int, default=100, help="edits inserted one at a time (default %(default)s)")
@@ -56,8 +59,13 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
             raise InvalidInput(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     cases = _cases(args.data)
     out = Path(args.json_out)
-    report = {"settings": _settings(args, sizes), "config": config.public_dict(), "peak_rss_bytes": {},
-              "elapsed_s": {}, "load_avg_1min": {}}
+    report = {
+        "settings": _settings(args, sizes),
+        "config": config.public_dict(),
+        "peak_rss_bytes": {},
+        "elapsed_s": {},
+        "load_avg_1min": {},
+    }
     started = time.perf_counter()
     editor = _editor(config)
     _phase(report, "models", out, started)
@@ -67,8 +75,9 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     _phase(report, "insertion", out, started)
     report["routing"] = _routing(editor, cases[:n_real], args.routing_queries, args.seed)
     _phase(report, "routing", out, started)
-    paraphrases = _embedded(editor, [c.paraphrases[0] for c in cases[:min(args.queries, n_real)]],
-                            config, args.data, "paraphrases")
+    paraphrases = _embedded(
+        editor, [c.paraphrases[0] for c in cases[: min(args.queries, n_real)]], config, args.data, "paraphrases"
+    )
     report["lookup"] = []
     for size in sizes:
         report["lookup"].append(_lookup(real, [c.edit.prompt for c in cases[:n_real]], paraphrases, size, args))
@@ -107,7 +116,9 @@ def _embedded(editor, texts: list[str], config: SeracConfig, data: str, kind: st
     from core.benchmarks.data import cached_embeddings
 
     name = f"{Path(data).parent.name}_{Path(data).stem}_{kind}"
-    return cached_embeddings(texts, editor.embedder.encode, Path(config.cache_dir).parent / "bench", name, terminal_progress)
+    return cached_embeddings(
+        texts, editor.embedder.encode, Path(config.cache_dir).parent / "bench", name, terminal_progress
+    )
 
 
 def _insertion(editor, cases, real: np.ndarray, n_insert: int) -> dict:
@@ -120,8 +131,9 @@ def _insertion(editor, cases, real: np.ndarray, n_insert: int) -> dict:
         log = EditRepository(f"sqlite:///{Path(folder) / 'bench.sqlite'}")
         editor.memory.clear()
         editor.memory.add(log.add_edits([c.edit for c in cases[:keep]], "bench", action="import"), real[:keep])
-        result = measure_insertion([c.edit for c in cases[keep:]], log, editor.embedder.encode, editor.memory,
-                                   progress=terminal_progress)
+        result = measure_insertion(
+            [c.edit for c in cases[keep:]], log, editor.embedder.encode, editor.memory, progress=terminal_progress
+        )
         log.engine.dispose()
     return {**result, "edits_before": keep, "index_kind": editor.memory.index_kind}
 
@@ -142,7 +154,7 @@ def _lookup(real: np.ndarray, prompts: list[str], paraphrases: np.ndarray, size:
 
     rng = np.random.default_rng(args.seed + size)
     vectors = grow(real, size, rng)
-    queries = paraphrases[:min(len(paraphrases), size)]  # paraphrases of edits that are in this memory
+    queries = paraphrases[: min(len(paraphrases), size)]  # paraphrases of edits that are in this memory
     result = measure_lookup(vectors, prompts, queries, args.k, progress=terminal_progress)
     return {**result, "real_rows": min(size, len(real)), "noise_sigma": NOISE_SIGMA, "queries": len(queries)}
 
@@ -161,12 +173,30 @@ def _phase(report: dict, name: str, out: Path, started: float) -> None:
 def _settings(args: argparse.Namespace, sizes: list[int]) -> dict:
     from core import index_rule
 
-    return {"sizes": sizes, "queries": args.queries, "k": args.k, "inserts": args.inserts,
-            "routing_queries": args.routing_queries, "seed": args.seed, "data": str(args.data),
-            "index_rule": {"flat_limit": index_rule.FLAT_LIMIT, "shrink_back": index_rule.SHRINK_BACK,
-                           "rebuild_factor": index_rule.REBUILD_FACTOR, "nlist_per_sqrt": index_rule.NLIST_PER_SQRT,
-                           "nprobe_per_sqrt_nlist": index_rule.NPROBE_PER_SQRT_NLIST}}
+    return {
+        "sizes": sizes,
+        "queries": args.queries,
+        "k": args.k,
+        "inserts": args.inserts,
+        "routing_queries": args.routing_queries,
+        "seed": args.seed,
+        "data": str(args.data),
+        "index_rule": {
+            "flat_limit": index_rule.FLAT_LIMIT,
+            "shrink_back": index_rule.SHRINK_BACK,
+            "rebuild_factor": index_rule.REBUILD_FACTOR,
+            "nlist_per_sqrt": index_rule.NLIST_PER_SQRT,
+            "nprobe_per_sqrt_nlist": index_rule.NPROBE_PER_SQRT_NLIST,
+        },
+    }
 
 
-COMMANDS = [Command("bench", "measure edit insertion, scope lookup at 1k..1M edits (flat vs IVF index, recall), "
-                    "routing overhead vs the base answer and peak memory; prints a table, writes JSON", _args, _run)]
+COMMANDS = [
+    Command(
+        "bench",
+        "measure edit insertion, scope lookup at 1k..1M edits (flat vs IVF index, recall), "
+        "routing overhead vs the base answer and peak memory; prints a table, writes JSON",
+        _args,
+        _run,
+    )
+]

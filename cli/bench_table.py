@@ -4,8 +4,13 @@ from __future__ import annotations
 
 
 def format_table(report: dict) -> str:
-    return "\n".join(_insertion(report.get("insertion")) + _routing(report.get("routing"))
-                     + _lookup(report.get("lookup", []), report["settings"]["k"]) + _memory(report["peak_rss_bytes"]) + _load(report.get("load_avg_1min", {})))
+    return "\n".join(
+        _insertion(report.get("insertion"))
+        + _routing(report.get("routing"))
+        + _lookup(report.get("lookup", []), report["settings"]["k"])
+        + _memory(report["peak_rss_bytes"])
+        + _load(report.get("load_avg_1min", {}))
+    )
 
 
 def _ms(v) -> str:
@@ -16,9 +21,12 @@ def _insertion(r: dict | None) -> list[str]:
     if not r:
         return []
     steps = "  ".join(f"{s} {_ms(r[s]['p50_ms'])}/{_ms(r[s]['p95_ms'])}" for s in ("log", "embed", "index"))
-    return [f"edit insertion ({r['n']} edits, one at a time, onto {r['edits_before']} in log and memory, "
-            f"index {r['index_kind']}), ms p50/p95:",
-            f"  total {_ms(r['total']['p50_ms'])}/{_ms(r['total']['p95_ms'])}   {steps}", ""]
+    return [
+        f"edit insertion ({r['n']} edits, one at a time, onto {r['edits_before']} in log and memory, "
+        f"index {r['index_kind']}), ms p50/p95:",
+        f"  total {_ms(r['total']['p50_ms'])}/{_ms(r['total']['p95_ms'])}   {steps}",
+        "",
+    ]
 
 
 def _routing(r: dict | None) -> list[str]:
@@ -26,33 +34,41 @@ def _routing(r: dict | None) -> list[str]:
         return []
     s = r["steps_p50_ms"]
     ratio = "-" if r["ratio_p50"] is None else f"{r['ratio_p50']:.3f}"
-    return [f"routing overhead ({r['n_queries']} queries, {r['n_edits']} edits, index {r['index']}, "
-            f"{r['scope_scorer']}, top_k {r['top_k']}):",
-            f"  route p50 {_ms(r['route']['p50_ms'])} ms (embed {_ms(s['embed'])}, search {_ms(s['search'])}, "
-            f"score {_ms(s['score'])}), p95 {_ms(r['route']['p95_ms'])} ms",
-            f"  base answer p50 {_ms(r['base_answer']['p50_ms'])} ms, p95 {_ms(r['base_answer']['p95_ms'])} ms; "
-            f"routing / base answer (p50) = {ratio}", ""]
+    return [
+        f"routing overhead ({r['n_queries']} queries, {r['n_edits']} edits, index {r['index']}, "
+        f"{r['scope_scorer']}, top_k {r['top_k']}):",
+        f"  route p50 {_ms(r['route']['p50_ms'])} ms (embed {_ms(s['embed'])}, search {_ms(s['search'])}, "
+        f"score {_ms(s['score'])}), p95 {_ms(r['route']['p95_ms'])} ms",
+        f"  base answer p50 {_ms(r['base_answer']['p50_ms'])} ms, p95 {_ms(r['base_answer']['p95_ms'])} ms; "
+        f"routing / base answer (p50) = {ratio}",
+        "",
+    ]
 
 
 def _lookup(rows: list[dict], k: int) -> list[str]:
     if not rows:
         return []
-    lines = ["scope lookup (single queries; * = the index chosen automatically at this size):",
-             f"  {'edits':>9} {'index':<32} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {f'recall@{k}':>9} "
-             f"{'index MB':>9} {'queries':>7}"]
+    lines = [
+        "scope lookup (single queries; * = the index chosen automatically at this size):",
+        f"  {'edits':>9} {'index':<32} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {f'recall@{k}':>9} "
+        f"{'index MB':>9} {'queries':>7}",
+    ]
     for row in rows:
         for kind in ("flat", "approx"):
             m = row[kind]
             auto = "*" if (row["auto"] == "flat") == (kind == "flat") else " "
-            lines.append(f"{auto} {row['size']:>9} {m['index']:<32} {m['build_s']:>8.2f} {_ms(m['p50_ms']):>8} "
-                         f"{_ms(m['p95_ms']):>8} {m['recall_at_k']:>9.3f} {m['index_bytes'] / 2**20:>9.1f} "
-                         f"{row['queries']:>7}")
+            lines.append(
+                f"{auto} {row['size']:>9} {m['index']:<32} {m['build_s']:>8.2f} {_ms(m['p50_ms']):>8} "
+                f"{_ms(m['p95_ms']):>8} {m['recall_at_k']:>9.3f} {m['index_bytes'] / 2**20:>9.1f} "
+                f"{row['queries']:>7}"
+            )
     return lines + [""]
 
 
 def _memory(peaks: dict) -> list[str]:
-    return ["peak RSS after each phase (ru_maxrss): "
-            + ", ".join(f"{name} {b / 2**20:.0f} MB" for name, b in peaks.items())]
+    return [
+        "peak RSS after each phase (ru_maxrss): " + ", ".join(f"{name} {b / 2**20:.0f} MB" for name, b in peaks.items())
+    ]
 
 
 def _load(loads: dict) -> list[str]:

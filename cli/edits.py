@@ -35,8 +35,11 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default="auto", help="file format (default: guess)")
     p.add_argument("--limit", type=int, help="import only the first N records")
     p.add_argument("--batch-size", type=int, default=500, help="edits per transaction (default 500)")
-    p.add_argument("--skip-invalid", action="store_true",
-                   help="import the valid records and report the rejected ones (default: reject the whole file)")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid records and report the rejected ones (default: reject the whole file)",
+    )
 
 
 def _import(args: argparse.Namespace, config: SeracConfig) -> int:
@@ -44,14 +47,23 @@ def _import(args: argparse.Namespace, config: SeracConfig) -> int:
         raise InvalidInput("--batch-size and --limit must be positive")
     read = read_edit_file(args.file, args.format, args.limit)
     try:
-        result = import_read(open_log(config), read, args.user, f"import {args.file}", args.skip_invalid,
-                             args.batch_size, partial(terminal_progress, unit="edit"))
+        result = import_read(
+            open_log(config),
+            read,
+            args.user,
+            f"import {args.file}",
+            args.skip_invalid,
+            args.batch_size,
+            partial(terminal_progress, unit="edit"),
+        )
     except RejectedRecords as exc:
         _print_rejected(args.file, exc.rejected)
         raise InvalidInput(f"{exc}; fix them, or pass --skip-invalid") from None
     _print_rejected(args.file, result.rejected)
-    print(f"imported {result.imported} edits with {result.probes} probe prompts from {args.file}"
-          + (f"; rejected {len(result.rejected)}" if result.rejected else ""))
+    print(
+        f"imported {result.imported} edits with {result.probes} probe prompts from {args.file}"
+        + (f"; rejected {len(result.rejected)}" if result.rejected else "")
+    )
     return 0
 
 

@@ -20,14 +20,21 @@ from core.progress import terminal_progress
 
 
 def _args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("counterfact", "zsre", "jsonl"), required=True,
-                   help="benchmark file format (jsonl: {prompt, target, paraphrases, unrelated} per line, e.g. "
-                        "datasets/curator_dev.jsonl); a path may end with a slice of its records: dev.json[300:]")
+    p.add_argument(
+        "--format",
+        choices=("counterfact", "zsre", "jsonl"),
+        required=True,
+        help="benchmark file format (jsonl: {prompt, target, paraphrases, unrelated} per line, e.g. "
+        "datasets/curator_dev.jsonl); a path may end with a slice of its records: dev.json[300:]",
+    )
     p.add_argument("--data", required=True, help="benchmark JSON file, e.g. ../shared/data/counterfact/val.json")
     p.add_argument("--limit", type=int, help="use the first N records (default: all; with --sizes: the smallest size)")
     p.add_argument("--json", dest="json_out", help="write the report here as JSON")
-    p.add_argument("--baselines", action="store_true",
-                   help="also score: base model without edits, always-retrieve prompting, exact-match lookup table")
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also score: base model without edits, always-retrieve prompting, exact-match lookup table",
+    )
     p.add_argument("--no-likelihood", action="store_true", help="skip the teacher-forced likelihood metrics")
     p.add_argument("--sizes", help="scaling sweep: comma-separated memory sizes, e.g. 10,100,1000,10000")
     p.add_argument("--fill-data", help="extra records whose edits fill the memory in a sweep (same --format)")
@@ -46,10 +53,7 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     config = config.replace(batch_size=args.batch_size)
     options = EvalOptions(likelihood=not args.no_likelihood, baselines=args.baselines, chunk_size=args.chunk_size)
     settings = {**config.public_dict(), "format": args.format, "data": str(args.data), "limit": args.limit}
-    if sizes:
-        report = _scaling(args, config, settings, options, sizes)
-    else:
-        report = _single(args, config, settings, options)
+    report = _scaling(args, config, settings, options, sizes) if sizes else _single(args, config, settings, options)
     print(format_report(report))
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
@@ -64,8 +68,21 @@ def _single(args, config, settings, options) -> dict:
 
     cases = _cases(args.data, args.format, args.limit)
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
-    header = {k: settings[k] for k in ("format", "data", "limit", "threshold", "top_k", "base_model",
-                                       "counterfactual_model", "embedder", "scope_scorer", "max_new_tokens")}
+    header = {
+        k: settings[k]
+        for k in (
+            "format",
+            "data",
+            "limit",
+            "threshold",
+            "top_k",
+            "base_model",
+            "counterfactual_model",
+            "embedder",
+            "scope_scorer",
+            "max_new_tokens",
+        )
+    }
     done = _read_checkpoint(checkpoint, header) if checkpoint else {}
     if checkpoint and not checkpoint.exists():
         checkpoint.write_text(json.dumps({"header": header}) + "\n")
@@ -130,8 +147,10 @@ def _read_checkpoint(path: Path, header: dict) -> dict:
     try:
         first = json.loads(lines[0]) if lines else {}
         if first.get("header") != json.loads(json.dumps(header)):
-            raise InvalidInput(f"{path} is a checkpoint of a different run (data, limit or models differ); "
-                               "delete it or pass another --checkpoint")
+            raise InvalidInput(
+                f"{path} is a checkpoint of a different run (data, limit or models differ); "
+                "delete it or pass another --checkpoint"
+            )
         rows = [ProbeResult(**json.loads(line)) for line in lines[1:] if line.strip()]
     except (json.JSONDecodeError, TypeError) as exc:
         raise InvalidInput(f"{path}: not a checkpoint written by eval ({exc})") from None
@@ -146,27 +165,43 @@ def _editor(config: SeracConfig):
 
 def format_report(report: dict) -> str:
     """A short table of the headline numbers, then the full report as JSON."""
+
     def pct(v) -> str:
         return "   -  " if v is None else f"{100 * v:5.1f}%"
 
     rows = [("SERAC", report)] + [(name, m) for name, m in report.get("baselines", {}).items()]
-    lines = [f"{'system':<16} {'reliab.':>7} {'general.':>8} {'locality':>8} {'drawdown':>8} {'in-scope':>8} {'oos-rej':>8}"]
+    lines = [
+        f"{'system':<16} {'reliab.':>7} {'general.':>8} {'locality':>8} {'drawdown':>8} {'in-scope':>8} {'oos-rej':>8}"
+    ]
     for name, m in rows:
         r = m.get("routing", {})
-        lines.append(f"{name:<16} {pct(m.get('reliability')):>7} {pct(m.get('generalization')):>8} "
-                     f"{pct(m.get('locality')):>8} {pct(m.get('drawdown')):>8} {pct(r.get('in_scope_recall')):>8} "
-                     f"{pct(r.get('out_of_scope_rejection')):>8}")
+        lines.append(
+            f"{name:<16} {pct(m.get('reliability')):>7} {pct(m.get('generalization')):>8} "
+            f"{pct(m.get('locality')):>8} {pct(m.get('drawdown')):>8} {pct(r.get('in_scope_recall')):>8} "
+            f"{pct(r.get('out_of_scope_rejection')):>8}"
+        )
     collisions = report.get("locality_collisions") or {}
     if collisions.get("n"):
-        lines.append(f"{collisions['n']} unrelated prompts ask a fact another loaded edit rewrites "
-                     f"({collisions['routed_to_rewriter']} routed to it); locality without them: "
-                     f"{pct(collisions['locality_without']).strip()}")
+        lines.append(
+            f"{collisions['n']} unrelated prompts ask a fact another loaded edit rewrites "
+            f"({collisions['routed_to_rewriter']} routed to it); locality without them: "
+            f"{pct(collisions['locality_without']).strip()}"
+        )
     if "likelihood" in report and report["likelihood"].get("reliability") is not None:
         lk = report["likelihood"]
-        lines.append(f"{'SERAC (P new>old)':<16} {pct(lk['reliability']):>7} {pct(lk['generalization']):>8} "
-                     f"{pct(lk['locality']):>8}")
+        lines.append(
+            f"{'SERAC (P new>old)':<16} {pct(lk['reliability']):>7} {pct(lk['generalization']):>8} "
+            f"{pct(lk['locality']):>8}"
+        )
     return "\n".join(lines) + "\n" + json.dumps(report, indent=2, ensure_ascii=False, default=str)
 
 
-COMMANDS = [Command("eval", "measure reliability, generalization, locality, routing and latency on a benchmark "
-                    "with N edits in memory at once (see README: Evaluation)", _args, _run)]
+COMMANDS = [
+    Command(
+        "eval",
+        "measure reliability, generalization, locality, routing and latency on a benchmark "
+        "with N edits in memory at once (see README: Evaluation)",
+        _args,
+        _run,
+    )
+]

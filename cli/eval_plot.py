@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-METRICS = (("reliability", "reliability"), ("generalization", "generalization"), ("locality", "locality"),
-           ("in-scope recall", ("routing", "in_scope_recall")),
-           ("out-of-scope rejection", ("routing", "out_of_scope_rejection")))
+METRICS = (
+    ("reliability", "reliability"),
+    ("generalization", "generalization"),
+    ("locality", "locality"),
+    ("in-scope recall", ("routing", "in_scope_recall")),
+    ("out-of-scope rejection", ("routing", "out_of_scope_rejection")),
+)
 
 
 def _value(point: dict, key):
@@ -29,8 +33,16 @@ def scaling_figure(sweep: dict):
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     for name, key in METRICS:
         fig.add_trace(go.Scatter(x=x, y=[_value(p, key) for p in points], mode="lines+markers", name=name))
-    fig.add_trace(go.Scatter(x=x, y=[p["latency_ms"].get("route_p50") for p in points], mode="lines+markers",
-                             name="route p50 (ms)", line={"dash": "dot"}), secondary_y=True)
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[p["latency_ms"].get("route_p50") for p in points],
+            mode="lines+markers",
+            name="route p50 (ms)",
+            line={"dash": "dot"},
+        ),
+        secondary_y=True,
+    )
     fig.update_xaxes(type="log", title_text="edits in memory")
     fig.update_yaxes(title_text="share", range=[0, 1.05], secondary_y=False)
     fig.update_yaxes(title_text="routing latency p50 (ms)", secondary_y=True)

@@ -22,11 +22,16 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     users = UserStore(config.users_file)
     secret = first_start(users, Path(config.users_file))
     if secret is not None:
-        print(f"first start: created curator 'admin' in {config.users_file}; its password is in {secret} "
-              "(readable by you only; delete it once noted; add users with `app.py user add NAME`)", file=sys.stderr)
+        print(
+            f"first start: created curator 'admin' in {config.users_file}; its password is in {secret} "
+            "(readable by you only; delete it once noted; add users with `app.py user add NAME`)",
+            file=sys.stderr,
+        )
     services = open_services(config)
-    print(f"{len(services.editor.memory)} active edits indexed; serving on http://{args.host}:{args.port}",
-          file=sys.stderr)
+    print(
+        f"{len(services.editor.memory)} active edits indexed; serving on http://{args.host}:{args.port}",
+        file=sys.stderr,
+    )
     serve_forever(services, users, args.host, args.port)
     return 0
 

@@ -22,27 +22,58 @@ SCOPE_DIR, COUNTERFACTUAL_DIR = "scope", "counterfactual"
 
 
 def _common_args(p: argparse.ArgumentParser, out: str, batch_size: int, lr: float) -> None:
-    p.add_argument("--data", action="append", required=True, metavar="PATH",
-                   help="CounterFact / zsRE training file; repeat for several (the first supplies the held-out split)")
-    p.add_argument("--out", type=Path, default=None,
-                   help=f"checkpoint folder (default: {out} in the global --checkpoints-dir)")
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="CounterFact / zsRE training file; repeat for several (the first supplies the held-out split)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help=f"checkpoint folder (default: {out} in the global --checkpoints-dir)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    p.add_argument("--device", dest="train_device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="where to train (default: the global --device)")
-    p.add_argument("--max-steps", type=int, default=100_000,
-                   help="optimizer steps: what bounds a run, so a rerun on a busier machine trains the same (default %(default)s)")
-    p.add_argument("--max-minutes", type=float, default=None,
-                   help="optional wall-clock cap; a run it stops is not a reproduction of the recipe (default: none)")
-    p.add_argument("--forms", default=None, metavar="JSON",
-                   help="restate records as questions, instructions and completions (datasets/forms.json)")
-    p.add_argument("--swap-forms", type=float, default=0.33,
-                   help="with --forms: share of records whose edit itself is restated (default %(default)s)")
+    p.add_argument(
+        "--device",
+        dest="train_device",
+        choices=("auto", "cpu", "cuda"),
+        default=None,
+        help="where to train (default: the global --device)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=100_000,
+        help="optimizer steps: what bounds a run, so a rerun on a busier machine trains the same (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="optional wall-clock cap; a run it stops is not a reproduction of the recipe (default: none)",
+    )
+    p.add_argument(
+        "--forms",
+        default=None,
+        metavar="JSON",
+        help="restate records as questions, instructions and completions (datasets/forms.json)",
+    )
+    p.add_argument(
+        "--swap-forms",
+        type=float,
+        default=0.33,
+        help="with --forms: share of records whose edit itself is restated (default %(default)s)",
+    )
     p.add_argument("--batch-size", type=int, default=batch_size, help="examples per step (default %(default)s)")
     p.add_argument("--lr", type=float, default=lr, help="peak learning rate (default %(default)s)")
     p.add_argument("--warmup-steps", type=int, default=50, help="linear warm-up steps (default %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="read at most N records per file")
-    p.add_argument("--eval-records", type=int, default=300,
-                   help="records of the first file held out for measuring (default %(default)s)")
+    p.add_argument(
+        "--eval-records",
+        type=int,
+        default=300,
+        help="records of the first file held out for measuring (default %(default)s)",
+    )
     p.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default %(default)s)")
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
 
@@ -50,31 +81,66 @@ def _common_args(p: argparse.ArgumentParser, out: str, batch_size: int, lr: floa
 def _scope_args(p: argparse.ArgumentParser) -> None:
     _common_args(p, SCOPE_DIR, 32, 5e-5)
     p.add_argument("--hard-negatives", type=int, default=3, help="nearest other edits per query used as negatives")
-    p.add_argument("--subject-negatives", type=int, default=0,
-                   help="per edit, negatives naming its subject in another relation and in a longer name (default 0)")
-    p.add_argument("--relation-negatives", type=int, default=0,
-                   help="with --forms: per edit, queries asking another relation of its subject, in any form (default 0)")
-    p.add_argument("--relation-sources", default="counterfact,zsre",
-                   help="comma-separated sections of --forms whose templates word the relation negatives "
-                        "(default counterfact,zsre)")
-    p.add_argument("--min-rejection", type=float, default=0.99,
-                   help="threshold choice: best recall whose out-of-scope rejection reaches this (default %(default)s)")
-    p.add_argument("--top-k", dest="measure_top_k", type=int, default=None, help="candidates per query when measuring (default: global)")
+    p.add_argument(
+        "--subject-negatives",
+        type=int,
+        default=0,
+        help="per edit, negatives naming its subject in another relation and in a longer name (default 0)",
+    )
+    p.add_argument(
+        "--relation-negatives",
+        type=int,
+        default=0,
+        help="with --forms: per edit, queries asking another relation of its subject, in any form (default 0)",
+    )
+    p.add_argument(
+        "--relation-sources",
+        default="counterfact,zsre",
+        help="comma-separated sections of --forms whose templates word the relation negatives "
+        "(default counterfact,zsre)",
+    )
+    p.add_argument(
+        "--min-rejection",
+        type=float,
+        default=0.99,
+        help="threshold choice: best recall whose out-of-scope rejection reaches this (default %(default)s)",
+    )
+    p.add_argument(
+        "--top-k",
+        dest="measure_top_k",
+        type=int,
+        default=None,
+        help="candidates per query when measuring (default: global)",
+    )
     p.add_argument("--init", default=None, help="initial weights (default: the global --embedder, MiniLM)")
-    p.add_argument("--train-embeddings", action="store_true",
-                   help="also train the token embeddings (default: frozen as packaged; the shipped part is smaller)")
+    p.add_argument(
+        "--train-embeddings",
+        action="store_true",
+        help="also train the token embeddings (default: frozen as packaged; the shipped part is smaller)",
+    )
 
 
 def _counterfactual_args(p: argparse.ArgumentParser) -> None:
     _common_args(p, COUNTERFACTUAL_DIR, 16, 5e-4)
     p.add_argument("--lora-r", type=int, default=16, help="LoRA rank; 0 fine-tunes every weight (default %(default)s)")
     p.add_argument("--lora-alpha", type=int, default=32, help="LoRA alpha (default %(default)s)")
-    p.add_argument("--lora-layers", type=int, default=0,
-                   help="adapt only the top N blocks (0 = all); cheaper steps on a CPU (default %(default)s)")
-    p.add_argument("--negatives", type=float, default=0.0,
-                   help="share of extra out-of-scope examples answered as the base model answers (default 0: in-scope only)")
-    p.add_argument("--skip-before", action="store_true",
-                   help="do not measure the untrained few-shot model on the held-out records first")
+    p.add_argument(
+        "--lora-layers",
+        type=int,
+        default=0,
+        help="adapt only the top N blocks (0 = all); cheaper steps on a CPU (default %(default)s)",
+    )
+    p.add_argument(
+        "--negatives",
+        type=float,
+        default=0.0,
+        help="share of extra out-of-scope examples answered as the base model answers (default 0: in-scope only)",
+    )
+    p.add_argument(
+        "--skip-before",
+        action="store_true",
+        help="do not measure the untrained few-shot model on the held-out records first",
+    )
 
 
 def _settings(args: argparse.Namespace, config: SeracConfig, **extra):
@@ -82,10 +148,23 @@ def _settings(args: argparse.Namespace, config: SeracConfig, **extra):
     from core.training.settings import TrainSettings
 
     return TrainSettings(
-        data=tuple(args.data), out=args.out or _part_dir(args.checkpoints_dir, args.command), seed=args.seed, device=resolve_device(args.train_device or config.device),
-        max_minutes=args.max_minutes, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
-        warmup_steps=args.warmup_steps, forms=args.forms, swap_forms=args.swap_forms,
-        limit=args.limit, eval_records=args.eval_records, save_every=args.save_every, restart=args.restart, **extra)
+        data=tuple(args.data),
+        out=args.out or _part_dir(args.checkpoints_dir, args.command),
+        seed=args.seed,
+        device=resolve_device(args.train_device or config.device),
+        max_minutes=args.max_minutes,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        forms=args.forms,
+        swap_forms=args.swap_forms,
+        limit=args.limit,
+        eval_records=args.eval_records,
+        save_every=args.save_every,
+        restart=args.restart,
+        **extra,
+    )
 
 
 def _train_scope(args: argparse.Namespace, config: SeracConfig) -> int:
@@ -94,11 +173,17 @@ def _train_scope(args: argparse.Namespace, config: SeracConfig) -> int:
     from core.scope import EmbeddingScopeClassifier
     from core.training.train_scope import train_scope
 
-    settings = _settings(args, config, hard_negatives=args.hard_negatives, subject_negatives=args.subject_negatives,
-                         min_rejection=args.min_rejection, relation_negatives=args.relation_negatives,
-                         relation_sources=tuple(s.strip() for s in args.relation_sources.split(",") if s.strip()),
-                         freeze_embeddings=not args.train_embeddings,
-                         top_k=args.measure_top_k or config.top_k)
+    settings = _settings(
+        args,
+        config,
+        hard_negatives=args.hard_negatives,
+        subject_negatives=args.subject_negatives,
+        min_rejection=args.min_rejection,
+        relation_negatives=args.relation_negatives,
+        relation_sources=tuple(s.strip() for s in args.relation_sources.split(",") if s.strip()),
+        freeze_embeddings=not args.train_embeddings,
+        top_k=args.measure_top_k or config.top_k,
+    )
     embedder_path = resolve_model_path(config.embedder, config.cache_dir)
     embedder = SentenceEmbedder(embedder_path, settings.device, config.batch_size)
     init = resolve_model_path(args.init, config.cache_dir) if args.init else embedder_path
@@ -112,8 +197,14 @@ def _train_counterfactual(args: argparse.Namespace, config: SeracConfig) -> int:
     from core.packaged import resolve_model_path
     from core.training.train_counterfactual import train_counterfactual
 
-    settings = _settings(args, config, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_layers=args.lora_layers,
-                         negatives=args.negatives)
+    settings = _settings(
+        args,
+        config,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_layers=args.lora_layers,
+        negatives=args.negatives,
+    )
     base = resolve_model_path(config.counterfactual_model or config.base_model, config.cache_dir)
     meta = train_counterfactual(settings, base, config.max_new_tokens, measure_before=not args.skip_before)
     _report(meta, settings.out)
@@ -121,14 +212,29 @@ def _train_counterfactual(args: argparse.Namespace, config: SeracConfig) -> int:
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scope-dir", default=None,
-                   help=f"scope checkpoint folder (default: {SCOPE_DIR} in the global --checkpoints-dir)")
-    p.add_argument("--counterfactual-dir", default=None,
-                   help=f"counterfactual checkpoint folder (default: {COUNTERFACTUAL_DIR} in the global --checkpoints-dir)")
-    p.add_argument("--out", default=None, help="folder written whole: scope/, counterfactual/, manifest.json "
-                                               "(default: the global --models-dir, which serving loads)")
-    p.add_argument("--metrics", action="append", default=[], metavar="NAME=FILE",
-                   help="an `eval --json` report to record in the manifest under NAME; repeat")
+    p.add_argument(
+        "--scope-dir",
+        default=None,
+        help=f"scope checkpoint folder (default: {SCOPE_DIR} in the global --checkpoints-dir)",
+    )
+    p.add_argument(
+        "--counterfactual-dir",
+        default=None,
+        help=f"counterfactual checkpoint folder (default: {COUNTERFACTUAL_DIR} in the global --checkpoints-dir)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="folder written whole: scope/, counterfactual/, manifest.json "
+        "(default: the global --models-dir, which serving loads)",
+    )
+    p.add_argument(
+        "--metrics",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="an `eval --json` report to record in the manifest under NAME; repeat",
+    )
 
 
 def _export(args: argparse.Namespace, config: SeracConfig) -> int:
@@ -142,8 +248,14 @@ def _export(args: argparse.Namespace, config: SeracConfig) -> int:
         metrics[name] = eval_summary(_read_json(path), path)
     scope = args.scope_dir or str(Path(args.checkpoints_dir) / SCOPE_DIR)
     counterfactual = args.counterfactual_dir or str(Path(args.checkpoints_dir) / COUNTERFACTUAL_DIR)
-    manifest = export_parts(scope, counterfactual, args.out or args.models_dir, config.embedder,
-                            config.counterfactual_model or config.base_model, metrics)
+    manifest = export_parts(
+        scope,
+        counterfactual,
+        args.out or args.models_dir,
+        config.embedder,
+        config.counterfactual_model or config.base_model,
+        metrics,
+    )
     print(json.dumps({k: manifest[k] for k in ("version", "bytes_total", "parts")}, indent=2))
     return 0
 
@@ -171,10 +283,22 @@ def _report(meta: dict, out: Path) -> None:
 
 
 COMMANDS = [
-    Command("train-scope", "train the cross-encoder scope classifier (hard negatives; picks the threshold)",
-            _scope_args, _train_scope),
-    Command("train-counterfactual", "fine-tune the counterfactual model (LoRA) to answer per the edit in its prompt",
-            _counterfactual_args, _train_counterfactual),
-    Command("export-parts", "write the compact trained parts and their manifest (models/) from training checkpoints",
-            _export_args, _export),
+    Command(
+        "train-scope",
+        "train the cross-encoder scope classifier (hard negatives; picks the threshold)",
+        _scope_args,
+        _train_scope,
+    ),
+    Command(
+        "train-counterfactual",
+        "fine-tune the counterfactual model (LoRA) to answer per the edit in its prompt",
+        _counterfactual_args,
+        _train_counterfactual,
+    ),
+    Command(
+        "export-parts",
+        "write the compact trained parts and their manifest (models/) from training checkpoints",
+        _export_args,
+        _export,
+    ),
 ]

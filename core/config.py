@@ -30,12 +30,22 @@ class SeracConfig:
     base_model: str = described("base model: a packaged alias, a local folder or a hub id", "smollm2-135m-instruct")
     counterfactual_model: str | None = described("counterfactual model; None shares the base model's weights", None)
     embedder: str = described("sentence embedder of the scope classifier: packaged alias or path", "all-minilm-l6-v2")
-    scope_scorer: str = described("how candidates are scored: 'embedding' (calibrated cosine similarity) or "
-                              "'cross-encoder' (the trained classifier in scope_checkpoint)", "embedding")
-    scope_checkpoint: str | None = described("folder written by `app.py train-scope`; needed by the cross-encoder", None)
-    counterfactual_checkpoint: str | None = described("folder written by `app.py train-counterfactual` (a LoRA adapter "
-                                                  "on the counterfactual model, or full weights); None = untrained", None)
-    similarity_scale: float = described("embedding scorer: logistic slope on cosine similarity (scripts/calibrate_embedding.py)", 12.25)
+    scope_scorer: str = described(
+        "how candidates are scored: 'embedding' (calibrated cosine similarity) or "
+        "'cross-encoder' (the trained classifier in scope_checkpoint)",
+        "embedding",
+    )
+    scope_checkpoint: str | None = described(
+        "folder written by `app.py train-scope`; needed by the cross-encoder", None
+    )
+    counterfactual_checkpoint: str | None = described(
+        "folder written by `app.py train-counterfactual` (a LoRA adapter "
+        "on the counterfactual model, or full weights); None = untrained",
+        None,
+    )
+    similarity_scale: float = described(
+        "embedding scorer: logistic slope on cosine similarity (scripts/calibrate_embedding.py)", 12.25
+    )
     similarity_center: float = described("embedding scorer: cosine similarity that maps to a score of 0.5", 0.669)
     device: str = described("'auto' (cuda when present), 'cpu' or 'cuda'", "auto")
     dtype: str = described("model dtype; 'auto' is float32 on cpu and bfloat16 on cuda", "auto")
@@ -44,19 +54,24 @@ class SeracConfig:
     max_prompt_chars: int = described("longest prompt or target accepted, in characters", 4096)
     db_url: str = described("SQLAlchemy URL of the edit log", "sqlite:///data/edits.sqlite")
     cache_dir: Path = described("folder for converted model checkpoints", Path(".cache/models"))
-    log_probes: bool = described("keep each asked query's routing record in the probe_log table; off, asking "
-                                 "only reads the log", False)
+    log_probes: bool = described(
+        "keep each asked query's routing record in the probe_log table; off, asking only reads the log", False
+    )
     users_file: str = described("JSON file of the UI/API users (password and token hashes, roles)", "data/users.json")
 
     def __post_init__(self) -> None:
-        check(0.0 <= self.threshold <= 1.0 and not math.isnan(self.threshold),
-               f"threshold must be a number in [0, 1], got {self.threshold!r}")
+        check(
+            0.0 <= self.threshold <= 1.0 and not math.isnan(self.threshold),
+            f"threshold must be a number in [0, 1], got {self.threshold!r}",
+        )
         check(1 <= self.top_k <= 1000, f"top_k must be in 1..1000, got {self.top_k!r}")
         check(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
         check(self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         check(self.scope_scorer in SCORERS, f"scope_scorer must be one of {SCORERS}, got {self.scope_scorer!r}")
-        check(self.scope_scorer != "cross-encoder" or bool(self.scope_checkpoint),
-               "scope_scorer 'cross-encoder' needs scope_checkpoint (a folder from `app.py train-scope`)")
+        check(
+            self.scope_scorer != "cross-encoder" or bool(self.scope_checkpoint),
+            "scope_scorer 'cross-encoder' needs scope_checkpoint (a folder from `app.py train-scope`)",
+        )
         check(1 <= self.max_new_tokens <= 512, f"max_new_tokens must be in 1..512, got {self.max_new_tokens!r}")
         check(1 <= self.batch_size <= 4096, f"batch_size must be in 1..4096, got {self.batch_size!r}")
         check(self.max_prompt_chars >= 16, f"max_prompt_chars must be at least 16, got {self.max_prompt_chars!r}")

@@ -34,8 +34,9 @@ def edit_text(candidate: Candidate) -> str:
 
 def pair_logits(model, tokenizer, edits: Sequence[str], queries: Sequence[str], device: str) -> torch.Tensor:
     """(n,) logits of the pairs (edits[i], queries[i]); gradients flow when the caller allows them."""
-    enc = tokenizer(list(edits), list(queries), padding=True, truncation=True, max_length=MAX_LENGTH,
-                    return_tensors="pt").to(device)
+    enc = tokenizer(
+        list(edits), list(queries), padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
+    ).to(device)
     return model(**enc).logits[:, 0].float()
 
 
@@ -73,8 +74,9 @@ class CrossEncoderScopeClassifier:
         self.device, self.batch_size = device, batch_size
 
     @classmethod
-    def load(cls, path: str, device: str, batch_size: int = 64, init_path: str | None = None
-             ) -> CrossEncoderScopeClassifier:
+    def load(
+        cls, path: str, device: str, batch_size: int = 64, init_path: str | None = None
+    ) -> CrossEncoderScopeClassifier:
         """A trained cross-encoder from a checkpoint folder (or any one-logit sequence classifier); with
         `init_path`, the folder holds only the layers above the embeddings (LAYERS_FILE), loaded over the
         packaged encoder at `init_path`."""
@@ -93,7 +95,7 @@ class CrossEncoderScopeClassifier:
         flat = self.score_pairs([e for e, _ in pairs], [q for _, q in pairs])
         out, start = [], 0
         for row in candidates:
-            out.append(flat[start:start + len(row)])
+            out.append(flat[start : start + len(row)])
             start += len(row)
         return out
 
@@ -102,7 +104,12 @@ class CrossEncoderScopeClassifier:
         """In-scope probabilities of (edit prompt, query) pairs, batched."""
         out: list[float] = []
         for start in range(0, len(edits), self.batch_size):
-            logits = pair_logits(self.model, self.tokenizer, edits[start:start + self.batch_size],
-                                 queries[start:start + self.batch_size], self.device)
+            logits = pair_logits(
+                self.model,
+                self.tokenizer,
+                edits[start : start + self.batch_size],
+                queries[start : start + self.batch_size],
+                self.device,
+            )
             out += torch.sigmoid(logits).tolist()
         return out

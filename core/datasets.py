@@ -186,10 +186,14 @@ def _texts(row: dict, key: str) -> tuple[str, ...]:
 
 
 def _counterfact_case(row: dict) -> EditCase:
-    edit = EditDraft(_text(row, "prompt"), _text(row, "target_new"), _text(row, "subject", False),
-                     _case_note(row))
-    return EditCase(edit, _texts(row, "rephrase_prompt"), _texts(row, "locality_prompt"),
-                    _text(row, "ground_truth", False), _texts(row, "locality_ground_truth"))
+    edit = EditDraft(_text(row, "prompt"), _text(row, "target_new"), _text(row, "subject", False), _case_note(row))
+    return EditCase(
+        edit,
+        _texts(row, "rephrase_prompt"),
+        _texts(row, "locality_prompt"),
+        _text(row, "ground_truth", False),
+        _texts(row, "locality_ground_truth"),
+    )
 
 
 def _zsre_case(row: dict) -> EditCase:
@@ -199,8 +203,9 @@ def _zsre_case(row: dict) -> EditCase:
 
 
 def _plain_case(row: dict) -> EditCase:
-    edit = EditDraft(_text(row, "prompt"), _text(row, "target"), _text(row, "subject", False),
-                     _text(row, "notes", False))
+    edit = EditDraft(
+        _text(row, "prompt"), _text(row, "target"), _text(row, "subject", False), _text(row, "notes", False)
+    )
     return EditCase(edit, _texts(row, "paraphrases"), _texts(row, "unrelated"))
 
 

@@ -17,8 +17,11 @@ import re
 QUESTION, INSTRUCTION, COMPLETION = "question", "instruction", "completion"
 FORMS = (QUESTION, INSTRUCTION, COMPLETION)
 
-_QUESTION_WORDS = re.compile(r"^(who|whom|whose|what|which|where|when|why|how|is|are|was|were|does|do|did|"
-                             r"can|could|has|have|in which|on which|at which)\b", re.IGNORECASE)
+_QUESTION_WORDS = re.compile(
+    r"^(who|whom|whose|what|which|where|when|why|how|is|are|was|were|does|do|did|"
+    r"can|could|has|have|in which|on which|at which)\b",
+    re.IGNORECASE,
+)
 _TRAILING_QUOTES = "\"'”’)]» \t"
 
 

@@ -60,8 +60,9 @@ class CausalLM:
 
     def chat_prompt(self, message: str) -> str:
         """The text that asks `message` as one user turn of the model's chat template."""
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": message}],
-                                                  add_generation_prompt=True, tokenize=False)
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": message}], add_generation_prompt=True, tokenize=False
+        )
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], max_new_tokens: int, batch_size: int) -> list[str]:
@@ -76,8 +77,9 @@ class CausalLM:
         return out  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def target_logprobs(self, prompts: Sequence[str], alternatives: Sequence[Sequence[str]],
-                        batch_size: int = 16) -> list[list[float]]:
+    def target_logprobs(
+        self, prompts: Sequence[str], alternatives: Sequence[Sequence[str]], batch_size: int = 16
+    ) -> list[list[float]]:
         """For each prompt, the summed log-probability of each of its alternative targets.
 
         The prompt is run once per row; each alternative then continues from a copy of its cache.
@@ -107,18 +109,23 @@ class CausalLM:
         ids = torch.full((len(targets), width), self.tokenizer.pad_token_id, dtype=torch.long, device=self.device)
         t_mask = torch.zeros((len(targets), width), dtype=torch.long, device=self.device)
         for b, t in enumerate(targets):
-            ids[b, :len(t)] = torch.tensor(t, dtype=torch.long)
-            t_mask[b, :len(t)] = 1
+            ids[b, : len(t)] = torch.tensor(t, dtype=torch.long)
+            t_mask[b, : len(t)] = 1
         out = [float(first[b, t[0]]) if t else 0.0 for b, t in enumerate(targets)]
         if width > 1:
             cache = cache if last else copy.deepcopy(cache)
             pos = positions[:, -1:] + 1 + torch.arange(width, device=self.device)[None]
-            logits = self.model(input_ids=ids, attention_mask=torch.cat([mask, t_mask], dim=1), position_ids=pos,
-                                past_key_values=cache, use_cache=True).logits  # (B, width, vocab)
+            logits = self.model(
+                input_ids=ids,
+                attention_mask=torch.cat([mask, t_mask], dim=1),
+                position_ids=pos,
+                past_key_values=cache,
+                use_cache=True,
+            ).logits  # (B, width, vocab)
             logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # position k predicts target token k+1
             for b, t in enumerate(targets):
                 if len(t) > 1:
-                    out[b] += float(logp[b, :len(t) - 1].gather(1, ids[b, 1:len(t), None]).sum())
+                    out[b] += float(logp[b, : len(t) - 1].gather(1, ids[b, 1 : len(t), None]).sum())
         return out
 
     def _greedy(self, rows: list[list[int]], shared: int, max_new_tokens: int) -> list[list[int]]:
@@ -139,8 +146,13 @@ class CausalLM:
                 alive, token, mask, positions = alive[keep], token[keep], mask[keep], positions[keep]
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             positions = positions[:, -1:] + 1
-            logits = self.model(input_ids=token[:, None], attention_mask=mask, position_ids=positions,
-                                past_key_values=cache, use_cache=True).logits
+            logits = self.model(
+                input_ids=token[:, None],
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            ).logits
         return new
 
     def _forward(self, rows: list[list[int]], shared: int):
@@ -151,13 +163,19 @@ class CausalLM:
         mask = torch.zeros((len(rows), shared + width), dtype=torch.long)
         mask[:, :shared] = 1
         for b, s in enumerate(suffixes):
-            ids[b, width - len(s):] = torch.tensor(s)
-            mask[b, shared + width - len(s):] = 1
+            ids[b, width - len(s) :] = torch.tensor(s)
+            mask[b, shared + width - len(s) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(1) - 1).clamp(min=0)[:, shared:]  # pads take no position
         cache = self._prefix_cache(tuple(rows[0][:shared]), len(rows)) if shared else DynamicCache()
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                            past_key_values=cache, use_cache=True, logits_to_keep=1).logits  # only the next token
+        logits = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        ).logits  # only the next token
         return logits, (mask, positions, cache)
 
     def _prefix_cache(self, prefix: tuple[int, ...], batch: int) -> DynamicCache:
@@ -190,7 +208,7 @@ def _shared_length(rows: list[list[int]]) -> int:
 def _length_sorted_batches(rows: list[list[int]], batch_size: int) -> list[list[int]]:
     """Row indices grouped into batches of similar length (less padding), longest first."""
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-    return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
 
 
 def load_lm(path: str, device: str, dtype: torch.dtype) -> CausalLM:

@@ -39,7 +39,9 @@ def build_editor(config: SeracConfig) -> SeracEditor:
     memory = FaissEditMemory(embedder.dim)
     router = ScopeRouter(embedder, memory, build_classifier(config, device), config.top_k)
     editor = SeracEditor(
-        embedder, memory, router,
+        embedder,
+        memory,
+        router,
         LMBaseModel(base_lm, config.max_new_tokens, config.batch_size),
         PromptedCounterfactual(cf_lm, config.max_new_tokens, config.batch_size, cf_format),
         config.threshold,
@@ -65,10 +67,18 @@ def trained_parts(config: SeracConfig) -> dict[str, dict]:
     scope = read_meta(config.scope_checkpoint) if config.scope_scorer == "cross-encoder" else None
     cf = read_meta(config.counterfactual_checkpoint) if config.counterfactual_checkpoint else None
     return {
-        "scope_classifier": _part(scope, config.scope_checkpoint, "trained cross-encoder",
-                                  "untrained default: calibrated MiniLM cosine similarity"),
-        "counterfactual": _part(cf, config.counterfactual_checkpoint, "trained LoRA counterfactual model",
-                                "untrained default: the base LM with a four-shot prompt"),
+        "scope_classifier": _part(
+            scope,
+            config.scope_checkpoint,
+            "trained cross-encoder",
+            "untrained default: calibrated MiniLM cosine similarity",
+        ),
+        "counterfactual": _part(
+            cf,
+            config.counterfactual_checkpoint,
+            "trained LoRA counterfactual model",
+            "untrained default: the base LM with a four-shot prompt",
+        ),
     }
 
 

@@ -80,10 +80,13 @@ class FaissEditMemory:
         with self._lock:
             if not self._edits:
                 return [[] for _ in range(len(vectors))]
-            sims, ids = _search_few_threads(self._index, np.ascontiguousarray(vectors, dtype=np.float32),
-                                            min(k, len(self._edits)))
-            return [[(self._edits[int(i)], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
-                    for row_s, row_i in zip(sims, ids)]
+            sims, ids = _search_few_threads(
+                self._index, np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(self._edits))
+            )
+            return [
+                [(self._edits[int(i)], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
+                for row_s, row_i in zip(sims, ids)
+            ]
 
     def get(self, edit_id: int) -> Edit | None:
         with self._lock:
@@ -103,8 +106,9 @@ class FaissEditMemory:
             self._edits.clear()
             self._vectors.clear()
             self._plan = index_rule.FLAT
-            self._index = index_rule.build(self._plan, self.dim, np.zeros((0, self.dim), np.float32),
-                                           np.zeros(0, np.int64))
+            self._index = index_rule.build(
+                self._plan, self.dim, np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64)
+            )
 
     @property
     def index_kind(self) -> str:

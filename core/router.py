@@ -54,11 +54,14 @@ class ScopeRouter:
         t2 = time.perf_counter()
         retrieved = [[Candidate(edit, sim) for edit, sim in row] for row in hits]
         scores = self.classifier.score(queries, retrieved) if any(retrieved) else [[] for _ in queries]
-        scored = [rank([replace(c, score=s) for c, s in zip(row, row_scores)])
-                  for row, row_scores in zip(retrieved, scores)]
+        scored = [
+            rank([replace(c, score=s) for c, s in zip(row, row_scores)]) for row, row_scores in zip(retrieved, scores)
+        ]
         t3 = time.perf_counter()
-        decisions = [RoutingDecision(q, cands, choose(cands, threshold), threshold)
-                     for q, cands in zip(queries, scored)]
+        decisions = [
+            RoutingDecision(q, cands, choose(cands, threshold), threshold) for q, cands in zip(queries, scored)
+        ]
         n = max(len(queries), 1)
-        return decisions, Timings(embed_ms=(t1 - t0) * 1e3 / n, retrieve_ms=(t2 - t1) * 1e3 / n,
-                                  score_ms=(t3 - t2) * 1e3 / n)
+        return decisions, Timings(
+            embed_ms=(t1 - t0) * 1e3 / n, retrieve_ms=(t2 - t1) * 1e3 / n, score_ms=(t3 - t2) * 1e3 / n
+        )

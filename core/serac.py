@@ -26,8 +26,15 @@ class SeracEditor:
     #: which learned parts are trained (set by core.loading.build_editor; see core.loading.trained_parts)
     trained_parts: dict | None = None
 
-    def __init__(self, embedder: Embedder, memory: EditMemory, router: Router,
-                 base: BaseModel, counterfactual: CounterfactualModel, threshold: float):
+    def __init__(
+        self,
+        embedder: Embedder,
+        memory: EditMemory,
+        router: Router,
+        base: BaseModel,
+        counterfactual: CounterfactualModel,
+        threshold: float,
+    ):
         self.embedder, self.memory, self.router = embedder, memory, router
         self.base, self.counterfactual = base, counterfactual
         self.threshold = threshold
@@ -44,22 +51,28 @@ class SeracEditor:
     def route(self, queries: Sequence[str], threshold: float | None = None) -> tuple[list[RoutingDecision], Timings]:
         return self.router.route(list(queries), self.threshold if threshold is None else threshold)
 
-    def ask(self, queries: Sequence[str], with_base: bool = True, threshold: float | None = None) -> list[RoutingRecord]:
+    def ask(
+        self, queries: Sequence[str], with_base: bool = True, threshold: float | None = None
+    ) -> list[RoutingRecord]:
         """Route and answer every query; `with_base` also computes the base answer of routed queries."""
         decisions, timing = self.route(queries, threshold)
         need_base = [i for i, d in enumerate(decisions) if with_base or d.chosen is None]
         routed = [i for i, d in enumerate(decisions) if d.chosen is not None]
         base_answers, base_ms = self._timed(self.base.answer, [decisions[i].query for i in need_base])
-        cf_answers, cf_ms = self._timed(self.counterfactual.answer,
-                                        [(decisions[i].chosen.edit, decisions[i].query) for i in routed])
+        cf_answers, cf_ms = self._timed(
+            self.counterfactual.answer, [(decisions[i].chosen.edit, decisions[i].query) for i in routed]
+        )
         base_by_index = dict(zip(need_base, base_answers))
         cf_by_index = dict(zip(routed, cf_answers))
         records = []
         for i, decision in enumerate(decisions):
             base_answer = base_by_index.get(i)
             edited = cf_by_index.get(i, base_answer)
-            spent = replace(timing, base_ms=base_ms if i in base_by_index else 0.0,
-                            counterfactual_ms=cf_ms if i in cf_by_index else 0.0)
+            spent = replace(
+                timing,
+                base_ms=base_ms if i in base_by_index else 0.0,
+                counterfactual_ms=cf_ms if i in cf_by_index else 0.0,
+            )
             records.append(RoutingRecord(decision, base_answer, edited, spent))
         return records
 

@@ -55,10 +55,13 @@ def verify_part(part_folder: str | Path) -> dict | None:
     for name, want in sorted(entry["files"].items()):
         path = part_folder / name
         if not path.is_file():
-            raise ModelLoadError(f"{path}: missing (listed in {part_folder.parent / MANIFEST}); "
-                                 f"restore it with `git checkout -- {part_folder}`")
+            raise ModelLoadError(
+                f"{path}: missing (listed in {part_folder.parent / MANIFEST}); "
+                f"restore it with `git checkout -- {part_folder}`"
+            )
         if sha256_file(path) != want:
-            raise ModelLoadError(f"{path}: sha256 differs from {part_folder.parent / MANIFEST} (truncated or "
-                                 f"altered); restore it with `git checkout -- {part_folder}`")
+            raise ModelLoadError(
+                f"{path}: sha256 differs from {part_folder.parent / MANIFEST} (truncated or "
+                f"altered); restore it with `git checkout -- {part_folder}`"
+            )
     return entry
-

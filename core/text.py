@@ -49,12 +49,12 @@ def answer_starts_with(answer: str, target: str) -> bool:
         return False
     if not got.startswith(want):
         return False
-    rest = got[len(want):]
+    rest = got[len(want) :]
     return not rest or not rest[0].isalnum()
 
 
 def same_answer(answer: str | None, base_answer: str | None) -> bool:
-    """"The answer is unchanged": both match after normalisation (an empty answer matches only an empty
+    """ "The answer is unchanged": both match after normalisation (an empty answer matches only an empty
     one). The one rule behind eval's locality and the UI's out-of-scope probe verdicts."""
     return normalize_answer(answer or "") == normalize_answer(base_answer or "")
 

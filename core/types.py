@@ -42,9 +42,18 @@ class Edit:
     def to_dict(self) -> dict:
         """The edit as JSON: the one shape the API, the CLI (`list --json`), routing records and conflict
         reports use; times are ISO 8601 (None before the edit log stored it)."""
-        return {"id": self.id, "prompt": self.prompt, "target": self.target, "subject": self.subject,
-                "notes": self.notes, "status": self.status, "created_at": _iso(self.created_at),
-                "created_by": self.created_by, "updated_at": _iso(self.updated_at), "updated_by": self.updated_by}
+        return {
+            "id": self.id,
+            "prompt": self.prompt,
+            "target": self.target,
+            "subject": self.subject,
+            "notes": self.notes,
+            "status": self.status,
+            "created_at": _iso(self.created_at),
+            "created_by": self.created_by,
+            "updated_at": _iso(self.updated_at),
+            "updated_by": self.updated_by,
+        }
 
 
 @dataclass(frozen=True)
@@ -126,5 +135,10 @@ def _iso(at: datetime | None) -> str | None:
 
 
 def _candidate_dict(c: Candidate) -> dict:
-    return {"edit_id": c.edit.id, "prompt": c.edit.prompt, "target": c.edit.target,
-            "similarity": round(c.similarity, 6), "score": round(c.score, 6)}
+    return {
+        "edit_id": c.edit.id,
+        "prompt": c.edit.prompt,
+        "target": c.edit.target,
+        "similarity": round(c.similarity, 6),
+        "score": round(c.score, 6),
+    }

@@ -51,15 +51,30 @@ def utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def row_hash(prev_hash: str, at: datetime, actor: str, action: str, edit_id: int | None,
-             before: str | None, after: str | None, reason: str | None) -> str:
+def row_hash(
+    prev_hash: str,
+    at: datetime,
+    actor: str,
+    action: str,
+    edit_id: int | None,
+    before: str | None,
+    after: str | None,
+    reason: str | None,
+) -> str:
     stamp = utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     payload = json.dumps([prev_hash, stamp, actor, action, edit_id, before, after, reason], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def append(conn: sa.Connection, actor: str, action: str, edit_id: int | None,
-           before: dict | None, after: dict | None, reason: str | None = None) -> None:
+def append(
+    conn: sa.Connection,
+    actor: str,
+    action: str,
+    edit_id: int | None,
+    before: dict | None,
+    after: dict | None,
+    reason: str | None = None,
+) -> None:
     """Add one row at the end of the chain (call inside a write transaction)."""
     append_many(conn, last_hash(conn), [(actor, action, edit_id, before, after, reason)])
 
@@ -71,8 +86,19 @@ def append_many(conn: sa.Connection, prev_hash: str, rows: list[tuple]) -> str:
     for actor, action, edit_id, before, after, reason in rows:
         b, a = canonical_json(before), canonical_json(after)
         h = row_hash(prev_hash, at, actor, action, edit_id, b, a, reason)
-        values.append(dict(at=at, actor=actor, action=action, edit_id=edit_id, before=b, after=a,
-                           reason=reason, prev_hash=prev_hash, row_hash=h))
+        values.append(
+            dict(
+                at=at,
+                actor=actor,
+                action=action,
+                edit_id=edit_id,
+                before=b,
+                after=a,
+                reason=reason,
+                prev_hash=prev_hash,
+                row_hash=h,
+            )
+        )
         prev_hash = h
     if values:
         conn.execute(audit_log.insert(), values)
@@ -89,7 +115,9 @@ def verify_chain(conn: sa.Connection) -> ChainCheck:
     for row in conn.execute(sa.select(audit_log).order_by(audit_log.c.id)):
         count += 1
         if row.prev_hash != expected_prev:
-            return ChainCheck(False, count, row.id, "prev_hash does not match the previous row (row removed or reordered)")
+            return ChainCheck(
+                False, count, row.id, "prev_hash does not match the previous row (row removed or reordered)"
+            )
         h = row_hash(row.prev_hash, row.at, row.actor, row.action, row.edit_id, row.before, row.after, row.reason)
         if h != row.row_hash:
             return ChainCheck(False, count, row.id, "content does not match its hash (row altered)")
@@ -98,6 +126,13 @@ def verify_chain(conn: sa.Connection) -> ChainCheck:
 
 
 def entry_from_row(row) -> AuditEntry:
-    return AuditEntry(row.id, utc(row.at), row.actor, row.action, row.edit_id,
-                      json.loads(row.before) if row.before else None,
-                      json.loads(row.after) if row.after else None, row.reason)
+    return AuditEntry(
+        row.id,
+        utc(row.at),
+        row.actor,
+        row.action,
+        row.edit_id,
+        json.loads(row.before) if row.before else None,
+        json.loads(row.after) if row.after else None,
+        row.reason,
+    )

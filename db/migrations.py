@@ -18,7 +18,8 @@ from db.engine import write_transaction
 def m001_initial(conn: sa.Connection) -> None:
     md = sa.MetaData()
     sa.Table(
-        "edits", md,
+        "edits",
+        md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("prompt", sa.Text, nullable=False),
         sa.Column("target", sa.Text, nullable=False),
@@ -32,7 +33,8 @@ def m001_initial(conn: sa.Connection) -> None:
         sa.Index("ix_edits_status", "status"),
     )
     sa.Table(
-        "audit_log", md,
+        "audit_log",
+        md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(128), nullable=False),
@@ -46,7 +48,8 @@ def m001_initial(conn: sa.Connection) -> None:
         sa.Index("ix_audit_edit", "edit_id"),
     )
     sa.Table(
-        "settings", md,
+        "settings",
+        md,
         sa.Column("key", sa.String(64), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -58,7 +61,8 @@ def m001_initial(conn: sa.Connection) -> None:
 def m002_probe_log(conn: sa.Connection) -> None:
     md = sa.MetaData()
     sa.Table(
-        "probe_log", md,
+        "probe_log",
+        md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(128), nullable=False),
@@ -79,7 +83,8 @@ def m003_probe_prompts(conn: sa.Connection) -> None:
     md = sa.MetaData()
     sa.Table("edits", md, sa.Column("id", sa.Integer, primary_key=True))
     sa.Table(
-        "probe_prompts", md,
+        "probe_prompts",
+        md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("edit_id", sa.Integer, sa.ForeignKey("edits.id"), nullable=False),
         sa.Column("prompt", sa.Text, nullable=False),
@@ -96,9 +101,12 @@ MIGRATIONS = [m001_initial, m002_probe_log, m003_probe_prompts]
 
 
 def _ledger(md: sa.MetaData) -> sa.Table:
-    return sa.Table("_migrations", md,
-                    sa.Column("name", sa.String(128), primary_key=True),
-                    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False))
+    return sa.Table(
+        "_migrations",
+        md,
+        sa.Column("name", sa.String(128), primary_key=True),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def migrate(engine: sa.Engine) -> list[str]:

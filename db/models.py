@@ -11,7 +11,8 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 edits = sa.Table(
-    "edits", metadata,
+    "edits",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("prompt", sa.Text, nullable=False),
     sa.Column("target", sa.Text, nullable=False),
@@ -25,7 +26,8 @@ edits = sa.Table(
 )
 
 audit_log = sa.Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("actor", sa.String(128), nullable=False),
@@ -39,7 +41,8 @@ audit_log = sa.Table(
 )
 
 probe_log = sa.Table(
-    "probe_log", metadata,
+    "probe_log",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("actor", sa.String(128), nullable=False),
@@ -55,7 +58,8 @@ probe_log = sa.Table(
 )
 
 probe_prompts = sa.Table(
-    "probe_prompts", metadata,
+    "probe_prompts",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("edit_id", sa.Integer, sa.ForeignKey("edits.id"), nullable=False),
     sa.Column("prompt", sa.Text, nullable=False),
@@ -66,7 +70,8 @@ probe_prompts = sa.Table(
 )
 
 settings = sa.Table(
-    "settings", metadata,
+    "settings",
+    metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -74,7 +79,8 @@ settings = sa.Table(
 )
 
 migrations = sa.Table(
-    "_migrations", metadata,
+    "_migrations",
+    metadata,
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -41,19 +41,28 @@ def clean_probe(prompt: object, expect: object, max_chars: int) -> tuple[str, st
     return clean_field("probe prompt", prompt, max_chars), expect
 
 
-def add_probe(engine: sa.Engine, edit_id: int, prompt: str, expect: str, actor: str,
-              max_chars: int = 4096) -> ProbePrompt:
+def add_probe(
+    engine: sa.Engine, edit_id: int, prompt: str, expect: str, actor: str, max_chars: int = 4096
+) -> ProbePrompt:
     """Keep one curator probe with the edit (audited); InvalidInput/UnknownEdit change nothing."""
     prompt, expect = clean_probe(prompt, expect, max_chars)
     with write_transaction(engine) as conn:
         _require_edit(conn, edit_id)
-        existing = conn.execute(sa.select(probe_prompts).where(
-            probe_prompts.c.edit_id == edit_id, probe_prompts.c.prompt == prompt,
-            probe_prompts.c.expect == expect)).first()
+        existing = conn.execute(
+            sa.select(probe_prompts).where(
+                probe_prompts.c.edit_id == edit_id, probe_prompts.c.prompt == prompt, probe_prompts.c.expect == expect
+            )
+        ).first()
         if existing is not None:
             return _probe(existing._mapping)
-        row = dict(edit_id=edit_id, prompt=prompt, expect=expect, source="curator",
-                   created_at=datetime.now(UTC), created_by=actor)
+        row = dict(
+            edit_id=edit_id,
+            prompt=prompt,
+            expect=expect,
+            source="curator",
+            created_at=datetime.now(UTC),
+            created_by=actor,
+        )
         new_id = conn.execute(probe_prompts.insert().values(**row)).inserted_primary_key[0]
         audit.append(conn, actor, "add-probe", edit_id, None, {"prompt": prompt, "expect": expect})
     return ProbePrompt(new_id, edit_id, prompt, expect, "curator")
@@ -75,7 +84,7 @@ def probes_for(engine: sa.Engine, edit_ids: Sequence[int]) -> dict[int, list[Pro
         return out
     with read_transaction(engine) as conn:
         for start in range(0, len(edit_ids), 500):
-            chunk = list(edit_ids[start:start + 500])
+            chunk = list(edit_ids[start : start + 500])
             query = sa.select(probe_prompts).where(probe_prompts.c.edit_id.in_(chunk)).order_by(probe_prompts.c.id)
             for row in conn.execute(query):
                 out[row.edit_id].append(_probe(row._mapping))

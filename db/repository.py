@@ -37,8 +37,14 @@ class EditRepository:
     def add_edit(self, draft: EditDraft, actor: str) -> Edit:
         return self.add_edits([draft], actor, action="add")[0]
 
-    def add_edits(self, drafts: Sequence[EditDraft], actor: str, action: str = "import",
-                  reason: str | None = None, probes: Sequence[Sequence[tuple[str, str]]] | None = None) -> list[Edit]:
+    def add_edits(
+        self,
+        drafts: Sequence[EditDraft],
+        actor: str,
+        action: str = "import",
+        reason: str | None = None,
+        probes: Sequence[Sequence[tuple[str, str]]] | None = None,
+    ) -> list[Edit]:
         """Insert a batch of edits, their audit rows and (per edit) their (prompt, expect) probe prompts in
         one transaction."""
         actor = self._actor(actor)
@@ -47,16 +53,30 @@ class EditRepository:
             raise InvalidInput(f"{len(clean)} edits but probe prompts for {len(probes)}")
         probe_rows = [[probe_prompts.clean_probe(p, x, self.max_chars) for p, x in group] for group in probes or ()]
         now = _now()
-        rows = [dict(prompt=d.prompt, target=d.target, subject=d.subject, notes=d.notes, status="active",
-                     created_at=now, created_by=actor, updated_at=now, updated_by=actor) for d in clean]
+        rows = [
+            dict(
+                prompt=d.prompt,
+                target=d.target,
+                subject=d.subject,
+                notes=d.notes,
+                status="active",
+                created_at=now,
+                created_by=actor,
+                updated_at=now,
+                updated_by=actor,
+            )
+            for d in clean
+        ]
         with write_transaction(self.engine) as conn:
             inserted = conn.execute(edits.insert().returning(edits.c.id, sort_by_parameter_order=True), rows)
             ids = [r.id for r in inserted]
             added = [_edit(dict(row, id=i)) for row, i in zip(rows, ids)]
-            audit.append_many(conn, audit.last_hash(conn),
-                              [(actor, action, e.id, None, _snapshot(e), reason) for e in added])
-            probe_prompts.insert_imported(conn, [(e.id, p, x) for e, group in zip(added, probe_rows) for p, x in group],
-                                          actor, now)
+            audit.append_many(
+                conn, audit.last_hash(conn), [(actor, action, e.id, None, _snapshot(e), reason) for e in added]
+            )
+            probe_prompts.insert_imported(
+                conn, [(e.id, p, x) for e, group in zip(added, probe_rows) for p, x in group], actor, now
+            )
         return added
 
     def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
@@ -91,8 +111,9 @@ class EditRepository:
         with read_transaction(self.engine) as conn:
             return self._get(conn, edit_id)
 
-    def list_edits(self, status: str | None = None, search: str | None = None,
-                   offset: int = 0, limit: int | None = None) -> list[Edit]:
+    def list_edits(
+        self, status: str | None = None, search: str | None = None, offset: int = 0, limit: int | None = None
+    ) -> list[Edit]:
         query = self._filtered(sa.select(edits), status, search).order_by(edits.c.id).offset(offset)
         if limit is not None:
             query = query.limit(limit)
@@ -130,15 +151,26 @@ class EditRepository:
         with read_transaction(self.engine) as conn:
             return conn.execute(sa.select(settings.c.value).where(settings.c.key == key)).scalar()
 
-    def audit_entries(self, edit_id: int | None = None, actor: str | None = None,
-                      since: datetime | None = None, until: datetime | None = None,
-                      limit: int | None = None) -> list[audit.AuditEntry]:
+    def audit_entries(
+        self,
+        edit_id: int | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[audit.AuditEntry]:
         """Audit rows, newest first, filtered by edit, actor and time."""
         query = sa.select(audit_log).order_by(audit_log.c.id.desc())
-        for column, value, op in ((audit_log.c.edit_id, edit_id, "eq"), (audit_log.c.actor, actor, "eq"),
-                                  (audit_log.c.at, since, "ge"), (audit_log.c.at, until, "le")):
+        for column, value, op in (
+            (audit_log.c.edit_id, edit_id, "eq"),
+            (audit_log.c.actor, actor, "eq"),
+            (audit_log.c.at, since, "ge"),
+            (audit_log.c.at, until, "le"),
+        ):
             if value is not None:
-                query = query.where(column == value if op == "eq" else column >= value if op == "ge" else column <= value)
+                query = query.where(
+                    column == value if op == "eq" else column >= value if op == "ge" else column <= value
+                )
         if limit is not None:
             query = query.limit(limit)
         with read_transaction(self.engine) as conn:
@@ -152,11 +184,17 @@ class EditRepository:
         """Edits by status and audit rows by action, from one read snapshot."""
         with read_transaction(self.engine) as conn:
             by_status = dict(conn.execute(sa.select(edits.c.status, sa.func.count()).group_by(edits.c.status)).all())
-            by_action = dict(conn.execute(sa.select(audit_log.c.action, sa.func.count())
-                                          .group_by(audit_log.c.action)).all())
-        return {"edits": {"total": sum(by_status.values()), "active": by_status.get("active", 0),
-                          "retired": by_status.get("retired", 0)},
-                "audit": {"rows": sum(by_action.values()), "by_action": dict(sorted(by_action.items()))}}
+            by_action = dict(
+                conn.execute(sa.select(audit_log.c.action, sa.func.count()).group_by(audit_log.c.action)).all()
+            )
+        return {
+            "edits": {
+                "total": sum(by_status.values()),
+                "active": by_status.get("active", 0),
+                "retired": by_status.get("retired", 0),
+            },
+            "audit": {"rows": sum(by_action.values()), "by_action": dict(sorted(by_action.items()))},
+        }
 
     def recent_probes(self, limit: int = 50) -> list[dict]:
         query = sa.select(probe_log).order_by(probe_log.c.id.desc()).limit(limit)
@@ -166,17 +204,21 @@ class EditRepository:
     # ---- helpers ------------------------------------------------------------------------
     def clean_draft(self, draft: EditDraft) -> EditDraft:
         """The draft with its fields validated and stripped; InvalidInput says which field is wrong."""
-        return EditDraft(clean_field("prompt", draft.prompt, self.max_chars),
-                         clean_field("target", draft.target, self.max_chars),
-                         clean_field("subject", draft.subject, self.max_chars, required=False),
-                         clean_field("notes", draft.notes, self.max_chars, required=False))
+        return EditDraft(
+            clean_field("prompt", draft.prompt, self.max_chars),
+            clean_field("target", draft.target, self.max_chars),
+            clean_field("subject", draft.subject, self.max_chars, required=False),
+            clean_field("notes", draft.notes, self.max_chars, required=False),
+        )
 
-    def _transition(self, edit_id: int, actor: str, action: str, from_status: str, to_status: str,
-                    reason: str | None) -> Edit:
+    def _transition(
+        self, edit_id: int, actor: str, action: str, from_status: str, to_status: str, reason: str | None
+    ) -> Edit:
         return self._update(edit_id, actor, action, {"status": to_status}, reason, expect_status=from_status)
 
-    def _update(self, edit_id: int, actor: str, action: str, changes: dict, reason: str | None,
-                expect_status: str | None = None) -> Edit:
+    def _update(
+        self, edit_id: int, actor: str, action: str, changes: dict, reason: str | None, expect_status: str | None = None
+    ) -> Edit:
         actor = self._actor(actor)
         reason = clean_field("reason", reason, self.max_chars, required=False)
         with write_transaction(self.engine) as conn:
@@ -186,8 +228,9 @@ class EditRepository:
             if all(getattr(before, k) == v for k, v in changes.items()):
                 raise StateConflict(f"edit {edit_id} already has {changes}")
             now = _now()
-            conn.execute(edits.update().where(edits.c.id == edit_id)
-                         .values(**changes, updated_at=now, updated_by=actor))
+            conn.execute(
+                edits.update().where(edits.c.id == edit_id).values(**changes, updated_at=now, updated_by=actor)
+            )
             after = self._get(conn, edit_id)
             audit.append(conn, actor, action, edit_id, _snapshot(before), _snapshot(after), reason)
         return after
@@ -211,8 +254,9 @@ class EditRepository:
             query = query.where(edits.c.status == status)
         if search:
             pattern = f"%{search.strip()}%"
-            query = query.where(sa.or_(edits.c.prompt.ilike(pattern), edits.c.target.ilike(pattern),
-                                       edits.c.subject.ilike(pattern)))
+            query = query.where(
+                sa.or_(edits.c.prompt.ilike(pattern), edits.c.target.ilike(pattern), edits.c.subject.ilike(pattern))
+            )
         return query
 
     def _actor(self, actor: str) -> str:
@@ -224,19 +268,35 @@ def _now() -> datetime:
 
 
 def _edit(row) -> Edit:
-    return Edit(id=row["id"], prompt=row["prompt"], target=row["target"], subject=row["subject"],
-                notes=row["notes"], status=row["status"], created_at=audit.utc(row["created_at"]),
-                created_by=row["created_by"], updated_at=audit.utc(row["updated_at"]),
-                updated_by=row["updated_by"])
+    return Edit(
+        id=row["id"],
+        prompt=row["prompt"],
+        target=row["target"],
+        subject=row["subject"],
+        notes=row["notes"],
+        status=row["status"],
+        created_at=audit.utc(row["created_at"]),
+        created_by=row["created_by"],
+        updated_at=audit.utc(row["updated_at"]),
+        updated_by=row["updated_by"],
+    )
 
 
 def _probe_log_row(record: RoutingRecord, actor: str, at: datetime) -> dict:
     d = record.to_dict()
-    return dict(at=at, actor=actor, query=record.query, route=record.route,
-                chosen_edit_id=record.chosen_edit.id if record.chosen_edit else None,
-                top_score=d["candidates"][0]["score"] if d["candidates"] else None,
-                threshold=record.decision.threshold, candidates=json.dumps(d["candidates"]),
-                base_answer=record.base_answer, edited_answer=record.edited_answer, timings=json.dumps(d["timings_ms"]))
+    return dict(
+        at=at,
+        actor=actor,
+        query=record.query,
+        route=record.route,
+        chosen_edit_id=record.chosen_edit.id if record.chosen_edit else None,
+        top_score=d["candidates"][0]["score"] if d["candidates"] else None,
+        threshold=record.decision.threshold,
+        candidates=json.dumps(d["candidates"]),
+        base_answer=record.base_answer,
+        edited_answer=record.edited_answer,
+        timings=json.dumps(d["timings_ms"]),
+    )
 
 
 def _snapshot(edit: Edit) -> dict:

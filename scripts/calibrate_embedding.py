@@ -26,15 +26,24 @@ def main() -> None:
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/counterfact/train.json"))
     p.add_argument("--limit", type=int, default=3000)
     args = p.parse_args()
-    records = json.loads(Path(args.data).read_text())[:args.limit]
+    records = json.loads(Path(args.data).read_text())[: args.limit]
     embedder = SentenceEmbedder(resolve_model_path(MINILM, Path(".")), "cpu", 64)
     edits = embedder.encode([r["prompt"] for r in records])
     positives = (edits * embedder.encode([r["rephrase_prompt"] for r in records])).sum(1)
     negatives = (embedder.encode([r["locality_prompt"] for r in records]) @ edits.T).max(1)
     scale, center = fit_similarity_calibration(positives, negatives)
-    print(json.dumps({"records": len(records), "similarity_scale": round(scale, 3), "similarity_center": round(center, 3),
-                      "in_scope_recall": float((positives >= center).mean()),
-                      "out_of_scope_rejection": float((negatives < center).mean())}, indent=2))
+    print(
+        json.dumps(
+            {
+                "records": len(records),
+                "similarity_scale": round(scale, 3),
+                "similarity_center": round(center, 3),
+                "in_scope_recall": float((positives >= center).mean()),
+                "out_of_scope_rejection": float((negatives < center).mean()),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 HEADLINE = ("reliability", "generalization", "locality", "routing.in_scope_recall", "routing.out_of_scope_rejection")
-TRAINING = {"scope": ("threshold", "heldout.in_scope_recall", "heldout.out_of_scope_rejection",
-                      "heldout.reliability_recall"),
-            "counterfactual": ("heldout_after.reliability", "heldout_after.generalization")}
+TRAINING = {
+    "scope": ("threshold", "heldout.in_scope_recall", "heldout.out_of_scope_rejection", "heldout.reliability_recall"),
+    "counterfactual": ("heldout_after.reliability", "heldout_after.generalization"),
+}
 
 
 def dig(tree: dict, dotted: str):
@@ -55,9 +56,17 @@ def main(argv: list[str] | None = None) -> int:
         worse += [name] if flag else []
         print(f"{name:<52} {_fmt(old):>8} {_fmt(new):>8} {_fmt(diff):>7}{flag}")
     Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json_out).write_text(json.dumps({"fresh": args.fresh, "shipped": args.shipped, "worse": worse,
-                                               "rows": [dict(zip(("figure", "shipped", "fresh", "headline"), r))
-                                                        for r in table]}, indent=2))
+    Path(args.json_out).write_text(
+        json.dumps(
+            {
+                "fresh": args.fresh,
+                "shipped": args.shipped,
+                "worse": worse,
+                "rows": [dict(zip(("figure", "shipped", "fresh", "headline"), r)) for r in table],
+            },
+            indent=2,
+        )
+    )
     print(f"{len(worse)} headline figures worse by more than {args.tolerance}; wrote {args.json_out}", file=sys.stderr)
     return 1 if worse else 0
 

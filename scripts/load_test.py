@@ -33,8 +33,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-RELATIONS = ("The capital of", "The official language of", "The currency of", "The founder of",
-             "The largest river of", "The national animal of", "The chief export of", "The patron saint of")
+RELATIONS = (
+    "The capital of",
+    "The official language of",
+    "The currency of",
+    "The founder of",
+    "The largest river of",
+    "The national animal of",
+    "The chief export of",
+    "The patron saint of",
+)
 
 
 @dataclass
@@ -102,17 +110,34 @@ def _interleaved(http: httpx.Client, run: ClientRun, i: int, ids: list[int], ret
         if got and got["prompt"] != run.expected[ids[-1]]["prompt"]:
             run.unexpected.append(f"read edit {ids[-1]}: prompt {got['prompt']!r} is not what was added")
     if i % 25 == 24 and len(ids) > 5:
-        _write(http, run, "retire", ids[-6], "POST", f"/api/edits/{ids[-6]}/retire", {"reason": "load test"},
-               status="retired")
+        _write(
+            http,
+            run,
+            "retire",
+            ids[-6],
+            "POST",
+            f"/api/edits/{ids[-6]}/retire",
+            {"reason": "load test"},
+            status="retired",
+        )
         retired.append(ids[-6])
     if i % 50 == 49 and len(retired) >= 2:
         edit_id = retired.pop(0)
-        _write(http, run, "restore", edit_id, "POST", f"/api/edits/{edit_id}/restore", {"reason": "load test"},
-               status="active")
+        _write(
+            http,
+            run,
+            "restore",
+            edit_id,
+            "POST",
+            f"/api/edits/{edit_id}/restore",
+            {"reason": "load test"},
+            status="active",
+        )
     if i % 40 == 39 and len(ids) > 1:
         new_target = f"Changed {run.name}-{i}"
-        _write(http, run, "change", ids[-2], "PATCH", f"/api/edits/{ids[-2]}", {"target": new_target},
-               target=new_target)
+        _write(
+            http, run, "change", ids[-2], "PATCH", f"/api/edits/{ids[-2]}", {"target": new_target}, target=new_target
+        )
     if i % 100 == 99:
         _call(http, run, "list", "GET", "/api/edits", 200, params={"search": "load-test realm", "limit": 20})
 
@@ -147,8 +172,13 @@ def _all_edits(http: httpx.Client) -> dict[int, dict]:
 
 
 def audit_verify(db_url: str) -> tuple[bool, str]:
-    done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--db", db_url, "audit", "verify"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--db", db_url, "audit", "verify"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 
@@ -158,16 +188,20 @@ def check(url: str, token: str, db_url: str, runs: list[ClientRun], expected_edi
         stats = http.get("/api/stats").raise_for_status().json()
         log = _all_edits(http)
     expected = {i: e for run in runs for i, e in run.expected.items()}
-    lost = sorted(i for i, want in expected.items()
-                  if i not in log or any(log[i][k] != v for k, v in want.items()))
+    lost = sorted(i for i, want in expected.items() if i not in log or any(log[i][k] != v for k, v in want.items()))
     acked = sum((run.acked for run in runs), Counter())
     verified, verify_text = audit_verify(db_url)
     failures = [f"{run.name} did not finish" for run in runs if not run.finished]
     failures += [f"{len(lost)} acknowledged edits lost or changed, e.g. {lost[:5]}"] if lost else []
     failures += _count_failures(stats, log, expected_edits, acked)
     failures += [] if verified else [f"audit verify failed: {verify_text}"]
-    return {"failures": failures, "lost": len(lost), "stats": stats, "audit_verify": verify_text,
-            "acknowledged": dict(acked)}
+    return {
+        "failures": failures,
+        "lost": len(lost),
+        "stats": stats,
+        "audit_verify": verify_text,
+        "acknowledged": dict(acked),
+    }
 
 
 def _count_failures(stats: dict, log: dict, expected_edits: int, acked: Counter) -> list[str]:
@@ -188,23 +222,38 @@ def _count_failures(stats: dict, log: dict, expected_edits: int, acked: Counter)
 def summarise(runs: list[ClientRun], wall_s: float, checked: dict, clients: int, edits: int) -> dict:
     calls = [c for run in runs for c in run.calls]
     kinds = sorted({c.kind for c in calls})
-    return {"clients": clients, "edits_per_client": edits, "wall_s": round(wall_s, 1),
-            "requests": len(calls), "requests_served": sum(c.status > 0 for c in calls), "requests_per_s": round(len(calls) / wall_s, 1) if wall_s else None,
-            "errors": sum(len(run.unexpected) for run in runs), "server_errors_5xx": sum(c.status >= 500 for c in calls),
-            "edits_lost": checked["lost"], "latency_ms": _latency(calls),
-            "by_kind": {k: dict(count=sum(c.kind == k for c in calls), **_latency([c for c in calls if c.kind == k]))
-                        for k in kinds},
-            "statuses": dict(Counter(str(c.status) for c in calls)), "failures": checked["failures"],
-            "unexpected": [u for run in runs for u in run.unexpected][:20], "stats": checked["stats"],
-            "audit_verify": checked["audit_verify"], "acknowledged": checked["acknowledged"]}
+    return {
+        "clients": clients,
+        "edits_per_client": edits,
+        "wall_s": round(wall_s, 1),
+        "requests": len(calls),
+        "requests_served": sum(c.status > 0 for c in calls),
+        "requests_per_s": round(len(calls) / wall_s, 1) if wall_s else None,
+        "errors": sum(len(run.unexpected) for run in runs),
+        "server_errors_5xx": sum(c.status >= 500 for c in calls),
+        "edits_lost": checked["lost"],
+        "latency_ms": _latency(calls),
+        "by_kind": {
+            k: dict(count=sum(c.kind == k for c in calls), **_latency([c for c in calls if c.kind == k])) for k in kinds
+        },
+        "statuses": dict(Counter(str(c.status) for c in calls)),
+        "failures": checked["failures"],
+        "unexpected": [u for run in runs for u in run.unexpected][:20],
+        "stats": checked["stats"],
+        "audit_verify": checked["audit_verify"],
+        "acknowledged": checked["acknowledged"],
+    }
 
 
 def _latency(calls: list[Call]) -> dict:
     if not calls:
         return {"p50": None, "p95": None, "max": None}
     ms = np.array([c.ms for c in calls])
-    return {"p50": round(float(np.percentile(ms, 50)), 1), "p95": round(float(np.percentile(ms, 95)), 1),
-            "max": round(float(ms.max()), 1)}
+    return {
+        "p50": round(float(np.percentile(ms, 50)), 1),
+        "p95": round(float(np.percentile(ms, 95)), 1),
+        "max": round(float(ms.max()), 1),
+    }
 
 
 def table(report: dict) -> str:
@@ -213,10 +262,12 @@ def table(report: dict) -> str:
         lines.append(f"{kind:<8} {row['count']:>6} {row['p50']:>8} {row['p95']:>8} {row['max']:>8}")
     lat = report["latency_ms"]
     lines.append(f"{'all':<8} {report['requests']:>6} {lat['p50']:>8} {lat['p95']:>8} {lat['max']:>8}")
-    lines.append(f"clients {report['clients']} x {report['edits_per_client']} edits in {report['wall_s']} s "
-                 f"({report['requests_per_s']} req/s); errors {report['errors']}, 5xx {report['server_errors_5xx']}, "
-                 f"edits lost {report['edits_lost']}; index {report['stats']['index']['size']} = active "
-                 f"{report['stats']['edits']['active']}; audit rows {report['stats']['audit']['rows']}")
+    lines.append(
+        f"clients {report['clients']} x {report['edits_per_client']} edits in {report['wall_s']} s "
+        f"({report['requests_per_s']} req/s); errors {report['errors']}, 5xx {report['server_errors_5xx']}, "
+        f"edits lost {report['edits_lost']}; index {report['stats']['index']['size']} = active "
+        f"{report['stats']['edits']['active']}; audit rows {report['stats']['audit']['rows']}"
+    )
     lines.append("invariants: " + ("all hold" if not report["failures"] else "; ".join(report["failures"])))
     return "\n".join(lines)
 
@@ -248,11 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ask-clients", type=int, default=8, help="how many clients also ask one prompt mid-run")
     p.add_argument("--max-seconds", type=float, default=1200)
     p.add_argument("--json", default=str(ROOT / "artifacts" / "load.json"))
-    p.add_argument("--db", default=None, help="an empty edit log to serve (e.g. PostgreSQL); default a temp SQLite file")
+    p.add_argument(
+        "--db", default=None, help="an empty edit log to serve (e.g. PostgreSQL); default a temp SQLite file"
+    )
     args = p.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="serac-load-") as folder:
-        with launch(Path(folder), load_users(args.clients), args.db) as server:
-            report = load_test(server, args.clients, args.edits, args.ask_clients, args.max_seconds)
+    with (
+        tempfile.TemporaryDirectory(prefix="serac-load-") as folder,
+        launch(Path(folder), load_users(args.clients), args.db) as server,
+    ):
+        report = load_test(server, args.clients, args.edits, args.ask_clients, args.max_seconds)
     print(table(report))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2))

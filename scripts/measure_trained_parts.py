@@ -48,15 +48,17 @@ def measure_scope(cases, folder: str | None, top_k: int, thresholds: list[float]
     embedder = SentenceEmbedder(resolve_model_path(MINILM, ROOT / ".cache/models"), "cpu", 64)
     out = {}
     t0 = time.perf_counter()
-    base = score_probes(EmbeddingScopeClassifier(defaults.similarity_scale, defaults.similarity_center),
-                        embedder, cases, top_k)
+    base = score_probes(
+        EmbeddingScopeClassifier(defaults.similarity_scale, defaults.similarity_center), embedder, cases, top_k
+    )
     out["untrained_embedding@0.5"] = routing_metrics(base, 0.5) | {"seconds": round(time.perf_counter() - t0, 1)}
     if folder:
         threshold = require_meta(folder, "scope")["threshold"]
         t0 = time.perf_counter()
         trained = score_probes(CrossEncoderScopeClassifier.load(folder, "cpu"), embedder, cases, top_k)
         out[f"cross_encoder@{threshold:.3f}"] = routing_metrics(trained, threshold) | {
-            "seconds": round(time.perf_counter() - t0, 1)}
+            "seconds": round(time.perf_counter() - t0, 1)
+        }
         out["cross_encoder@0.5"] = routing_metrics(trained, 0.5)
         for t in thresholds:
             out[f"cross_encoder@{t}"] = routing_metrics(trained, t)
@@ -83,7 +85,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared/data/counterfact/val.json"))
     p.add_argument("--limit", type=int, default=1000)
-    p.add_argument("--skip", type=int, default=0, help="records skipped before the --limit ones (e.g. those trained on)")
+    p.add_argument(
+        "--skip", type=int, default=0, help="records skipped before the --limit ones (e.g. those trained on)"
+    )
     p.add_argument("--thresholds", default="", help="also the trained scope's routing at these thresholds (comma list)")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--cf-records", type=int, default=0, help="records for the counterfactual measurement (0: skip)")
@@ -92,15 +96,16 @@ def main() -> None:
     p.add_argument("--skip-scope", action="store_true")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
-    cases = [c for _, c in read_edit_file(args.data, "auto", args.skip + args.limit).cases][args.skip:]
+    cases = [c for _, c in read_edit_file(args.data, "auto", args.skip + args.limit).cases][args.skip :]
     thresholds = [float(t) for t in args.thresholds.split(",") if t.strip()]
     result = {"data": args.data, "skip": args.skip, "records": len(cases)}
     if not args.skip_scope:
-        result["scope"] = measure_scope(cases, args.scope if Path(args.scope).exists() else None, args.top_k,
-                                        thresholds)
+        result["scope"] = measure_scope(
+            cases, args.scope if Path(args.scope).exists() else None, args.top_k, thresholds
+        )
     if args.cf_records:
         folder = args.counterfactual if Path(args.counterfactual).exists() else None
-        result["counterfactual"] = measure_cf(cases[:args.cf_records], folder)
+        result["counterfactual"] = measure_cf(cases[: args.cf_records], folder)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

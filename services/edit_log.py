@@ -29,8 +29,14 @@ class EditLog:
     def add_edit(self, draft: EditDraft, actor: str) -> Edit:
         return self.add_edits([draft], actor, action="add")[0]
 
-    def add_edits(self, drafts: Sequence[EditDraft], actor: str, action: str = "import", reason: str | None = None,
-                  probes: Sequence[Probes] | None = None) -> list[Edit]:
+    def add_edits(
+        self,
+        drafts: Sequence[EditDraft],
+        actor: str,
+        action: str = "import",
+        reason: str | None = None,
+        probes: Sequence[Probes] | None = None,
+    ) -> list[Edit]:
         """Save edits, their audit rows and (per edit) their probe prompts in one transaction."""
         return self.repository.add_edits(drafts, actor, action, reason, probes)
 
@@ -50,8 +56,9 @@ class EditLog:
 
     def add_probe(self, edit_id: int, prompt: str, expect: str, actor: str) -> probe_prompts.ProbePrompt:
         """Keep a curator's probe prompt with an edit (audited)."""
-        return probe_prompts.add_probe(self.repository.engine, edit_id, prompt, expect, actor,
-                                       self.config.max_prompt_chars)
+        return probe_prompts.add_probe(
+            self.repository.engine, edit_id, prompt, expect, actor, self.config.max_prompt_chars
+        )
 
     # ---- reads --------------------------------------------------------------------------
     def probes_for(self, edit_ids: Sequence[int]) -> dict[int, list[probe_prompts.ProbePrompt]]:

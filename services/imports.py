@@ -41,8 +41,12 @@ def validate(read: ReadResult, repository: EditRepository) -> tuple[list[EditCas
 
 def _clean_case(case: EditCase, repository: EditRepository) -> EditCase:
     clean = [clean_probe(p, x, repository.max_chars) for p, x in probe_rows(case)]
-    return replace(case, edit=repository.clean_draft(case.edit),
-                   paraphrases=tuple(p for p, x in clean if x == "in"), unrelated=tuple(p for p, x in clean if x == "out"))
+    return replace(
+        case,
+        edit=repository.clean_draft(case.edit),
+        paraphrases=tuple(p for p, x in clean if x == "in"),
+        unrelated=tuple(p for p, x in clean if x == "out"),
+    )
 
 
 def probe_rows(case: EditCase) -> list[tuple[str, str]]:
@@ -50,8 +54,15 @@ def probe_rows(case: EditCase) -> list[tuple[str, str]]:
     return [(p, "in") for p in case.paraphrases] + [(p, "out") for p in case.unrelated]
 
 
-def import_read(log, read: ReadResult, actor: str, reason: str, skip_invalid: bool = False,
-                batch: int = IMPORT_BATCH, progress: ProgressFactory = NoProgress) -> ImportResult:
+def import_read(
+    log,
+    read: ReadResult,
+    actor: str,
+    reason: str,
+    skip_invalid: bool = False,
+    batch: int = IMPORT_BATCH,
+    progress: ProgressFactory = NoProgress,
+) -> ImportResult:
     """Save what `read` holds through `log` (an EditLog or Services); InvalidInput when a record is
     rejected and not `skip_invalid`, or when nothing valid is left."""
     if batch < 1:
@@ -66,9 +77,10 @@ def import_read(log, read: ReadResult, actor: str, reason: str, skip_invalid: bo
     bar = progress(total=len(good), desc="importing")
     try:
         for start in range(0, len(good), batch):
-            chunk = good[start:start + batch]
-            added = log.add_edits([c.edit for c in chunk], actor, action="import", reason=reason,
-                                  probes=[probe_rows(c) for c in chunk])
+            chunk = good[start : start + batch]
+            added = log.add_edits(
+                [c.edit for c in chunk], actor, action="import", reason=reason, probes=[probe_rows(c) for c in chunk]
+            )
             imported += len(added)
             probes += sum(len(probe_rows(c)) for c in chunk)
             bar.update(len(chunk))

@@ -59,7 +59,7 @@ class Services(EditLog):
             active = self.repository.active_edits()
             with self.model_slot:
                 for start in range(0, len(active), 1024):
-                    self.editor.add_edits(active[start:start + 1024])
+                    self.editor.add_edits(active[start : start + 1024])
             return len(active)
 
     def sync(self) -> int:
@@ -76,15 +76,22 @@ class Services(EditLog):
             return len(stale)
 
     # ---- writes -------------------------------------------------------------------------
-    def add_edits(self, drafts: Sequence[EditDraft], actor: str, action: str = "import", reason: str | None = None,
-                  probes: Sequence[Probes] | None = None) -> list[Edit]:
+    def add_edits(
+        self,
+        drafts: Sequence[EditDraft],
+        actor: str,
+        action: str = "import",
+        reason: str | None = None,
+        probes: Sequence[Probes] | None = None,
+    ) -> list[Edit]:
         with self.write_lock:
             added = super().add_edits(drafts, actor, action, reason, probes)
             self._index(added)
             return added
 
-    def add_edits_by_actor(self, groups: Sequence[tuple[str, Sequence[EditDraft]]],
-                           action: str = "add") -> list[list[Edit] | EditorError]:
+    def add_edits_by_actor(
+        self, groups: Sequence[tuple[str, Sequence[EditDraft]]], action: str = "add"
+    ) -> list[list[Edit] | EditorError]:
         """Several actors' adds: one transaction per actor (all-or-nothing for that actor), then one index pass
         for everything committed; per group, its edits or the EditorError that refused it (nothing written)."""
         with self.write_lock:
@@ -166,8 +173,13 @@ class Services(EditLog):
             self.sync()
             log_ids = {e.id for e in self.repository.active_edits()}
             index_ids = set(self.editor.memory.ids())
-        return Consistency(log_ids == index_ids, len(log_ids), len(index_ids),
-                           tuple(sorted(log_ids - index_ids)), tuple(sorted(index_ids - log_ids)))
+        return Consistency(
+            log_ids == index_ids,
+            len(log_ids),
+            len(index_ids),
+            tuple(sorted(log_ids - index_ids)),
+            tuple(sorted(index_ids - log_ids)),
+        )
 
     def _index(self, edits: Sequence[Edit]) -> None:
         """Embed committed edits into the index; on failure, rebuild it from the log, then re-raise."""
@@ -187,4 +199,3 @@ class Services(EditLog):
     def clean_query(self, query: object) -> str:
         """A query as asked (validated like an edit's prompt), or InvalidInput."""
         return clean_field("prompt", query, self.config.max_prompt_chars)
-

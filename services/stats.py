@@ -13,8 +13,13 @@ def stats(services: Services) -> dict:
     """The log's counts plus the index: its size and whether it holds exactly the log's active edits."""
     check = services.check_consistency()
     out = services.counts()
-    out["index"] = {"size": check.in_index, "active_in_log": check.active_in_log, "consistent": check.ok,
-                    "missing": list(check.missing[:20]), "extra": list(check.extra[:20])}
+    out["index"] = {
+        "size": check.in_index,
+        "active_in_log": check.active_in_log,
+        "consistent": check.ok,
+        "missing": list(check.missing[:20]),
+        "extra": list(check.extra[:20]),
+    }
     out["threshold"] = services.editor.threshold
     out["parts"] = services.editor.trained_parts or {}  # which learned parts serve, and the shipped version
     return out

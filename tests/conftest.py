@@ -17,8 +17,12 @@ import pytest
 
 from core.config import SeracConfig
 
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "TOKENIZERS_PARALLELISM": "false"}
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SERAC_SHARED_DATA", ROOT.parent / "shared" / "data"))  # the benchmarks, read in place
 MODEL_CACHE = Path(os.environ.get("SERAC_CACHE_DIR", ROOT / ".cache" / "models"))
@@ -120,7 +124,7 @@ def any_db_url(request, tmp_path):
     if not admin:
         if os.environ.get("CI"):
             pytest.fail("SERAC_TEST_PG_URL is not set; CI must run PostgreSQL (scripts/start-postgres.sh)")
-        pytest.skip("no PostgreSQL test server (run `eval \"$(bash scripts/start-postgres.sh)\"`)")
+        pytest.skip('no PostgreSQL test server (run `eval "$(bash scripts/start-postgres.sh)"`)')
     url, name = _fresh_postgres_url(admin)
     yield url
     _drop_postgres(admin, name)

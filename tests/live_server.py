@@ -72,16 +72,24 @@ def _users_file(folder: Path, extra_users: Sequence[tuple[str, str, str]]) -> di
     from webapp.auth import UserStore
 
     users = UserStore(folder / "users.json")
-    everyone = [(CURATOR[0], "curator", CURATOR[1]), (VIEWER[0], "viewer", VIEWER[1]),
-                (LOCKOUT[0], "viewer", LOCKOUT[1]), *extra_users]
+    everyone = [
+        (CURATOR[0], "curator", CURATOR[1]),
+        (VIEWER[0], "viewer", VIEWER[1]),
+        (LOCKOUT[0], "viewer", LOCKOUT[1]),
+        *extra_users,
+    ]
     for name, role, password in everyone:
         users.set_user(name, role, password)
     return {name: users.create_token(name) for name, _, _ in everyone}
 
 
 @contextmanager
-def launch(folder: Path, extra_users: Sequence[tuple[str, str, str]] = (),
-           db_url: str | None = None, models_dir: Path | None = None) -> Iterator[LiveServer]:
+def launch(
+    folder: Path,
+    extra_users: Sequence[tuple[str, str, str]] = (),
+    db_url: str | None = None,
+    models_dir: Path | None = None,
+) -> Iterator[LiveServer]:
     """Start `python app.py` on 127.0.0.1 with its log, users file and edit log (unless db_url) in `folder`;
     stop it on exit. `models_dir` (e.g. ROOT / "models") serves those trained parts; by default the
     tests' environment (tests/conftest.py) serves the untrained fallback."""
@@ -91,16 +99,26 @@ def launch(folder: Path, extra_users: Sequence[tuple[str, str, str]] = (),
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     if models_dir is not None:
         env["SERAC_MODELS_DIR"] = str(models_dir)
-    command = [sys.executable, str(ROOT / "app.py"), "--db", db_url,
-               "--users", str(folder / "users.json"), "--host", "127.0.0.1", "--port", str(port),
-               "--device", "cpu"]
+    command = [
+        sys.executable,
+        str(ROOT / "app.py"),
+        "--db",
+        db_url,
+        "--users",
+        str(folder / "users.json"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+    ]
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, process, log)
-        yield LiveServer(url, folder, CURATOR, VIEWER, tokens[CURATOR[0]], tokens[VIEWER[0]], process, tokens,
-                         db_url)
+        yield LiveServer(url, folder, CURATOR, VIEWER, tokens[CURATOR[0]], tokens[VIEWER[0]], process, tokens, db_url)
     finally:
         process.terminate()
         try:

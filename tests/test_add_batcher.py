@@ -28,8 +28,9 @@ def _burst(batcher: AddBatcher, requests: list[tuple[EditDraft, str, bool]]) -> 
 
 def test_concurrent_adds_share_batches_and_each_gets_its_own_edit(services):
     batcher = AddBatcher(services)
-    requests = [(EditDraft(f"The capital of the realm Q{i} is", f"City {i}"), f"curator{i % 3}", False)
-                for i in range(12)]
+    requests = [
+        (EditDraft(f"The capital of the realm Q{i} is", f"City {i}"), f"curator{i % 3}", False) for i in range(12)
+    ]
     results = _burst(batcher, requests)
     assert all(isinstance(r, tuple) for r in results), results
     assert [r[0].prompt for r in results] == [d.prompt for d, _, _ in requests]
@@ -44,10 +45,12 @@ def test_concurrent_adds_share_batches_and_each_gets_its_own_edit(services):
 def test_errors_stay_with_their_own_request(services):
     services.add_edit(EditDraft("The mother tongue of Danielle Darrieux is", "English"), "alice")
     batcher = AddBatcher(services)
-    requests = [(EditDraft("  ", "x"), "bob", False),
-                (EditDraft("The mother tongue of Danielle Darrieux is", "French"), "bob", False),
-                (EditDraft("The currency of Veltria is the", "crown"), "carol", False),
-                (EditDraft("The currency of Veltria is the", "mark"), "dave", False)]
+    requests = [
+        (EditDraft("  ", "x"), "bob", False),
+        (EditDraft("The mother tongue of Danielle Darrieux is", "French"), "bob", False),
+        (EditDraft("The currency of Veltria is the", "crown"), "carol", False),
+        (EditDraft("The currency of Veltria is the", "mark"), "dave", False),
+    ]
     blank, contradiction, first, second = _burst(batcher, requests)
     assert isinstance(blank, InvalidInput) and "prompt must not be empty" in str(blank)
     assert isinstance(contradiction, StateConflict) and "contradicts #1" in str(contradiction)
@@ -60,6 +63,7 @@ def test_errors_stay_with_their_own_request(services):
 
 def test_force_saves_a_contradiction(services):
     services.add_edit(EditDraft("The mother tongue of Danielle Darrieux is", "English"), "alice")
-    edit, conflicts = AddBatcher(services).add(EditDraft("The mother tongue of Danielle Darrieux is", "French"),
-                                               "alice", force=True)
+    edit, conflicts = AddBatcher(services).add(
+        EditDraft("The mother tongue of Danielle Darrieux is", "French"), "alice", force=True
+    )
     assert edit.id == 2 and conflicts.contradictions[0].id == 1

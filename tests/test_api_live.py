@@ -20,16 +20,18 @@ TARGET = "Osmund crown"
 
 @pytest.fixture(scope="module")
 def api(live_server):
-    with httpx.Client(base_url=live_server.url, timeout=120,
-                      headers={"Authorization": f"Bearer {live_server.curator_token}"}) as client:
+    with httpx.Client(
+        base_url=live_server.url, timeout=120, headers={"Authorization": f"Bearer {live_server.curator_token}"}
+    ) as client:
         yield client
     assert live_server.alive(), "the server must stay up through the API tests"
 
 
 @pytest.fixture(scope="module")
 def viewer(live_server):
-    with httpx.Client(base_url=live_server.url, timeout=120,
-                      headers={"Authorization": f"Bearer {live_server.viewer_token}"}) as client:
+    with httpx.Client(
+        base_url=live_server.url, timeout=120, headers={"Authorization": f"Bearer {live_server.viewer_token}"}
+    ) as client:
         yield client
 
 
@@ -40,9 +42,17 @@ def created(api) -> dict:
     return response.json()["edit"]
 
 
-@pytest.mark.parametrize("method,path", [("GET", "/api/edits"), ("POST", "/api/edits"), ("POST", "/api/ask"),
-                                         ("POST", "/api/edits/1/retire"), ("POST", "/api/edits/1/restore"),
-                                         ("GET", "/api/nowhere")])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/edits"),
+        ("POST", "/api/edits"),
+        ("POST", "/api/ask"),
+        ("POST", "/api/edits/1/retire"),
+        ("POST", "/api/edits/1/restore"),
+        ("GET", "/api/nowhere"),
+    ],
+)
 def test_anonymous_and_bad_tokens_get_401(live_server, method, path):
     for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YWxpY2U6eA=="}):
         response = httpx.request(method, live_server.url + path, headers=headers, json={"prompt": "x", "target": "y"})
@@ -76,7 +86,9 @@ def test_list_filters_and_pages(api, created):
 def test_ask_returns_the_full_routing_record(api, created):
     record = api.post("/api/ask", json={"prompt": PROMPT}).json()
     assert record["route"] == "counterfactual" and record["chosen_edit"]["id"] == created["id"]
-    assert record["candidates"][0]["edit_id"] == created["id"] and record["candidates"][0]["score"] >= record["threshold"]
+    assert (
+        record["candidates"][0]["edit_id"] == created["id"] and record["candidates"][0]["score"] >= record["threshold"]
+    )
     assert record["base_answer"] is not None and "timings_ms" in record
 
 
@@ -116,8 +128,14 @@ def test_a_contradiction_is_refused_with_409_unless_forced(api, created):
     api.post(f"/api/edits/{forced.json()['edit']['id']}/retire", json={"reason": "cleanup"})
 
 
-@pytest.mark.parametrize("body,field", [({"prompt": " ", "target": "x"}, "prompt"), ({"prompt": "p"}, "target"),
-                                        ({"prompt": "p", "target": "x" * 5000}, "target")])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"prompt": " ", "target": "x"}, "prompt"),
+        ({"prompt": "p"}, "target"),
+        ({"prompt": "p", "target": "x" * 5000}, "target"),
+    ],
+)
 def test_bad_input_is_422_and_changes_nothing(api, body, field):
     before = api.get("/api/edits").json()["total"]
     response = api.post("/api/edits", json=body)
@@ -136,8 +154,10 @@ def test_unknown_edit_is_404(api):
 def test_a_viewer_reads_and_asks_but_cannot_write(viewer, created):
     assert viewer.get("/api/edits").status_code == 200
     assert viewer.post("/api/ask", json={"prompt": "The capital of France is"}).status_code == 200
-    for response in (viewer.post("/api/edits", json={"prompt": "a b c", "target": "d"}),
-                     viewer.post(f"/api/edits/{created['id']}/retire")):
+    for response in (
+        viewer.post("/api/edits", json={"prompt": "a b c", "target": "d"}),
+        viewer.post(f"/api/edits/{created['id']}/retire"),
+    ):
         assert response.status_code == 403 and "curator" in response.json()["detail"]
     assert viewer.get(f"/api/edits/{created['id']}").json()["status"] == "active"
 

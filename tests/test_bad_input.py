@@ -15,8 +15,10 @@ def fingerprint(url: str) -> tuple:
     """Everything a bad input must not change: every edit, audit row and setting."""
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        state = tuple(tuple(conn.execute(sa.text(f"SELECT * FROM {t} ORDER BY 1")).all())
-                      for t in ("edits", "audit_log", "settings"))
+        state = tuple(
+            tuple(conn.execute(sa.text(f"SELECT * FROM {t} ORDER BY 1")).all())
+            for t in ("edits", "audit_log", "settings")
+        )
     engine.dispose()
     return state
 
@@ -103,8 +105,17 @@ CLI_CASES = [
 @pytest.mark.parametrize("args,message", CLI_CASES, ids=[" ".join(a)[:40] for a, _ in CLI_CASES])
 def test_cli_rejects_bad_input_and_changes_nothing(log, files, args, message):
     before = fingerprint(log)
-    cmd = [sys.executable, str(ROOT / "app.py"), "--db", log, "--cache-dir", str(MODEL_CACHE), "--user", "tester",
-           *[a.replace("{d}", str(files)) for a in args]]
+    cmd = [
+        sys.executable,
+        str(ROOT / "app.py"),
+        "--db",
+        log,
+        "--cache-dir",
+        str(MODEL_CACHE),
+        "--user",
+        "tester",
+        *[a.replace("{d}", str(files)) for a in args],
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="surrogateescape", timeout=120)
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]

@@ -12,8 +12,20 @@ COUNTERFACT = DATA / "counterfact" / "train.json"
 
 
 def run_bench(tmp_path, *args):
-    cmd = [sys.executable, str(ROOT / "app.py"), "--db", f"sqlite:///{tmp_path / 'unused.sqlite'}",
-           "--device", "cpu", "--cache-dir", str(MODEL_CACHE), "bench", "--data", str(COUNTERFACT), *args]
+    cmd = [
+        sys.executable,
+        str(ROOT / "app.py"),
+        "--db",
+        f"sqlite:///{tmp_path / 'unused.sqlite'}",
+        "--device",
+        "cpu",
+        "--cache-dir",
+        str(MODEL_CACHE),
+        "bench",
+        "--data",
+        str(COUNTERFACT),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
 
 
@@ -24,8 +36,19 @@ def _timing(summary):
 @pytest.mark.models
 def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
     out = tmp_path / "bench.json"
-    proc = run_bench(tmp_path, "--sizes", "200,2000", "--queries", "20", "--inserts", "10",
-                     "--routing-queries", "6", "--json", str(out))
+    proc = run_bench(
+        tmp_path,
+        "--sizes",
+        "200,2000",
+        "--queries",
+        "20",
+        "--inserts",
+        "10",
+        "--routing-queries",
+        "6",
+        "--json",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     ins = report["insertion"]
@@ -56,11 +79,14 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
     assert not (tmp_path / "unused.sqlite").exists()  # the edit log named by --db is not touched
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--sizes", "10,abc"], "--sizes must be comma-separated integers"),
-    (["--sizes", "0"], "--sizes must list integers"),
-    (["--queries", "0"], "--queries must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--sizes", "10,abc"], "--sizes must be comma-separated integers"),
+        (["--sizes", "0"], "--sizes must list integers"),
+        (["--queries", "0"], "--queries must be a positive integer"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, args, message):
     out = tmp_path / "bench.json"
     proc = run_bench(tmp_path, *args, "--json", str(out))

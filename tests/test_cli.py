@@ -10,8 +10,19 @@ from tests.conftest import MODEL_CACHE, ROOT
 
 
 def run(db_url, *args, check=True):
-    cmd = [sys.executable, str(ROOT / "app.py"), "--db", db_url, "--cache-dir", str(MODEL_CACHE),
-           "--device", "cpu", "--user", "tester", *args]
+    cmd = [
+        sys.executable,
+        str(ROOT / "app.py"),
+        "--db",
+        db_url,
+        "--cache-dir",
+        str(MODEL_CACHE),
+        "--device",
+        "cpu",
+        "--user",
+        "tester",
+        *args,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if check:
         assert proc.returncode == 0, proc.stderr
@@ -28,13 +39,16 @@ def test_add_list_retire_restore(db_url):
     assert "intact: 3 rows" in run(db_url, "audit", "verify").stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (("add", "", "x"), "prompt must not be empty"),
-    (("add", "   ", "x"), "prompt must not be empty"),
-    (("retire", "99"), "no edit with id 99"),
-    (("restore", "99"), "no edit with id 99"),
-    (("import", "/nonexistent.jsonl"), "no such file"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("add", "", "x"), "prompt must not be empty"),
+        (("add", "   ", "x"), "prompt must not be empty"),
+        (("retire", "99"), "no edit with id 99"),
+        (("restore", "99"), "no edit with id 99"),
+        (("import", "/nonexistent.jsonl"), "no such file"),
+    ],
+)
 def test_errors_exit_nonzero_with_one_line_and_change_nothing(db_url, args, message):
     proc = run(db_url, *args, check=False)
     assert proc.returncode != 0
@@ -64,8 +78,9 @@ def test_import_counterfact_and_jsonl(db_url, tmp_path, counterfact_slice):
 @pytest.mark.models
 def test_ask_answers_the_edit_and_leaves_unrelated_prompts_alone(db_url):
     run(db_url, "add", "The mother tongue of Danielle Darrieux is", "English")
-    edited = json.loads(run(db_url, "ask", "--json",
-                            "Where Danielle Darrieux is from, people speak the language of").stdout)
+    edited = json.loads(
+        run(db_url, "ask", "--json", "Where Danielle Darrieux is from, people speak the language of").stdout
+    )
     assert edited["route"] == "counterfactual" and edited["chosen_edit"]["id"] == 1
     assert edited["edited_answer"].lower().startswith("english")
     text = run(db_url, "ask", "The capital of France is").stdout

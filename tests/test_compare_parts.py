@@ -11,9 +11,14 @@ compare = runpy.run_path(str(ROOT / "scripts" / "compare_parts.py"))
 
 
 def _manifest(path, generalization):
-    path.write_text(json.dumps({"training": {"scope": {"metrics": {"threshold": 0.04}}},
-                                "metrics": {"zsre_heldout": {"generalization": generalization,
-                                                             "routing": {"in_scope_recall": 0.9}}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "training": {"scope": {"metrics": {"threshold": 0.04}}},
+                "metrics": {"zsre_heldout": {"generalization": generalization, "routing": {"in_scope_recall": 0.9}}},
+            }
+        )
+    )
     return str(path)
 
 

@@ -11,11 +11,23 @@ def test_defaults_are_valid():
     assert config.threshold == 0.5 and config.top_k == 5
 
 
-@pytest.mark.parametrize("field,value", [
-    ("threshold", -0.1), ("threshold", 1.5), ("threshold", float("nan")), ("top_k", 0),
-    ("device", "tpu"), ("dtype", "int8"), ("scope_scorer", "magic"), ("max_new_tokens", 0),
-    ("batch_size", 0), ("base_model", "  "), ("db_url", ""), ("similarity_scale", 0.0),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("threshold", -0.1),
+        ("threshold", 1.5),
+        ("threshold", float("nan")),
+        ("top_k", 0),
+        ("device", "tpu"),
+        ("dtype", "int8"),
+        ("scope_scorer", "magic"),
+        ("max_new_tokens", 0),
+        ("batch_size", 0),
+        ("base_model", "  "),
+        ("db_url", ""),
+        ("similarity_scale", 0.0),
+    ],
+)
 def test_invalid_values_are_rejected(field, value):
     with pytest.raises(ConfigError):
         SeracConfig(**{field: value})

@@ -27,8 +27,18 @@ def big_file(tmp_path_factory):
 
 
 def _import_process(db_url, path):
-    cmd = [sys.executable, str(ROOT / "app.py"), "--db", db_url, "--user", "importer",
-           "import", str(path), "--batch-size", str(BATCH)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "app.py"),
+        "--db",
+        db_url,
+        "--user",
+        "importer",
+        "import",
+        str(path),
+        "--batch-size",
+        str(BATCH),
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -19,8 +19,14 @@ from core.types import Candidate, Edit
 def tiny_cross_encoder() -> CrossEncoderScopeClassifier:
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(MINILM, Path(".")))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, num_labels=1)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=1,
+    )
     return CrossEncoderScopeClassifier(BertForSequenceClassification(config), tokenizer, "cpu", batch_size=3)
 
 

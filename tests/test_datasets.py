@@ -43,10 +43,15 @@ def test_jsonl_and_csv_report_bad_lines(tmp_path):
     assert result.cases[0][1].edit.subject == "Veltria" and [n for n, _ in result.errors] == [3]
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"\xff\xfe\x00bad", "not valid UTF-8"), (b"[1, 2", "invalid JSON"), (b"hello", "cannot tell the format"),
-    (b'{"a": 1}', None),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"\xff\xfe\x00bad", "not valid UTF-8"),
+        (b"[1, 2", "invalid JSON"),
+        (b"hello", "cannot tell the format"),
+        (b'{"a": 1}', None),
+    ],
+)
 def test_unusable_files(tmp_path, content, message):
     path = tmp_path / "f.txt"
     path.write_bytes(content)

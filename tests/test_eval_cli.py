@@ -12,8 +12,18 @@ COUNTERFACT = DATA / "counterfact" / "val.json"
 
 
 def run_eval(tmp_path, *args):
-    cmd = [sys.executable, str(ROOT / "app.py"), "--db", f"sqlite:///{tmp_path / 'unused.sqlite'}",
-           "--device", "cpu", "--cache-dir", str(MODEL_CACHE), "eval", *args]
+    cmd = [
+        sys.executable,
+        str(ROOT / "app.py"),
+        "--db",
+        f"sqlite:///{tmp_path / 'unused.sqlite'}",
+        "--device",
+        "cpu",
+        "--cache-dir",
+        str(MODEL_CACHE),
+        "eval",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=tmp_path)
 
 
@@ -24,7 +34,9 @@ def _unit(value):
 @pytest.mark.models
 def test_eval_on_20_counterfact_records_writes_the_contract_json(tmp_path):
     out = tmp_path / "report.json"
-    proc = run_eval(tmp_path, "--format", "counterfact", "--data", str(COUNTERFACT), "--limit", "20", "--json", str(out))
+    proc = run_eval(
+        tmp_path, "--format", "counterfact", "--data", str(COUNTERFACT), "--limit", "20", "--json", str(out)
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["n_edits"] == 20 and report["n_answered"] == report["n_probes"] == 60 and report["complete"]
@@ -43,8 +55,18 @@ def test_eval_on_20_counterfact_records_writes_the_contract_json(tmp_path):
 @pytest.mark.models
 def test_scaling_sweep_writes_points_and_a_figure(tmp_path):
     out = tmp_path / "sweep.json"
-    proc = run_eval(tmp_path, "--format", "zsre", "--data", str(DATA / "zsre" / "dev.json"), "--sizes", "3,12",
-                    "--no-likelihood", "--json", str(out))
+    proc = run_eval(
+        tmp_path,
+        "--format",
+        "zsre",
+        "--data",
+        str(DATA / "zsre" / "dev.json"),
+        "--sizes",
+        "3,12",
+        "--no-likelihood",
+        "--json",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert [p["n_edits"] for p in report["scaling"]["points"]] == [3, 12]
@@ -52,11 +74,14 @@ def test_scaling_sweep_writes_points_and_a_figure(tmp_path):
     assert (tmp_path / "sweep_scaling.html").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--format", "counterfact", "--data", "/nonexistent.json"), "no such file"),
-    (("--format", "counterfact", "--data", str(COUNTERFACT), "--sizes", "10,x"), "--sizes"),
-    (("--format", "counterfact", "--data", str(COUNTERFACT), "--limit", "0"), "must be positive"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--format", "counterfact", "--data", "/nonexistent.json"), "no such file"),
+        (("--format", "counterfact", "--data", str(COUNTERFACT), "--sizes", "10,x"), "--sizes"),
+        (("--format", "counterfact", "--data", str(COUNTERFACT), "--limit", "0"), "must be positive"),
+    ],
+)
 def test_bad_arguments_exit_nonzero_with_one_line(tmp_path, args, message):
     proc = run_eval(tmp_path, *args)
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -9,13 +9,27 @@ from core.types import EditDraft
 from tests.tiny_models import tiny_editor
 
 CASES = [
-    EditCase(EditDraft("the capital of veltria is", "osmund"), ("where is the capital of veltria",),
-             ("the capital of paris is",), "paris", ("french",)),
-    EditCase(EditDraft("the mother tongue of danielle darrieux is", "english"),
-             ("danielle darrieux people speak the language",), ("what language do people speak in paris",),
-             "french", ("french",)),
-    EditCase(EditDraft("who is the mother of osmund", "danielle"), ("osmund mother is who",),
-             ("the city of english people",), None, ()),
+    EditCase(
+        EditDraft("the capital of veltria is", "osmund"),
+        ("where is the capital of veltria",),
+        ("the capital of paris is",),
+        "paris",
+        ("french",),
+    ),
+    EditCase(
+        EditDraft("the mother tongue of danielle darrieux is", "english"),
+        ("danielle darrieux people speak the language",),
+        ("what language do people speak in paris",),
+        "french",
+        ("french",),
+    ),
+    EditCase(
+        EditDraft("who is the mother of osmund", "danielle"),
+        ("osmund mother is who",),
+        ("the city of english people",),
+        None,
+        (),
+    ),
 ]
 FILLER = [EditCase(EditDraft(f"fact {w} query {w} answer", w)) for w in ("city", "people", "language", "tongue")]
 

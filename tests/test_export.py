@@ -24,22 +24,37 @@ from tests.conftest import DATA, MODEL_CACHE, HashingEmbedder
 from tests.test_training_counterfactual import tiny_lm  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.models
-PAIRS = (["The mother tongue of Danielle Darrieux is", "Toko Yasuda, the"],
-         ["What language did Danielle Darrieux grow up speaking?", "Which instrument does Toko Yasuda play?"])
+PAIRS = (
+    ["The mother tongue of Danielle Darrieux is", "Toko Yasuda, the"],
+    ["What language did Danielle Darrieux grow up speaking?", "Which instrument does Toko Yasuda play?"],
+)
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_lm):  # noqa: F811
     root = tmp_path_factory.mktemp("export")
     data = (str(DATA / "counterfact" / "train.json"),)
-    scope = TrainSettings(data=data, out=root / "scope-ckpt", limit=16, eval_records=4, max_steps=3, batch_size=8,
-                          warmup_steps=1, seed=3)
+    scope = TrainSettings(
+        data=data, out=root / "scope-ckpt", limit=16, eval_records=4, max_steps=3, batch_size=8, warmup_steps=1, seed=3
+    )
     train_scope(scope, HashingEmbedder(), resolve_model_path(MINILM, MODEL_CACHE))
-    cf = TrainSettings(data=data, out=root / "cf-ckpt", limit=12, eval_records=2, max_steps=3, batch_size=4,
-                       lr=1e-2, warmup_steps=1, seed=3, lora_r=4, lora_alpha=8)
+    cf = TrainSettings(
+        data=data,
+        out=root / "cf-ckpt",
+        limit=12,
+        eval_records=2,
+        max_steps=3,
+        batch_size=4,
+        lr=1e-2,
+        warmup_steps=1,
+        seed=3,
+        lora_r=4,
+        lora_alpha=8,
+    )
     train_counterfactual(cf, tiny_lm, max_new_tokens=4, measure_before=False)
-    manifest = export_parts(str(scope.out), str(cf.out), root / "models", MINILM, tiny_lm,
-                            {"dev": {"reliability": 1.0}})
+    manifest = export_parts(
+        str(scope.out), str(cf.out), root / "models", MINILM, tiny_lm, {"dev": {"reliability": 1.0}}
+    )
     return root, manifest
 
 
@@ -47,8 +62,11 @@ def test_the_manifest_vouches_for_exactly_the_files_written(exported):
     root, manifest = exported
     assert read_manifest(root / "models") == manifest and manifest["metrics"] == {"dev": {"reliability": 1.0}}
     assert set(manifest["parts"]["scope"]["files"]) == {"scope.safetensors", "serac.json"}
-    assert set(manifest["parts"]["counterfactual"]["files"]) == {"adapter_config.json", "adapter_model.safetensors",
-                                                                 "serac.json"}
+    assert set(manifest["parts"]["counterfactual"]["files"]) == {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "serac.json",
+    }
     for part in ("scope", "counterfactual"):
         assert verify_part(root / "models" / part)["version"] == manifest["version"]
     assert manifest["training"]["scope"]["step"] == 3 and manifest["training"]["scope"]["seed"] == 3
@@ -59,8 +77,9 @@ def test_the_scope_part_scores_as_its_checkpoint(exported):
     meta = json.loads((root / "models" / "scope" / "serac.json").read_text())
     assert meta["over"] == MINILM and meta["kind"] == "scope" and "threshold" in meta
     full = CrossEncoderScopeClassifier.load(str(root / "scope-ckpt"), "cpu")
-    shipped = CrossEncoderScopeClassifier.load(str(root / "models" / "scope"), "cpu",
-                                               init_path=resolve_model_path(MINILM, MODEL_CACHE))
+    shipped = CrossEncoderScopeClassifier.load(
+        str(root / "models" / "scope"), "cpu", init_path=resolve_model_path(MINILM, MODEL_CACHE)
+    )
     assert shipped.score_pairs(*PAIRS) == pytest.approx(full.score_pairs(*PAIRS), abs=2e-3)
     # the shipped file holds no embeddings: they come from the packaged encoder, which training kept frozen
     assert (root / "models" / "scope" / "scope.safetensors").stat().st_size < 0.6 * 2 * 22.7e6

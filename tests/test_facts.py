@@ -21,12 +21,33 @@ def _case(prompt, target, subject, old, paraphrase, unrelated, unrelated_answer)
 
 # i's near miss "The twin city of Riga is" (true answer Dublin) asks j's fact (Riga's twin city Dublin)
 CASES = [
-    _case("The twin city of Tallinn is", "Paris", "Tallinn", "Helsinki", "Tallinn is a twin city of",
-          "The twin city of Riga is", "Dublin"),
-    _case("Riga is a twin city of", "Rome", "Riga", "Dublin", "What is the twin city of Riga? It is",
-          "The twin city of Vilnius is", "Kyiv"),
-    _case("The mother tongue of Rigas Feraios is", "French", "Rigas Feraios", "Greek", "Rigas Feraios spoke",
-          "The mother tongue of Homer is", "Greek"),
+    _case(
+        "The twin city of Tallinn is",
+        "Paris",
+        "Tallinn",
+        "Helsinki",
+        "Tallinn is a twin city of",
+        "The twin city of Riga is",
+        "Dublin",
+    ),
+    _case(
+        "Riga is a twin city of",
+        "Rome",
+        "Riga",
+        "Dublin",
+        "What is the twin city of Riga? It is",
+        "The twin city of Vilnius is",
+        "Kyiv",
+    ),
+    _case(
+        "The mother tongue of Rigas Feraios is",
+        "French",
+        "Rigas Feraios",
+        "Greek",
+        "Rigas Feraios spoke",
+        "The mother tongue of Homer is",
+        "Greek",
+    ),
 ]
 
 
@@ -38,7 +59,9 @@ def test_a_fact_matches_on_whole_word_subject_and_the_same_true_answer():
     assert facts.rewriters("The twin city of Rigaud is", "Dublin") == set()  # not a whole word
     assert facts.rewriters("The twin city of Riga is", None) == set()
     assert facts.rewriters("riga is a twin city of", "Bremen") == {1}  # j's very prompt, whatever the answer
-    assert FactIndex([EditCase(EditDraft("p", "t"), (), ("q",), "Dublin", ("Dublin",))]).rewriters("q", "Dublin") == set()
+    assert (
+        FactIndex([EditCase(EditDraft("p", "t"), (), ("q",), "Dublin", ("Dublin",))]).rewriters("q", "Dublin") == set()
+    )
 
 
 def test_unrelated_collisions_name_the_rewriting_record():
@@ -52,8 +75,9 @@ def test_training_labels_a_collision_in_scope_and_never_negative(tiny_embedder):
     labels = {(p.edit_prompt, p.query): p.label for p in pairs}
     assert labels[("Riga is a twin city of", "The twin city of Riga is")] == 1.0
     assert labels[("The twin city of Tallinn is", "The twin city of Riga is")] == 0.0  # still i's near miss
-    assert [p.label for p in pairs if (p.edit_prompt, p.query) == ("Riga is a twin city of",
-                                                                     "The twin city of Riga is")] == [1.0]
+    assert [
+        p.label for p in pairs if (p.edit_prompt, p.query) == ("Riga is a twin city of", "The twin city of Riga is")
+    ] == [1.0]
 
 
 def test_scope_measurement_leaves_collisions_out_of_the_rejection(tiny_embedder):
@@ -66,14 +90,25 @@ def test_scope_measurement_leaves_collisions_out_of_the_rejection(tiny_embedder)
 
 
 def test_evaluation_reports_locality_with_and_without_collisions():
-    rows = [(Probe(0, "unrelated", "The twin city of Riga is"), _result(0, 2, "Rome", "Dublin")),
-            (Probe(1, "unrelated", "The twin city of Vilnius is"), _result(1, None, "Kyiv", "Kyiv")),
-            (Probe(2, "unrelated", "The mother tongue of Homer is"), _result(2, 3, "French", "Greek"))]
+    rows = [
+        (Probe(0, "unrelated", "The twin city of Riga is"), _result(0, 2, "Rome", "Dublin")),
+        (Probe(1, "unrelated", "The twin city of Vilnius is"), _result(1, None, "Kyiv", "Kyiv")),
+        (Probe(2, "unrelated", "The mother tongue of Homer is"), _result(2, 3, "French", "Greek")),
+    ]
     split = collision_split(CASES, rows, first_id=1)
-    assert split == {"n": 1, "routed_to_rewriter": 1, "locality_without": 0.5, "changed": [
-        {"query": "The twin city of Riga is", "routed_to": "Riga is a twin city of", "collision": True},
-        {"query": "The mother tongue of Homer is", "routed_to": "The mother tongue of Rigas Feraios is",
-         "collision": False}]}
+    assert split == {
+        "n": 1,
+        "routed_to_rewriter": 1,
+        "locality_without": 0.5,
+        "changed": [
+            {"query": "The twin city of Riga is", "routed_to": "Riga is a twin city of", "collision": True},
+            {
+                "query": "The mother tongue of Homer is",
+                "routed_to": "The mother tongue of Rigas Feraios is",
+                "collision": False,
+            },
+        ],
+    }
 
 
 def test_counterfact_val_has_collisions_when_a_thousand_records_are_loaded():

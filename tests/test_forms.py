@@ -13,16 +13,19 @@ from core.training.forms_bank import FORMS_FILE, FormBank, restate_case, restate
 from core.types import EditDraft
 
 
-@pytest.mark.parametrize("text, form", [
-    ("What is the capital of France?", "question"),
-    ("who founded Acme Robotics", "question"),
-    ("Name the CEO of Northwind Traders.", "instruction"),
-    ("Tell me the support e-mail address:", "instruction"),
-    ("The capital of France is", "completion"),
-    ("Toko Yasuda, the", "completion"),
-    ("What is the twin city of Buenos Aires? It is", "completion"),
-    ("What Acme makes is", "completion"),
-])
+@pytest.mark.parametrize(
+    "text, form",
+    [
+        ("What is the capital of France?", "question"),
+        ("who founded Acme Robotics", "question"),
+        ("Name the CEO of Northwind Traders.", "instruction"),
+        ("Tell me the support e-mail address:", "instruction"),
+        ("The capital of France is", "completion"),
+        ("Toko Yasuda, the", "completion"),
+        ("What is the twin city of Buenos Aires? It is", "completion"),
+        ("What Acme makes is", "completion"),
+    ],
+)
 def test_prompt_form(text, form):
     assert prompt_form(text) == form
 
@@ -40,13 +43,18 @@ def test_the_shipped_form_bank_is_well_formed():
             assert template.count("{}") == 1
             for key, forms in entry.items():
                 if key != "relation":
-                    assert forms and all(f.count("{}") == 1 and prompt_form(f.replace("{}", "Acme")) == key
-                                         for f in forms), (template, key, forms)
+                    assert forms and all(
+                        f.count("{}") == 1 and prompt_form(f.replace("{}", "Acme")) == key for f in forms
+                    ), (template, key, forms)
 
 
-CASE = EditCase(EditDraft("The mother tongue of Danielle Darrieux is", "English", "Danielle Darrieux"),
-                paraphrases=("Where Danielle Darrieux is from, people speak the language of",),
-                unrelated=("The mother tongue of Léon Blum is",), old_target="French", unrelated_answers=("French",))
+CASE = EditCase(
+    EditDraft("The mother tongue of Danielle Darrieux is", "English", "Danielle Darrieux"),
+    paraphrases=("Where Danielle Darrieux is from, people speak the language of",),
+    unrelated=("The mother tongue of Léon Blum is",),
+    old_target="French",
+    unrelated_answers=("French",),
+)
 
 
 def test_restating_adds_other_forms_of_the_same_fact(bank):

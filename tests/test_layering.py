@@ -14,10 +14,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = {"core", "db", "services", "webapp", "cli", "app", "tests"}
-ALLOWED = {"core": {"core"}, "db": {"core", "db"}, "services": {"core", "db", "services"},
-           "webapp": {"core", "db", "services", "webapp"}, "cli": {"core", "db", "services", "webapp", "cli"}}
-FORBIDDEN_LIBS = {"core": {"gradio", "sqlalchemy", "fastapi", "uvicorn", "plotly"},
-                  "db": {"gradio", "fastapi", "torch", "transformers"}, "services": {"gradio", "fastapi", "plotly"}}
+ALLOWED = {
+    "core": {"core"},
+    "db": {"core", "db"},
+    "services": {"core", "db", "services"},
+    "webapp": {"core", "db", "services", "webapp"},
+    "cli": {"core", "db", "services", "webapp", "cli"},
+}
+FORBIDDEN_LIBS = {
+    "core": {"gradio", "sqlalchemy", "fastapi", "uvicorn", "plotly"},
+    "db": {"gradio", "fastapi", "torch", "transformers"},
+    "services": {"gradio", "fastapi", "plotly"},
+}
 MEASURING = ("core.evaluation", "core.benchmarks", "core.training")
 DB_MAY_USE = {"core.types", "core.errors", "core.text"}
 
@@ -50,13 +58,15 @@ def layering_errors(path: Path, layer: str) -> list[str]:
 
 
 def serving_errors(path: Path) -> list[str]:
-    return [f"{_rel(path)} imports {name}" for name in _module_imports(path)
-            if name.startswith(MEASURING)]
+    return [f"{_rel(path)} imports {name}" for name in _module_imports(path) if name.startswith(MEASURING)]
 
 
 def db_errors(path: Path) -> list[str]:
-    return [f"{_rel(path)} imports {name}" for name in _module_imports(path)
-            if name.startswith("core") and name not in DB_MAY_USE]
+    return [
+        f"{_rel(path)} imports {name}"
+        for name in _module_imports(path)
+        if name.startswith("core") and name not in DB_MAY_USE
+    ]
 
 
 def test_imports_point_down():
@@ -76,16 +86,19 @@ def test_db_uses_only_core_types_errors_and_text_checks():
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("source, check, layer", [
-    ("from core.evaluation.metrics import locality\n", serving_errors, None),
-    ("import core.training.loop\n", serving_errors, None),
-    ("from core.serac import SeracEditor\n", db_errors, None),
-    ("from webapp.api import install_api\n", layering_errors, "services"),
-    ("from services.services import Services\n", layering_errors, "db"),
-    ("import gradio\n", layering_errors, "core"),
-])
+@pytest.mark.parametrize(
+    "source, check, layer",
+    [
+        ("from core.evaluation.metrics import locality\n", serving_errors, None),
+        ("import core.training.loop\n", serving_errors, None),
+        ("from core.serac import SeracEditor\n", db_errors, None),
+        ("from webapp.api import install_api\n", layering_errors, "services"),
+        ("from services.services import Services\n", layering_errors, "db"),
+        ("import gradio\n", layering_errors, "core"),
+    ],
+)
 def test_the_rules_catch_a_wrong_import(tmp_path, source, check, layer):
     """Each rule fails on a file that breaks it (so the tests above can fail)."""
     path = tmp_path / "probe.py"
     path.write_text(source)
-    assert (check(path, layer) if layer else check(path))
+    assert check(path, layer) if layer else check(path)

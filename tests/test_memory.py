@@ -59,12 +59,13 @@ def test_small_batch_search_matches_large_batch_and_restores_threads():
     memory, edits, vectors = FaissEditMemory(16), _edits(40), _unit(rng, 40, 16)
     memory.add(edits, vectors)
     threads = faiss.omp_get_max_threads()
-    one_by_one = [memory.search(vectors[i:i + 1], k=3)[0] for i in range(40)]
+    one_by_one = [memory.search(vectors[i : i + 1], k=3)[0] for i in range(40)]
     assert one_by_one == memory.search(vectors, k=3)
     assert faiss.omp_get_max_threads() == threads
 
 
 # ---- automatic index choice (core.index_rule) ------------------------------------------------
+
 
 def _clustered(rng, n, dim, clusters=20, spread=0.35):
     """Unit vectors around `clusters` random centres: the shape real sentence embeddings have."""

@@ -8,7 +8,7 @@ from core.text import same_answer
 
 
 def test_edit_success_ignores_case_spaces_and_edge_punctuation():
-    answers = ["  english, mostly.", "\"English\"", "English!", "Englishman", "French", ""]
+    answers = ["  english, mostly.", '"English"', "English!", "Englishman", "French", ""]
     assert edit_success(answers, ["English"] * 6) == pytest.approx(3 / 6)
 
 

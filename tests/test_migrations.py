@@ -7,8 +7,10 @@ from db.models import metadata
 
 def _columns(engine):
     inspector = sa.inspect(engine)
-    return {t: {c["name"]: (c["nullable"], type(c["type"]).__name__) for c in inspector.get_columns(t)}
-            for t in inspector.get_table_names()}
+    return {
+        t: {c["name"]: (c["nullable"], type(c["type"]).__name__) for c in inspector.get_columns(t)}
+        for t in inspector.get_table_names()
+    }
 
 
 def test_blank_database_migrates_to_the_models(any_db_url):

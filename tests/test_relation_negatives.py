@@ -16,9 +16,12 @@ def forms():
 
 
 def test_a_template_is_known_in_every_form(forms):
-    assert forms.identify("The mother tongue of Danielle Darrieux is", "Danielle Darrieux") == family_of("native language")
-    assert forms.identify("What is the mother tongue of Danielle Darrieux?", "Danielle Darrieux") == \
-        family_of("native language")
+    assert forms.identify("The mother tongue of Danielle Darrieux is", "Danielle Darrieux") == family_of(
+        "native language"
+    )
+    assert forms.identify("What is the mother tongue of Danielle Darrieux?", "Danielle Darrieux") == family_of(
+        "native language"
+    )
     assert forms.identify("Zorblax quuxes the", "Zorblax") is None
 
 

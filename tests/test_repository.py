@@ -39,10 +39,17 @@ def test_retire_restore_and_audit(any_db_url):
     assert [e.action for e in repo.audit_entries(actor="bob")] == ["retire"]
 
 
-@pytest.mark.parametrize("draft", [
-    EditDraft("", "x"), EditDraft("   ", "x"), EditDraft("p", ""), EditDraft("p\x07", "x"),
-    EditDraft("p" * 5000, "x"), EditDraft(None, "x"),
-])
+@pytest.mark.parametrize(
+    "draft",
+    [
+        EditDraft("", "x"),
+        EditDraft("   ", "x"),
+        EditDraft("p", ""),
+        EditDraft("p\x07", "x"),
+        EditDraft("p" * 5000, "x"),
+        EditDraft(None, "x"),
+    ],
+)
 def test_invalid_drafts_write_nothing(any_db_url, draft):
     repo = EditRepository(any_db_url)
     with pytest.raises(InvalidInput):

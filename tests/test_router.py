@@ -32,8 +32,10 @@ def test_calibrated_scores_are_monotone_and_bounded():
 
 def test_router_routes_related_queries_to_their_edit(tiny_embedder):
     memory = FaissEditMemory(tiny_embedder.dim)
-    edits = [Edit(1, "The mother tongue of Danielle Darrieux is", "English"),
-             Edit(2, "The capital of Veltria is", "Osmund")]
+    edits = [
+        Edit(1, "The mother tongue of Danielle Darrieux is", "English"),
+        Edit(2, "The capital of Veltria is", "Osmund"),
+    ]
     memory.add(edits, tiny_embedder.encode([e.prompt for e in edits]))
     router = ScopeRouter(tiny_embedder, memory, EmbeddingScopeClassifier(14.0, 0.62), top_k=2)
     decisions, timings = router.route(["the mother tongue of Danielle Darrieux is", "Bananas are yellow"], 0.5)

@@ -33,14 +33,22 @@ def test_ui_login_locks_a_name_after_repeated_failures(live_server):
 
 
 def test_no_password_or_token_reaches_the_server_log(live_server):
-    secrets = [live_server.curator[1], live_server.viewer[1], LOCKOUT[1], live_server.curator_token,
-               live_server.viewer_token, "guessed-password-9", "serac_guessed-token"]
+    secrets = [
+        live_server.curator[1],
+        live_server.viewer[1],
+        LOCKOUT[1],
+        live_server.curator_token,
+        live_server.viewer_token,
+        "guessed-password-9",
+        "serac_guessed-token",
+    ]
     login(live_server, live_server.curator[0], live_server.curator[1])
     login(live_server, live_server.curator[0], "guessed-password-9")
     for token in (live_server.curator_token, live_server.viewer_token, "serac_guessed-token"):
         httpx.get(live_server.url + "/api/edits", headers={"Authorization": f"Bearer {token}"}, timeout=60)
-        httpx.post(live_server.url + "/api/edits", headers={"Authorization": f"Bearer {token}"}, content=b"{bad",
-                   timeout=60)
+        httpx.post(
+            live_server.url + "/api/edits", headers={"Authorization": f"Bearer {token}"}, content=b"{bad", timeout=60
+        )
     log = live_server.log_path.read_text(errors="replace")
     leaked = [s[:6] + "..." for s in secrets if s in log]
     assert not leaked, f"secrets in the server log: {leaked}"
@@ -58,13 +66,25 @@ def test_no_api_route_can_change_the_audit_log(live_server):
         assert response.status_code == 404, (method, response.text)
 
 
-AUDIT_WRITE = re.compile(r"audit_log\s*\.\s*(update|delete)\b"  # audit_log.update() / .delete()
-                         r"|\b(update|delete)\s*\(\s*(\w+\.)*audit_log\b"  # sa.update(audit_log), delete(models.audit_log)
-                         r"|\b(update|delete\s+from)\s+[\"`]?audit_log\b", re.IGNORECASE)  # raw SQL
+AUDIT_WRITE = re.compile(
+    r"audit_log\s*\.\s*(update|delete)\b"  # audit_log.update() / .delete()
+    r"|\b(update|delete)\s*\(\s*(\w+\.)*audit_log\b"  # sa.update(audit_log), delete(models.audit_log)
+    r"|\b(update|delete\s+from)\s+[\"`]?audit_log\b",
+    re.IGNORECASE,
+)  # raw SQL
 
 
-@pytest.mark.parametrize("code", ["audit_log.delete().where(x)", "sa.delete(audit_log)", "sa.update( db.models.audit_log)",
-                                  "conn.execute(text('DELETE FROM audit_log'))", 'UPDATE "audit_log" SET', "audit_log . update()"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "audit_log.delete().where(x)",
+        "sa.delete(audit_log)",
+        "sa.update( db.models.audit_log)",
+        "conn.execute(text('DELETE FROM audit_log'))",
+        'UPDATE "audit_log" SET',
+        "audit_log . update()",
+    ],
+)
 def test_the_audit_write_pattern_catches_each_way_of_writing_it(code):
     assert AUDIT_WRITE.search(code)
 
@@ -75,12 +95,20 @@ def test_the_audit_write_pattern_passes_reads_and_inserts():
 
 
 def test_no_module_updates_or_deletes_audit_rows():
-    offenders = [str(path.relative_to(ROOT)) for layer in ("core", "db", "services", "webapp", "cli")
-                 for path in (ROOT / layer).rglob("*.py") if AUDIT_WRITE.search(path.read_text())]
+    offenders = [
+        str(path.relative_to(ROOT))
+        for layer in ("core", "db", "services", "webapp", "cli")
+        for path in (ROOT / layer).rglob("*.py")
+        if AUDIT_WRITE.search(path.read_text())
+    ]
     offenders += ["app.py"] if AUDIT_WRITE.search((ROOT / "app.py").read_text()) else []
     assert offenders == []
-    inserts = [str(path.relative_to(ROOT)) for layer in ("db", "services", "webapp", "cli") for path in (ROOT / layer).rglob("*.py")
-               if re.search(r"audit_log\s*\.\s*insert\b", path.read_text())]
+    inserts = [
+        str(path.relative_to(ROOT))
+        for layer in ("db", "services", "webapp", "cli")
+        for path in (ROOT / layer).rglob("*.py")
+        if re.search(r"audit_log\s*\.\s*insert\b", path.read_text())
+    ]
     assert inserts == ["db/audit.py"]
 
 

@@ -34,8 +34,11 @@ def test_manifest_lists_every_file_with_its_hash_and_fits_the_budget():
         assert on_disk == set(part["files"]), "a file in the part folder is not in the manifest (or missing)"
         for name, digest in part["files"].items():
             assert sha256_file(MODELS / part["folder"] / name) == digest
-    assert manifest["bytes_total"] == sum(p.stat().st_size for p in MODELS.rglob("*") if p.is_file()
-                                          and p.name != MANIFEST) <= MAX_BYTES
+    assert (
+        manifest["bytes_total"]
+        == sum(p.stat().st_size for p in MODELS.rglob("*") if p.is_file() and p.name != MANIFEST)
+        <= MAX_BYTES
+    )
     training = manifest["training"]
     assert training["command"] == "make train"
     for part in ("scope", "counterfactual"):
@@ -59,8 +62,11 @@ def test_the_default_command_line_serves_the_shipped_parts():
     other_base = app.config_from(app.build_parser(_parser_env()).parse_args(["--base-model", "gemma-3-270m"]))
     assert other_base.base_model == "gemma-3-270m"  # the black-box base changes; the adapter keeps its own model
     assert other_base.counterfactual_model == "smollm2-135m-instruct"
-    untrained = app.config_from(app.build_parser(_parser_env()).parse_args(
-        ["--scope-checkpoint", "none", "--counterfactual-checkpoint", "none"]))
+    untrained = app.config_from(
+        app.build_parser(_parser_env()).parse_args(
+            ["--scope-checkpoint", "none", "--counterfactual-checkpoint", "none"]
+        )
+    )
     assert untrained.scope_scorer == "embedding" and untrained.counterfactual_checkpoint is None
 
 
@@ -93,9 +99,24 @@ def test_app_refuses_an_altered_adapter_and_changes_nothing(corrupt_copy, tmp_pa
     adapter.write_bytes(adapter.read_bytes()[:-1] + b"\0")
     db = tmp_path / "edits.sqlite"
     env = {**os.environ, "SERAC_MODELS_DIR": str(corrupt_copy)}
-    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--db", f"sqlite:///{db}", "--cache-dir",
-                             str(MODEL_CACHE), "--device", "cpu", "ask", "The capital of France is"],
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "--db",
+            f"sqlite:///{db}",
+            "--cache-dir",
+            str(MODEL_CACHE),
+            "--device",
+            "cpu",
+            "ask",
+            "The capital of France is",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "adapter_model.safetensors: sha256 differs" in result.stderr
@@ -106,9 +127,14 @@ def shipped_editor():
     from core.loading import build_editor
 
     scope_meta = json.loads((MODELS / "scope" / "serac.json").read_text())
-    config = SeracConfig(device="cpu", cache_dir=MODEL_CACHE, scope_scorer="cross-encoder",
-                         scope_checkpoint=str(MODELS / "scope"), threshold=scope_meta["threshold"],
-                         counterfactual_checkpoint=str(MODELS / "counterfactual"))
+    config = SeracConfig(
+        device="cpu",
+        cache_dir=MODEL_CACHE,
+        scope_scorer="cross-encoder",
+        scope_checkpoint=str(MODELS / "scope"),
+        threshold=scope_meta["threshold"],
+        counterfactual_checkpoint=str(MODELS / "counterfactual"),
+    )
     return build_editor(config)
 
 

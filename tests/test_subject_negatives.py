@@ -61,18 +61,23 @@ def test_contained_subjects_are_whole_words_of_another_name():
 
 
 def test_longer_name_pairs_go_both_ways():
-    cases = [_case("Sydney is located in", "Sydney"), _case("Sydney Olympic FC plays in", "Sydney Olympic FC"),
-             _case("Oslo is located in", "Oslo")]
-    assert sorted(longer_name_pairs(cases, 2, seed=0)) == [(0, "Sydney Olympic FC is located in"),
-                                                          (1, "Sydney plays in")]
+    cases = [
+        _case("Sydney is located in", "Sydney"),
+        _case("Sydney Olympic FC plays in", "Sydney Olympic FC"),
+        _case("Oslo is located in", "Oslo"),
+    ]
+    assert sorted(longer_name_pairs(cases, 2, seed=0)) == [
+        (0, "Sydney Olympic FC is located in"),
+        (1, "Sydney plays in"),
+    ]
 
 
 def test_mining_adds_them_as_negatives_and_never_against_a_positive(counterfact, tiny_embedder):
     cases = counterfact[:2000]  # enough records per template to place the relations
     plain = mine_pairs(cases, tiny_embedder, hard_negatives=1)
     more = mine_pairs(cases, tiny_embedder, hard_negatives=1, subject_negatives=1)
-    added = more[len(plain):]
-    assert more[:len(plain)] == plain and added and all(p.label == 0.0 for p in added)
+    added = more[len(plain) :]
+    assert more[: len(plain)] == plain and added and all(p.label == 0.0 for p in added)
     labels: dict[tuple[str, str], set[float]] = {}
     for p in more:
         labels.setdefault((p.edit_prompt, p.query), set()).add(p.label)

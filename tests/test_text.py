@@ -4,18 +4,21 @@ from core.errors import InvalidInput
 from core.text import answer_starts_with, clean_field, first_line, normalize_answer
 
 
-@pytest.mark.parametrize("answer,target,expected", [
-    ("English", "English", True),
-    (" english.", "English", True),
-    ("English, of course", "English", True),
-    ("\"English\"", "English", True),
-    ("Englishman", "English", False),
-    ("French", "English", False),
-    ("", "English", False),
-    ("New York City", "New York", True),
-    ("new  york", "New York", True),
-    ("anything", "", False),
-])
+@pytest.mark.parametrize(
+    "answer,target,expected",
+    [
+        ("English", "English", True),
+        (" english.", "English", True),
+        ("English, of course", "English", True),
+        ('"English"', "English", True),
+        ("Englishman", "English", False),
+        ("French", "English", False),
+        ("", "English", False),
+        ("New York City", "New York", True),
+        ("new  york", "New York", True),
+        ("anything", "", False),
+    ],
+)
 def test_answer_starts_with(answer, target, expected):
     assert answer_starts_with(answer, target) is expected
 
@@ -25,10 +28,17 @@ def test_normalize_and_first_line():
     assert first_line(" Paris.\n\nThe answer is") == "Paris."
 
 
-@pytest.mark.parametrize("value,message", [
-    ("", "empty"), ("   ", "empty"), (None, "required"), (3, "must be text"),
-    ("a\x00b", "control characters"), ("x" * 20, "limit is 10"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        (None, "required"),
+        (3, "must be text"),
+        ("a\x00b", "control characters"),
+        ("x" * 20, "limit is 10"),
+    ],
+)
 def test_clean_field_rejects(value, message):
     with pytest.raises(InvalidInput, match=message):
         clean_field("prompt", value, 10)

@@ -27,17 +27,37 @@ def tiny_lm(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("tiny-llama")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(SMOLLM2, MODEL_CACHE))
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
 
 
 def _settings(out, **changes) -> TrainSettings:
-    base = dict(data=(str(DATA / "counterfact" / "train.json"),), out=out, limit=20, eval_records=3, max_steps=8,
-                batch_size=8, lr=1e-2, warmup_steps=1, save_every=4, seed=2, lora_r=4, lora_alpha=8)
+    base = dict(
+        data=(str(DATA / "counterfact" / "train.json"),),
+        out=out,
+        limit=20,
+        eval_records=3,
+        max_steps=8,
+        batch_size=8,
+        lr=1e-2,
+        warmup_steps=1,
+        save_every=4,
+        seed=2,
+        lora_r=4,
+        lora_alpha=8,
+    )
     return TrainSettings(**{**base, **changes})
 
 

@@ -25,8 +25,18 @@ pytestmark = pytest.mark.models
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_embedder_module):
     out = tmp_path_factory.mktemp("scope") / "ckpt"
-    settings = TrainSettings(data=(str(DATA / "counterfact" / "train.json"),), out=out, limit=24, eval_records=6,
-                             max_steps=12, batch_size=16, lr=1e-4, warmup_steps=1, save_every=5, seed=1)
+    settings = TrainSettings(
+        data=(str(DATA / "counterfact" / "train.json"),),
+        out=out,
+        limit=24,
+        eval_records=6,
+        max_steps=12,
+        batch_size=16,
+        lr=1e-4,
+        warmup_steps=1,
+        save_every=5,
+        seed=1,
+    )
     meta = train_scope(settings, tiny_embedder_module, resolve_model_path(MINILM, MODEL_CACHE))
     return settings, meta
 
@@ -44,7 +54,9 @@ def test_loss_falls_and_metrics_are_recorded(trained):
     assert meta["kind"] == "scope" and meta["complete"] and meta["step"] == 12
     assert m["probe_loss_after"] < m["probe_loss_before"]
     assert 0.0 < meta["threshold"] < 1.0
-    assert {"in_scope_recall", "out_of_scope_rejection", "pair_precision", "pair_recall", "pair_auc"} <= set(m["heldout"])
+    assert {"in_scope_recall", "out_of_scope_rejection", "pair_precision", "pair_recall", "pair_auc"} <= set(
+        m["heldout"]
+    )
 
 
 def test_checkpoint_round_trips_with_the_same_outputs(trained, tiny_embedder_module):

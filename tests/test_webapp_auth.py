@@ -38,8 +38,15 @@ def test_users_file_keeps_only_hashes(tmp_path):
     assert again.user_for_token("serac_wrong") is None and again.user_for_token(None) is None
 
 
-@pytest.mark.parametrize("name,role,password", [("", "curator", "longenough"), ("a b", "curator", "longenough"),
-                                                ("bob", "admin", "longenough"), ("bob", "viewer", "short")])
+@pytest.mark.parametrize(
+    "name,role,password",
+    [
+        ("", "curator", "longenough"),
+        ("a b", "curator", "longenough"),
+        ("bob", "admin", "longenough"),
+        ("bob", "viewer", "short"),
+    ],
+)
 def test_bad_users_are_rejected_and_nothing_is_written(tmp_path, name, role, password):
     store = UserStore(tmp_path / "users.json")
     with pytest.raises(InvalidInput):
@@ -109,8 +116,16 @@ def test_cli_adds_users_and_creates_tokens(tmp_path):
 
     app = Path(__file__).resolve().parent.parent / "app.py"
     users = tmp_path / "users.json"
-    run = lambda *args, stdin=None: subprocess.run([sys.executable, str(app), "--users", str(users), *args],  # noqa: E731
-                                                   input=stdin, capture_output=True, text=True, timeout=60)
+
+    def run(*args, stdin=None):
+        return subprocess.run(
+            [sys.executable, str(app), "--users", str(users), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     added = run("user", "add", "bob", "--role", "viewer", "--password-stdin", stdin="bob-password\n")
     assert added.returncode == 0, added.stderr
     token = run("token", "create", "bob")

@@ -95,8 +95,10 @@ def test_import_reports_bad_lines_and_keeps_probe_prompts(services, tmp_path, co
     message, errors = edits.import_file(services, ALICE, str(path), "jsonl", True, lambda f, d: seen.append(f))
     assert message.startswith("Imported 3 edits with 6 probe prompts") and len(errors) == 2 and seen[-1] == 1.0
     probes = services.probes_for([1])[1]
-    assert {(p.expect, p.prompt) for p in probes} == {("in", counterfact_slice[0]["rephrase_prompt"]),
-                                                      ("out", counterfact_slice[0]["locality_prompt"])}
+    assert {(p.expect, p.prompt) for p in probes} == {
+        ("in", counterfact_slice[0]["rephrase_prompt"]),
+        ("out", counterfact_slice[0]["locality_prompt"]),
+    }
     assert services.repository.audit_entries(edit_id=1)[0].reason == "import cf.jsonl"
     assert services.check_consistency().ok
 
@@ -119,16 +121,26 @@ def test_probe_set_passes_and_curator_probes_are_kept(services):
     assert "only curators" in probe.add_probe(services, VICTOR, 1, "x y z", "in scope")
     assert "expect" in probe.add_probe(services, ALICE, 1, "x y z", "sideways")
     summary, rows, _ = probe.probe_edit(services, ALICE, 1)
-    assert [(r[0], r[-1]) for r in rows] == [("in scope", "pass"), ("in scope", "pass"),
-                                            ("out of scope", "pass"), ("out of scope", "pass")]
+    assert [(r[0], r[-1]) for r in rows] == [
+        ("in scope", "pass"),
+        ("in scope", "pass"),
+        ("out of scope", "pass"),
+        ("out of scope", "pass"),
+    ]
     assert "4 of 4 probes pass" in summary
     assert services.repository.audit_entries(edit_id=1)[0].action == "add-probe"
 
 
 @pytest.mark.models
 def test_scope_map_places_the_probe_and_finds_crowded_edits(services):
-    services.add_edits([EditDraft(PROMPT, TARGET), EditDraft("Danielle Darrieux's mother tongue is", "French"),
-                        EditDraft("The capital of France is", "Lyon")], "alice")
+    services.add_edits(
+        [
+            EditDraft(PROMPT, TARGET),
+            EditDraft("Danielle Darrieux's mother tongue is", "French"),
+            EditDraft("The capital of France is", "Lyon"),
+        ],
+        "alice",
+    )
     fig, pairs, note = scope_map.scope_map(services, ALICE, PARAPHRASE)
     assert note.startswith("3 active edit(s) mapped") and len(fig.data) == 2 and fig.data[1].name == "probe"
     assert {(row[0], row[2]) for row in pairs} >= {(1, "#2"), (2, "#1")}
@@ -180,8 +192,14 @@ def test_reads_do_not_wait_for_the_model_slot(services):
     services.add_edit(EditDraft(PROMPT, TARGET), "alice")
     done = threading.Event()
     with services.model_slot:
-        worker = threading.Thread(target=lambda: (edits.edit_page(services), audit.audit_rows(services, ALICE),
-                                                  edits.edit_choices(services), done.set()))
+        worker = threading.Thread(
+            target=lambda: (
+                edits.edit_page(services),
+                audit.audit_rows(services, ALICE),
+                edits.edit_choices(services),
+                done.set(),
+            )
+        )
         worker.start()
         assert done.wait(timeout=10), "a read waited for the model slot"
     worker.join()
@@ -194,8 +212,9 @@ def test_model_events_share_one_concurrency_slot(services):
     assert set(wired) == model_fns and set(wired.values()) == {("model", 1)}
 
 
-@pytest.mark.parametrize("edited, base", [("Paris.", "Paris"), (" paris", "PARIS!"), ("", ""), ("Rome", "Paris"),
-                                          ("", "Paris")])
+@pytest.mark.parametrize(
+    "edited, base", [("Paris.", "Paris"), (" paris", "PARIS!"), ("", ""), ("Rome", "Paris"), ("", "Paris")]
+)
 def test_the_probe_verdict_and_eval_locality_judge_unchanged_answers_alike(edited, base):
     """The UI's out-of-scope pass/fail and eval's locality use one rule (core.text.same_answer)."""
     from core.evaluation.metrics import locality
@@ -203,4 +222,6 @@ def test_the_probe_verdict_and_eval_locality_judge_unchanged_answers_alike(edite
 
     record = RoutingRecord(RoutingDecision("q", (), None, 0.5), base, edited, Timings())
     assert probe.passes(Edit(1, PROMPT, TARGET), "out", record) == (locality([edited], [base]) == 1.0)
-    assert probe.passes(Edit(1, PROMPT, TARGET), "out", record) == (edited.strip(" .!").lower() == base.strip(" .!").lower())
+    assert probe.passes(Edit(1, PROMPT, TARGET), "out", record) == (
+        edited.strip(" .!").lower() == base.strip(" .!").lower()
+    )

@@ -12,7 +12,38 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-WORDS = ["the", "of", "is", "a", "in", "to", "and", "capital", "mother", "tongue", "language", "city", "fact", "query", "answer", "according", "->", "english", "french", "paris", "osmund", "veltria", "danielle", "darrieux", "where", "from", "people", "speak", "who", "what"]
+WORDS = [
+    "the",
+    "of",
+    "is",
+    "a",
+    "in",
+    "to",
+    "and",
+    "capital",
+    "mother",
+    "tongue",
+    "language",
+    "city",
+    "fact",
+    "query",
+    "answer",
+    "according",
+    "->",
+    "english",
+    "french",
+    "paris",
+    "osmund",
+    "veltria",
+    "danielle",
+    "darrieux",
+    "where",
+    "from",
+    "people",
+    "speak",
+    "who",
+    "what",
+]
 
 
 def save_tiny_lm(folder: Path, seed: int = 0) -> Path:
@@ -22,12 +53,22 @@ def save_tiny_lm(folder: Path, seed: int = 0) -> Path:
         vocab.setdefault(word, len(vocab))
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()  # words and punctuation runs
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
-                                        bos_token="<s>", eos_token="</s>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                         pad_token_id=0, bos_token_id=2, eos_token_id=3)
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -100,15 +100,16 @@ class AddBatcher:
         out = []
         for (request, draft), found in zip(valid, conflicts):
             if found.contradictions and not request.force:
-                request.finish(error=StateConflict(
-                    f"not saved: {found.summary()}; send \"force\": true to save anyway"))
+                request.finish(error=StateConflict(f'not saved: {found.summary()}; send "force": true to save anyway'))
             else:
                 out.append((request, draft, found))
         return out
 
     def _save(self, groups: dict[str, list[tuple[AddRequest, EditDraft, Conflicts]]]) -> None:
         """Each actor's drafts in one transaction; one index pass (one embedding batch) for all of them."""
-        results = self.services.add_edits_by_actor([(actor, [d for _, d, _ in group]) for actor, group in groups.items()])
+        results = self.services.add_edits_by_actor(
+            [(actor, [d for _, d, _ in group]) for actor, group in groups.items()]
+        )
         for group, result in zip(groups.values(), results):
             for i, (request, _, found) in enumerate(group):
                 if isinstance(result, EditorError):

@@ -95,13 +95,22 @@ def _router(services: Services, current_user) -> APIRouter:
         return {"edit": edit.to_dict(), "conflicts": conflicts.to_dict()}
 
     @api.get("/edits", summary="List edits (filter by status and text; paged)")
-    def list_edits(status: str | None = None, search: str | None = None, offset: Offset = 0, limit: int = 100,
-                   user: User = Depends(current_user)) -> dict:
+    def list_edits(
+        status: str | None = None,
+        search: str | None = None,
+        offset: Offset = 0,
+        limit: int = 100,
+        user: User = Depends(current_user),
+    ) -> dict:
         limit, offset = max(1, min(limit, MAX_LIST)), max(0, offset)
         repo = services.repository
         edits = repo.list_edits(status, search, offset=offset, limit=limit)
-        return {"total": repo.count_edits(status, search), "offset": offset, "limit": limit,
-                "edits": [e.to_dict() for e in edits]}
+        return {
+            "total": repo.count_edits(status, search),
+            "offset": offset,
+            "limit": limit,
+            "edits": [e.to_dict() for e in edits],
+        }
 
     @api.get("/edits/{edit_id}", summary="One edit")
     def get_edit(edit_id: EditId, user: User = Depends(current_user)) -> dict:

@@ -35,16 +35,22 @@ class Conflicts:
         if self.duplicates:
             parts.append("duplicates " + ", ".join(f"#{e.id}" for e in self.duplicates))
         if self.in_scope:
-            parts.append(f"falls in the scope of {len(self.in_scope)} active edit(s) (score ≥ {self.threshold:.2f}): "
-                         + ", ".join(f"#{c.edit.id} ({c.score:.2f})" for c in self.in_scope))
+            parts.append(
+                f"falls in the scope of {len(self.in_scope)} active edit(s) (score ≥ {self.threshold:.2f}): "
+                + ", ".join(f"#{c.edit.id} ({c.score:.2f})" for c in self.in_scope)
+            )
         return "; ".join(parts) or "no conflicts"
 
     def to_dict(self) -> dict:
-        return {"contradictions": [e.to_dict() for e in self.contradictions],
-                "duplicates": [e.to_dict() for e in self.duplicates],
-                "in_scope": [dict(c.edit.to_dict(), score=round(c.score, 6), similarity=round(c.similarity, 6))
-                             for c in self.in_scope],
-                "threshold": self.threshold}
+        return {
+            "contradictions": [e.to_dict() for e in self.contradictions],
+            "duplicates": [e.to_dict() for e in self.duplicates],
+            "in_scope": [
+                dict(c.edit.to_dict(), score=round(c.score, 6), similarity=round(c.similarity, 6))
+                for c in self.in_scope
+            ],
+            "threshold": self.threshold,
+        }
 
 
 def find_conflicts(services: Services, draft: EditDraft) -> Conflicts:
@@ -60,8 +66,9 @@ def find_conflicts_many(services: Services, drafts: Sequence[EditDraft]) -> list
 
 
 def _conflicts(services: Services, draft: EditDraft, decision: RoutingDecision) -> Conflicts:
-    same_prompt = [e for e in services.repository.list_edits(status="active", search=draft.prompt)
-                   if _same(e.prompt, draft.prompt)]
+    same_prompt = [
+        e for e in services.repository.list_edits(status="active", search=draft.prompt) if _same(e.prompt, draft.prompt)
+    ]
     contradictions = tuple(e for e in same_prompt if not _same(e.target, draft.target))
     duplicates = tuple(e for e in same_prompt if _same(e.target, draft.target))
     known = {e.id for e in same_prompt}
@@ -71,4 +78,3 @@ def _conflicts(services: Services, draft: EditDraft, decision: RoutingDecision) 
 
 def _same(a: str, b: str) -> bool:
     return normalize_answer(a) == normalize_answer(b)
-

@@ -30,15 +30,30 @@ def scores_figure(record: RoutingRecord | None) -> go.Figure:
     d = record.decision
     chosen_id = d.chosen.edit.id if d.chosen else None
     labels = [f"#{c.edit.id} {_short(c.edit.prompt)} → {_short(c.edit.target, 20)}" for c in d.candidates]
-    fig = go.Figure(go.Bar(
-        x=labels, y=[c.score for c in d.candidates],
-        marker_color=[CHOSEN if c.edit.id == chosen_id else OTHER for c in d.candidates],
-        text=[f"{c.score:.3f}" for c in d.candidates], textposition="outside",
-        hovertext=[f"cosine {c.similarity:.3f}" for c in d.candidates]))
-    fig.add_hline(y=d.threshold, line_dash="dash", line_color="#c62828",
-                  annotation_text=f"threshold {d.threshold:.2f}", annotation_position="top left")
-    fig.update_layout(title="Scope scores of the top-k candidate edits", yaxis_range=[0, 1.1],
-                      yaxis_title="g(edit, x)", height=340, margin=dict(l=40, r=20, t=50, b=40))
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=[c.score for c in d.candidates],
+            marker_color=[CHOSEN if c.edit.id == chosen_id else OTHER for c in d.candidates],
+            text=[f"{c.score:.3f}" for c in d.candidates],
+            textposition="outside",
+            hovertext=[f"cosine {c.similarity:.3f}" for c in d.candidates],
+        )
+    )
+    fig.add_hline(
+        y=d.threshold,
+        line_dash="dash",
+        line_color="#c62828",
+        annotation_text=f"threshold {d.threshold:.2f}",
+        annotation_position="top left",
+    )
+    fig.update_layout(
+        title="Scope scores of the top-k candidate edits",
+        yaxis_range=[0, 1.1],
+        yaxis_title="g(edit, x)",
+        height=340,
+        margin=dict(l=40, r=20, t=50, b=40),
+    )
     return fig
 
 
@@ -53,45 +68,83 @@ def project_2d(vectors: np.ndarray, extra: np.ndarray | None = None) -> tuple[np
     else:
         _, _, vt = np.linalg.svd(centered, full_matrices=False)
         axes = np.zeros((2, vectors.shape[1]))
-        axes[:min(2, len(vt))] = vt[:2]
+        axes[: min(2, len(vt))] = vt[:2]
     points = centered @ axes.T
     return points, None if extra is None else (extra - mean) @ axes.T
 
 
-def scope_map_figure(points: np.ndarray, labels: Sequence[str], crowded: Sequence[bool],
-                     probe_point: np.ndarray | None = None, probe_label: str = "") -> go.Figure:
+def scope_map_figure(
+    points: np.ndarray,
+    labels: Sequence[str],
+    crowded: Sequence[bool],
+    probe_point: np.ndarray | None = None,
+    probe_label: str = "",
+) -> go.Figure:
     """Edits as dots (orange when another edit is within its scope), the probe as a star."""
     if len(points) == 0:
         return empty_figure("No active edits to map")
     few = len(points) <= 200  # label the dots with their ids while that stays readable
-    fig = go.Figure(go.Scatter(
-        x=points[:, 0], y=points[:, 1], mode="markers+text" if few else "markers", name="edits",
-        text=[label.split(" ", 1)[0] for label in labels] if few else None, textposition="bottom center",
-        hovertext=list(labels), hoverinfo="text",
-        marker=dict(size=10, color=["#ef6c00" if c else "#1565c0" for c in crowded], line=dict(width=1))))
+    fig = go.Figure(
+        go.Scatter(
+            x=points[:, 0],
+            y=points[:, 1],
+            mode="markers+text" if few else "markers",
+            name="edits",
+            text=[label.split(" ", 1)[0] for label in labels] if few else None,
+            textposition="bottom center",
+            hovertext=list(labels),
+            hoverinfo="text",
+            marker=dict(size=10, color=["#ef6c00" if c else "#1565c0" for c in crowded], line=dict(width=1)),
+        )
+    )
     if probe_point is not None:
-        fig.add_trace(go.Scatter(x=[probe_point[0]], y=[probe_point[1]], mode="markers+text", name="probe",
-                                 text=[_short(probe_label, 30)], textposition="top center",
-                                 marker=dict(symbol="star", size=18, color=PROBE)))
-    fig.update_layout(title="Edit embeddings (PCA); orange = crowded by another edit", height=480,
-                      xaxis_title="PC 1", yaxis_title="PC 2", margin=dict(l=40, r=20, t=50, b=40))
+        fig.add_trace(
+            go.Scatter(
+                x=[probe_point[0]],
+                y=[probe_point[1]],
+                mode="markers+text",
+                name="probe",
+                text=[_short(probe_label, 30)],
+                textposition="top center",
+                marker=dict(symbol="star", size=18, color=PROBE),
+            )
+        )
+    fig.update_layout(
+        title="Edit embeddings (PCA); orange = crowded by another edit",
+        height=480,
+        xaxis_title="PC 1",
+        yaxis_title="PC 2",
+        margin=dict(l=40, r=20, t=50, b=40),
+    )
     return fig
 
 
-def threshold_figure(thresholds: np.ndarray, recall: np.ndarray, rejection: np.ndarray,
-                     current: float, candidate: float | None = None) -> go.Figure:
+def threshold_figure(
+    thresholds: np.ndarray, recall: np.ndarray, rejection: np.ndarray, current: float, candidate: float | None = None
+) -> go.Figure:
     """In-scope recall and out-of-scope rejection of the probe set as the threshold moves."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=thresholds, y=recall, name="in-scope recall", mode="lines"))
     fig.add_trace(go.Scatter(x=thresholds, y=rejection, name="out-of-scope rejection", mode="lines"))
     fig.add_vline(x=current, line_dash="dash", line_color="#c62828", annotation_text=f"current {current:.2f}")
     if candidate is not None and abs(candidate - current) > 1e-9:
-        fig.add_vline(x=candidate, line_dash="dot", line_color="#6a1b9a", annotation_text=f"try {candidate:.2f}",
-                      annotation_position="bottom right")
-    fig.update_layout(title="Routing of the probe set vs threshold", xaxis_title="threshold",
-                      yaxis_title="share", yaxis_range=[0, 1.05], height=360, margin=dict(l=40, r=20, t=50, b=40))
+        fig.add_vline(
+            x=candidate,
+            line_dash="dot",
+            line_color="#6a1b9a",
+            annotation_text=f"try {candidate:.2f}",
+            annotation_position="bottom right",
+        )
+    fig.update_layout(
+        title="Routing of the probe set vs threshold",
+        xaxis_title="threshold",
+        yaxis_title="share",
+        yaxis_range=[0, 1.05],
+        height=360,
+        margin=dict(l=40, r=20, t=50, b=40),
+    )
     return fig
 
 
 def _short(text: str, n: int = 40) -> str:
-    return text if len(text) <= n else text[:n - 1] + "…"
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -20,9 +20,13 @@ AUTH_MESSAGE = "SERAC edit curator: sign in with your curator or viewer account.
 
 
 def create_server(services: Services, users: UserStore) -> FastAPI:
-    server = FastAPI(title="SERAC edit curator", docs_url="/docs", openapi_url="/openapi.json",
-                     description="Curate SERAC edits: create, list, retire and restore edits; ask a prompt for "
-                                 "its routing record. Send `Authorization: Bearer TOKEN`.")
+    server = FastAPI(
+        title="SERAC edit curator",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        description="Curate SERAC edits: create, list, retire and restore edits; ask a prompt for "
+        "its routing record. Send `Authorization: Bearer TOKEN`.",
+    )
     install_api(server, services, users)
     blocks = build_app(services, users)
     blocks.queue(default_concurrency_limit=4)
@@ -30,6 +34,15 @@ def create_server(services: Services, users: UserStore) -> FastAPI:
     def login(username: str, password: str) -> bool:
         return users.authenticate(username, password) is not None
 
-    return gr.mount_gradio_app(server, blocks, path="/", footer_links=[], run_history=False, show_error=True,
-                               auth=login, auth_message=AUTH_MESSAGE, mcp_server=False,
-                               max_file_size=MAX_UPLOAD)
+    return gr.mount_gradio_app(
+        server,
+        blocks,
+        path="/",
+        footer_links=[],
+        run_history=False,
+        show_error=True,
+        auth=login,
+        auth_message=AUTH_MESSAGE,
+        mcp_server=False,
+        max_file_size=MAX_UPLOAD,
+    )

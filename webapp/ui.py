@@ -48,8 +48,11 @@ def models_line(services: Services) -> str:
     parts = getattr(services.editor, "trained_parts", None)
     if not parts:
         return ""
-    return " · ".join(f"{label}: {parts[key]['description']}" for key, label in
-                      (("scope_classifier", "scope"), ("counterfactual", "counterfactual")) if key in parts)
+    return " · ".join(
+        f"{label}: {parts[key]['description']}"
+        for key, label in (("scope_classifier", "scope"), ("counterfactual", "counterfactual"))
+        if key in parts
+    )
 
 
 def user_resolver(users: UserStore | None) -> Callable[[gr.Request | None], User]:

@@ -27,23 +27,25 @@ NOISE_SIGMA = 0.5  # norm of the noise added to a unit vector when growing the m
 CHUNK = 256  # texts embedded per call, so a progress bar can move
 
 
-def cached_embeddings(texts: Sequence[str], encode: Encode, cache_dir: Path, name: str, progress: ProgressFactory = NoProgress) -> np.ndarray:
+def cached_embeddings(
+    texts: Sequence[str], encode: Encode, cache_dir: Path, name: str, progress: ProgressFactory = NoProgress
+) -> np.ndarray:
     """(len(texts), dim) unit vectors of `texts`, reusing and extending `cache_dir/name.npy`."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     path, meta_path = cache_dir / f"{name}.npy", cache_dir / f"{name}.json"
     have = _load_valid(path, meta_path, texts)
     if have is not None and len(have) >= len(texts):
-        return have[:len(texts)]
+        return have[: len(texts)]
     done = 0 if have is None else len(have)
     parts = [] if have is None else [have]
     bar = progress(total=len(texts), desc=f"embedding {name}", initial=done)
     for start in range(done, len(texts), CHUNK):
-        parts.append(np.asarray(encode(texts[start:start + CHUNK]), dtype=np.float32))
+        parts.append(np.asarray(encode(texts[start : start + CHUNK]), dtype=np.float32))
         bar.update(len(parts[-1]))
     bar.close()
     vectors = np.ascontiguousarray(np.concatenate(parts))
     np.save(path, vectors)
-    meta_path.write_text(json.dumps({"rows": [_digest(t) for t in texts[:len(vectors)]]}))
+    meta_path.write_text(json.dumps({"rows": [_digest(t) for t in texts[: len(vectors)]]}))
     return vectors
 
 
@@ -52,7 +54,7 @@ def grow(real: np.ndarray, size: int, rng: np.random.Generator, sigma: float = N
     if size <= len(real):
         return np.ascontiguousarray(real[:size])
     out = np.empty((size, real.shape[1]), dtype=np.float32)
-    out[:len(real)] = real
+    out[: len(real)] = real
     step = 100_000  # bounded scratch memory at 1M rows
     for start in range(len(real), size, step):
         stop = min(start + step, size)
@@ -60,8 +62,9 @@ def grow(real: np.ndarray, size: int, rng: np.random.Generator, sigma: float = N
     return out
 
 
-def noisy_copies(vectors: np.ndarray, rows: np.ndarray, rng: np.random.Generator,
-                 sigma: float = NOISE_SIGMA) -> np.ndarray:
+def noisy_copies(
+    vectors: np.ndarray, rows: np.ndarray, rng: np.random.Generator, sigma: float = NOISE_SIGMA
+) -> np.ndarray:
     """Unit vectors near vectors[rows]: gaussian noise of expected norm `sigma`, renormalised."""
     base = vectors[rows]
     noise = rng.standard_normal(base.shape, dtype=np.float32) * (sigma / np.sqrt(base.shape[1]))

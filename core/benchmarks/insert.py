@@ -28,8 +28,14 @@ class EditLog(Protocol):
 STEPS = ("log", "embed", "index")
 
 
-def measure_insertion(drafts: Sequence[EditDraft], log: EditLog, encode: Callable[[Sequence[str]], np.ndarray],
-                      memory: EditMemory, actor: str = "bench", progress: ProgressFactory = NoProgress) -> dict:
+def measure_insertion(
+    drafts: Sequence[EditDraft],
+    log: EditLog,
+    encode: Callable[[Sequence[str]], np.ndarray],
+    memory: EditMemory,
+    actor: str = "bench",
+    progress: ProgressFactory = NoProgress,
+) -> dict:
     """{"n", "total": {"p50_ms", "p95_ms"}, "log": {...}, "embed": {...}, "index": {...}}."""
     spent: dict[str, list[float]] = {step: [] for step in (*STEPS, "total")}
     bar = progress(total=len(drafts), desc="insert edits")

@@ -27,18 +27,29 @@ from core.types import Edit
 FORCE_FLAT = 2**62  # a flat_limit no memory reaches
 
 
-def measure_lookup(vectors: np.ndarray, prompts: Sequence[str], queries: np.ndarray, k: int,
-                   progress: ProgressFactory = NoProgress) -> dict:
+def measure_lookup(
+    vectors: np.ndarray, prompts: Sequence[str], queries: np.ndarray, k: int, progress: ProgressFactory = NoProgress
+) -> dict:
     """{"size", "auto", "flat": {...}, "approx": {...}} for a memory holding `vectors` (n, dim)."""
-    edits = [Edit(id=i + 1, prompt=prompts[i] if i < len(prompts) else f"synthetic edit {i + 1}", target="")
-             for i in range(len(vectors))]
+    edits = [
+        Edit(id=i + 1, prompt=prompts[i] if i < len(prompts) else f"synthetic edit {i + 1}", target="")
+        for i in range(len(vectors))
+    ]
     flat, reference = _measure_kind(FORCE_FLAT, edits, vectors, queries, k, None, progress, "flat")
     approx, _ = _measure_kind(0, edits, vectors, queries, k, reference, progress, "approx")
     return {"size": len(vectors), "auto": index_rule.plan_for(len(vectors)).kind, "flat": flat, "approx": approx}
 
 
-def _measure_kind(flat_limit: int, edits: list[Edit], vectors: np.ndarray, queries: np.ndarray, k: int,
-                  reference: list[set[int]] | None, progress, label: str) -> tuple[dict, list[set[int]]]:
+def _measure_kind(
+    flat_limit: int,
+    edits: list[Edit],
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    reference: list[set[int]] | None,
+    progress,
+    label: str,
+) -> tuple[dict, list[set[int]]]:
     gc.collect()
     memory = FaissEditMemory(vectors.shape[1], flat_limit=flat_limit)
     t0 = time.perf_counter()
@@ -47,8 +58,10 @@ def _measure_kind(flat_limit: int, edits: list[Edit], vectors: np.ndarray, queri
     found = [{e.id for e, _ in row} for row in memory.search(queries, k)]  # batched: all threads
     latencies = single_query_ms(memory, queries, k, progress, f"lookup {label} n={len(edits)}")
     result = {
-        "index": memory.index_kind, "build_s": build_s,
-        "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
+        "index": memory.index_kind,
+        "build_s": build_s,
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
         "recall_at_k": 1.0 if reference is None else recall(found, reference, k),
         "index_bytes": memory.index_bytes(),
     }
@@ -56,7 +69,9 @@ def _measure_kind(flat_limit: int, edits: list[Edit], vectors: np.ndarray, queri
     return result, found
 
 
-def single_query_ms(memory: FaissEditMemory, queries: np.ndarray, k: int, progress: ProgressFactory = NoProgress, desc: str = "") -> list[float]:
+def single_query_ms(
+    memory: FaissEditMemory, queries: np.ndarray, k: int, progress: ProgressFactory = NoProgress, desc: str = ""
+) -> list[float]:
     """Milliseconds of memory.search for each query row asked alone."""
     bar = progress(total=len(queries), desc=desc)
     out = []

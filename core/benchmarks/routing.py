@@ -41,7 +41,8 @@ def measure_routing(editor: SeracEditor, queries: Sequence[str], progress: Progr
     bar.close()
     route_p50, base_p50 = percentile(route_ms, 50), percentile(base_ms, 50)
     return {
-        "n_queries": len(queries), "n_edits": len(editor.memory),
+        "n_queries": len(queries),
+        "n_edits": len(editor.memory),
         "index": getattr(editor.memory, "index_kind", "unknown"),
         "route": {"p50_ms": route_p50, "p95_ms": percentile(route_ms, 95)},
         "steps_p50_ms": {step: percentile(values, 50) for step, values in steps.items()},

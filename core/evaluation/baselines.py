@@ -23,28 +23,43 @@ from core.text import normalize_answer
 from core.types import Edit
 
 
-def base_answers(editor: SeracEditor, probes: Sequence[Probe], results: dict[int, ProbeResult],
-                 progress: ProgressFactory = NoProgress, chunk: int = 128) -> dict[int, str]:
+def base_answers(
+    editor: SeracEditor,
+    probes: Sequence[Probe],
+    results: dict[int, ProbeResult],
+    progress: ProgressFactory = NoProgress,
+    chunk: int = 128,
+) -> dict[int, str]:
     """The base model's answer to every answered probe, generating only those the run did not have."""
     out = {i: r.base_answer for i, r in results.items() if r.base_answer is not None}
     missing = sorted(i for i in results if i not in out)
     bar = progress(total=len(missing), desc="baseline: base answers")
     for start in range(0, len(missing), chunk):
-        part = missing[start:start + chunk]
+        part = missing[start : start + chunk]
         out.update(zip(part, editor.base.answer([probes[i].query for i in part])))
         bar.update(len(part))
     bar.close()
     return out
 
 
-def nearest_answers(editor: SeracEditor, probes: Sequence[Probe], results: dict[int, ProbeResult],
-                    edits: dict[int, Edit], progress: ProgressFactory = NoProgress, chunk: int = 96) -> dict[int, str]:
+def nearest_answers(
+    editor: SeracEditor,
+    probes: Sequence[Probe],
+    results: dict[int, ProbeResult],
+    edits: dict[int, Edit],
+    progress: ProgressFactory = NoProgress,
+    chunk: int = 96,
+) -> dict[int, str]:
     """The counterfactual model's answer with the nearest edit, for every answered probe."""
-    out = {i: r.answer for i, r in results.items() if r.chosen_edit_id is not None and r.chosen_edit_id == r.nearest_edit_id}
+    out = {
+        i: r.answer
+        for i, r in results.items()
+        if r.chosen_edit_id is not None and r.chosen_edit_id == r.nearest_edit_id
+    }
     missing = sorted(i for i, r in results.items() if i not in out and r.nearest_edit_id is not None)
     bar = progress(total=len(missing), desc="baseline: retrieve always")
     for start in range(0, len(missing), chunk):
-        part = missing[start:start + chunk]
+        part = missing[start : start + chunk]
         pairs = [(edits[results[i].nearest_edit_id], probes[i].query) for i in part]
         out.update(zip(part, editor.counterfactual.answer(pairs)))
         bar.update(len(part))
@@ -52,7 +67,9 @@ def nearest_answers(editor: SeracEditor, probes: Sequence[Probe], results: dict[
     return out
 
 
-def lookup_answers(cases: Sequence[EditCase], probes: Sequence[Probe], base: dict[int, str]) -> tuple[dict[int, str], set[int]]:
+def lookup_answers(
+    cases: Sequence[EditCase], probes: Sequence[Probe], base: dict[int, str]
+) -> tuple[dict[int, str], set[int]]:
     """Answers of the exact-match table and the probes it matched."""
     table: dict[str, str] = {}
     for case in cases:
@@ -66,9 +83,16 @@ def lookup_answers(cases: Sequence[EditCase], probes: Sequence[Probe], base: dic
     return answers, matched
 
 
-def score(cases: Sequence[EditCase], probes: Sequence[Probe], answers: dict[int, str], base: dict[int, str],
-          own_edit: dict[int, bool], routed: dict[int, bool]) -> dict:
+def score(
+    cases: Sequence[EditCase],
+    probes: Sequence[Probe],
+    answers: dict[int, str],
+    base: dict[int, str],
+    own_edit: dict[int, bool],
+    routed: dict[int, bool],
+) -> dict:
     """Reliability, generalization, locality, drawdown and routing of one baseline's answers."""
+
     def of(kind: str) -> list[int]:
         return [i for i in sorted(answers) if probes[i].kind == kind]
 
@@ -77,14 +101,24 @@ def score(cases: Sequence[EditCase], probes: Sequence[Probe], answers: dict[int,
 
     loc = locality([answers[i] for i in of("unrelated")], [base[i] for i in of("unrelated")])
     in_scope = of("edit") + of("paraphrase")
-    return {"reliability": success("edit"), "generalization": success("paraphrase"), "locality": loc,
-            "drawdown": drawdown(loc),
-            "routing": routing_quality([own_edit[i] for i in in_scope], [routed[i] for i in of("unrelated")])}
+    return {
+        "reliability": success("edit"),
+        "generalization": success("paraphrase"),
+        "locality": loc,
+        "drawdown": drawdown(loc),
+        "routing": routing_quality([own_edit[i] for i in in_scope], [routed[i] for i in of("unrelated")]),
+    }
 
 
-def run_baselines(editor: SeracEditor, cases: Sequence[EditCase], probes: Sequence[Probe],
-                  results: dict[int, ProbeResult], edits: dict[int, Edit], first_id: int = 1,
-                  progress: ProgressFactory = NoProgress) -> dict:
+def run_baselines(
+    editor: SeracEditor,
+    cases: Sequence[EditCase],
+    probes: Sequence[Probe],
+    results: dict[int, ProbeResult],
+    edits: dict[int, Edit],
+    first_id: int = 1,
+    progress: ProgressFactory = NoProgress,
+) -> dict:
     """The three baselines' metrics on the probes SERAC answered."""
     base = base_answers(editor, probes, results, progress)
     near = nearest_answers(editor, probes, results, edits, progress)

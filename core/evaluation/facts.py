@@ -45,8 +45,9 @@ class FactIndex:
         same_prompt = set(self._by_prompt.get(normalize_answer(probe), ()))
         if not answer:
             return same_prompt
-        return same_prompt | {j for j, pattern in self._by_answer.get(normalize_answer(answer), ())
-                              if pattern.search(probe)}
+        return same_prompt | {
+            j for j, pattern in self._by_answer.get(normalize_answer(answer), ()) if pattern.search(probe)
+        }
 
 
 def whole_words(name: str) -> re.Pattern:

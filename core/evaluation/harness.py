@@ -74,22 +74,32 @@ def build_probes(cases: Sequence[EditCase]) -> list[Probe]:
     return probes
 
 
-def load_memory(editor: SeracEditor, cases: Sequence[EditCase], filler: Sequence[EditCase] = (),
-                progress: ProgressFactory = NoProgress, chunk: int = 1024) -> list[Edit]:
+def load_memory(
+    editor: SeracEditor,
+    cases: Sequence[EditCase],
+    filler: Sequence[EditCase] = (),
+    progress: ProgressFactory = NoProgress,
+    chunk: int = 1024,
+) -> list[Edit]:
     """Empty the memory, then add the records' edits (ids 1..N) and the filler edits after them."""
     editor.memory.clear()
     edits = case_edits(list(cases) + list(filler))
     bar = progress(total=len(edits), desc="loading edits")
     for start in range(0, len(edits), chunk):
-        editor.add_edits(edits[start:start + chunk])
-        bar.update(len(edits[start:start + chunk]))
+        editor.add_edits(edits[start : start + chunk])
+        bar.update(len(edits[start : start + chunk]))
     bar.close()
     return edits
 
 
-def answer_probes(editor: SeracEditor, probes: Sequence[Probe], done: dict[int, ProbeResult] | None = None,
-                  chunk_size: int = 96, on_chunk: Callable[[list[ProbeResult]], None] | None = None,
-                  progress: ProgressFactory = NoProgress) -> tuple[dict[int, ProbeResult], bool]:
+def answer_probes(
+    editor: SeracEditor,
+    probes: Sequence[Probe],
+    done: dict[int, ProbeResult] | None = None,
+    chunk_size: int = 96,
+    on_chunk: Callable[[list[ProbeResult]], None] | None = None,
+    progress: ProgressFactory = NoProgress,
+) -> tuple[dict[int, ProbeResult], bool]:
     """Ask the system every probe not already in `done`; returns all results and whether interrupted."""
     results = dict(done or {})
     todo = [i for i in range(len(probes)) if i not in results]
@@ -97,7 +107,7 @@ def answer_probes(editor: SeracEditor, probes: Sequence[Probe], done: dict[int, 
     interrupted = False
     try:
         for start in range(0, len(todo), chunk_size):
-            new = _answer_chunk(editor, probes, todo[start:start + chunk_size])
+            new = _answer_chunk(editor, probes, todo[start : start + chunk_size])
             results.update((r.index, r) for r in new)
             if on_chunk:
                 on_chunk(new)
@@ -118,9 +128,18 @@ def _answer_chunk(editor: SeracEditor, probes: Sequence[Probe], indices: list[in
         for i, record in zip(group, editor.ask([probes[i].query for i in group], with_base=with_base)):
             nearest = max(record.decision.candidates, key=lambda c: (c.similarity, -c.edit.id), default=None)
             t = record.timings
-            out.append(ProbeResult(i, record.route, record.chosen_edit.id if record.chosen_edit else None,
-                                   nearest.edit.id if nearest else None, record.edited_answer, record.base_answer,
-                                   t.route_ms, t.counterfactual_ms if record.route == "counterfactual" else t.base_ms))
+            out.append(
+                ProbeResult(
+                    i,
+                    record.route,
+                    record.chosen_edit.id if record.chosen_edit else None,
+                    nearest.edit.id if nearest else None,
+                    record.edited_answer,
+                    record.base_answer,
+                    t.route_ms,
+                    t.counterfactual_ms if record.route == "counterfactual" else t.base_ms,
+                )
+            )
     return sorted(out, key=lambda r: r.index)
 
 
@@ -135,12 +154,19 @@ def route_latencies(editor: SeracEditor, queries: Sequence[str], sample: int = L
     return out
 
 
-def summarize(cases: Sequence[EditCase], probes: Sequence[Probe], results: dict[int, ProbeResult],
-              first_id: int = 1, loaded: Sequence[EditCase] | None = None) -> dict:
+def summarize(
+    cases: Sequence[EditCase],
+    probes: Sequence[Probe],
+    results: dict[int, ProbeResult],
+    first_id: int = 1,
+    loaded: Sequence[EditCase] | None = None,
+) -> dict:
     """The contract metrics over the probes answered so far (`loaded`: every case whose edit is in
     memory, ids first_id.., when there are filler edits beyond `cases`)."""
-    rows = {kind: [(probes[i], r) for i, r in sorted(results.items()) if probes[i].kind == kind]
-            for kind in ("edit", "paraphrase", "unrelated")}
+    rows = {
+        kind: [(probes[i], r) for i, r in sorted(results.items()) if probes[i].kind == kind]
+        for kind in ("edit", "paraphrase", "unrelated")
+    }
     target = {k: [cases[p.case].edit.target for p, _ in rows[k]] for k in IN_SCOPE}
     loc = locality([r.answer for _, r in rows["unrelated"]], [r.base_answer for _, r in rows["unrelated"]])
     in_scope = rows["edit"] + rows["paraphrase"]
@@ -149,16 +175,23 @@ def summarize(cases: Sequence[EditCase], probes: Sequence[Probe], results: dict[
         "generalization": edit_success([r.answer for _, r in rows["paraphrase"]], target["paraphrase"]),
         "locality": loc,
         "drawdown": drawdown(loc),
-        "routing": routing_quality([r.chosen_edit_id == first_id + p.case for p, r in in_scope],
-                                   [r.route == "counterfactual" for _, r in rows["unrelated"]]),
+        "routing": routing_quality(
+            [r.chosen_edit_id == first_id + p.case for p, r in in_scope],
+            [r.route == "counterfactual" for _, r in rows["unrelated"]],
+        ),
         "counts": {k: len(v) for k, v in rows.items()},
         "changed_unrelated_routed": sum(not same_answer(r.answer, r.base_answer) for _, r in rows["unrelated"]),
         "locality_collisions": collision_split(cases, rows["unrelated"], first_id, loaded),
     }
 
 
-def collision_split(cases: Sequence[EditCase], unrelated: Sequence[tuple[Probe, ProbeResult]], first_id: int = 1,
-                    loaded: Sequence[EditCase] | None = None, max_listed: int = 100) -> dict:
+def collision_split(
+    cases: Sequence[EditCase],
+    unrelated: Sequence[tuple[Probe, ProbeResult]],
+    first_id: int = 1,
+    loaded: Sequence[EditCase] | None = None,
+    max_listed: int = 100,
+) -> dict:
     """Unrelated prompts asking the fact another loaded edit rewrites, locality without them, and the
     changed unrelated prompts (up to `max_listed`) with the edit each was routed to."""
     loaded = list(cases if loaded is None else loaded)
@@ -183,12 +216,16 @@ def collision_split(cases: Sequence[EditCase], unrelated: Sequence[tuple[Probe, 
 def latency_summary(results: dict[int, ProbeResult], single_route_ms: Sequence[float]) -> dict:
     """route_p50/p95: one query routed alone; answer_p50: per-query share of a batched generation."""
     answered = [r.answer_ms for r in results.values() if r.answer_ms > 0]
-    by_route = {k: [r.answer_ms for r in results.values() if r.route == k and r.answer_ms > 0]
-                for k in ("base", "counterfactual")}
+    by_route = {
+        k: [r.answer_ms for r in results.values() if r.route == k and r.answer_ms > 0]
+        for k in ("base", "counterfactual")
+    }
     route_p50 = percentile(single_route_ms, 50)
     answer_p50 = percentile(answered, 50)
     return {
-        "route_p50": route_p50, "route_p95": percentile(single_route_ms, 95), "answer_p50": answer_p50,
+        "route_p50": route_p50,
+        "route_p95": percentile(single_route_ms, 95),
+        "answer_p50": answer_p50,
         "answer_base_p50": percentile(by_route["base"], 50),
         "answer_counterfactual_p50": percentile(by_route["counterfactual"], 50),
         "route_batched_mean": mean([r.route_ms for r in results.values()]),

@@ -2,7 +2,8 @@
 
 For each probe the log-probability of a target is taken under the prompt the system actually used for
 it: the counterfactual prompt with the chosen edit when the probe was routed to an edit, else the
-base model's own prompt for the query (the bare completion, or the chat turn of a question). Scores (CounterFact papers' "efficacy", "paraphrase", "neighborhood"):
+base model's own prompt for the query (the bare completion, or the chat turn of a question). Scores
+(CounterFact papers' "efficacy", "paraphrase", "neighborhood"):
 - reliability / generalization: share of edit prompts / paraphrases with log P(new) > log P(old);
 - locality: share of unrelated prompts with log P(their true answer) > log P(the record's new target).
 Records without an old target (or unrelated prompts without a known answer) are left out and counted.
@@ -23,16 +24,26 @@ from core.serac import SeracEditor
 from core.types import Edit
 
 
-def likelihood_metrics(editor: SeracEditor, cases: Sequence[EditCase], probes: Sequence[Probe],
-                       results: dict[int, ProbeResult], edits: dict[int, Edit], batch_size: int = 32,
-                       progress: ProgressFactory = NoProgress) -> dict:
+def likelihood_metrics(
+    editor: SeracEditor,
+    cases: Sequence[EditCase],
+    probes: Sequence[Probe],
+    results: dict[int, ProbeResult],
+    edits: dict[int, Edit],
+    batch_size: int = 32,
+    progress: ProgressFactory = NoProgress,
+) -> dict:
     """The three likelihood shares and the mean log-probability margins behind them."""
     base_lm = getattr(editor.base, "lm", None)
     base_prompt = getattr(editor.base, "prompt", lambda q: q)
     cf_lm, build = getattr(editor.counterfactual, "lm", None), getattr(editor.counterfactual, "build_prompt", None)
     if base_lm is None or cf_lm is None or build is None:
-        return {"reliability": None, "generalization": None, "locality": None,
-                "skipped": "the models do not expose their language model and prompt format"}
+        return {
+            "reliability": None,
+            "generalization": None,
+            "locality": None,
+            "skipped": "the models do not expose their language model and prompt format",
+        }
     rows = _pairs(cases, probes, results)  # (probe index, kind, preferred target, other target)
     groups: dict[str, list] = {"base": [], "counterfactual": []}
     for index, kind, good, bad in rows:
@@ -49,7 +60,7 @@ def likelihood_metrics(editor: SeracEditor, cases: Sequence[EditCase], probes: S
 
 def _pairs(cases: Sequence[EditCase], probes: Sequence[Probe], results: dict[int, ProbeResult]) -> list[tuple]:
     out = []
-    for i, r in results.items():
+    for i in results:
         probe, case = probes[i], cases[probes[i].case]
         if probe.kind != "unrelated" and case.old_target:
             out.append((i, probe.kind, case.edit.target, case.old_target))
@@ -62,7 +73,7 @@ def _score_group(lm, rows: list[tuple], batch_size: int, bar, chunk: int = 128) 
     """(kind, log P(preferred), log P(other)) per row; the prompt runs once for both targets."""
     out = []
     for start in range(0, len(rows), chunk):
-        part = rows[start:start + chunk]
+        part = rows[start : start + chunk]
         scores = lm.target_logprobs([p for _, _, p, _, _ in part], [[g, b] for *_, g, b in part], batch_size)
         out += [(kind, s[0], s[1]) for (_, kind, *_), s in zip(part, scores)]
         bar.update(len(part))
@@ -76,7 +87,10 @@ def _summary(scored: list[tuple[str, float, float]], left_out: int) -> dict:
         return prefers([g for g, _ in by_kind[kind]], [b for _, b in by_kind[kind]])
 
     return {
-        "reliability": pref("edit"), "generalization": pref("paraphrase"), "locality": pref("unrelated"),
+        "reliability": pref("edit"),
+        "generalization": pref("paraphrase"),
+        "locality": pref("unrelated"),
         "mean_margin": {k: mean([g - b for g, b in v]) for k, v in by_kind.items()},
-        "n_scored": {k: len(v) for k, v in by_kind.items()}, "n_left_out": left_out,
+        "n_scored": {k: len(v) for k, v in by_kind.items()},
+        "n_left_out": left_out,
     }

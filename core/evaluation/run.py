@@ -38,10 +38,16 @@ class EvalOptions:
     chunk_size: int = 96  # probes per `ask` call: larger batches, coarser progress and checkpoints
 
 
-def run_eval(editor: SeracEditor, cases: Sequence[EditCase], config: dict, options: EvalOptions = EvalOptions(),
-             filler: Sequence[EditCase] = (), done: dict[int, ProbeResult] | None = None,
-             on_chunk: Callable[[list[ProbeResult]], None] | None = None,
-             progress: ProgressFactory = NoProgress) -> dict:
+def run_eval(
+    editor: SeracEditor,
+    cases: Sequence[EditCase],
+    config: dict,
+    options: EvalOptions = EvalOptions(),
+    filler: Sequence[EditCase] = (),
+    done: dict[int, ProbeResult] | None = None,
+    on_chunk: Callable[[list[ProbeResult]], None] | None = None,
+    progress: ProgressFactory = NoProgress,
+) -> dict:
     """Evaluate the system on `cases` with all their edits in memory at once."""
     t0 = time.perf_counter()
     edits = {e.id: e for e in load_memory(editor, cases, filler, progress)}
@@ -59,25 +65,45 @@ def run_eval(editor: SeracEditor, cases: Sequence[EditCase], config: dict, optio
     except KeyboardInterrupt:
         interrupted = True
         report.setdefault("latency_ms", latency_summary(results, []))
-    report["config"] = {**config, "likelihood": options.likelihood, "baselines": options.baselines,
-                        "chunk_size": options.chunk_size, "n_filler_edits": len(filler)}
-    report.update({"n_probes": len(probes), "n_answered": len(results), "complete": not interrupted,
-                   "wall_s": round(time.perf_counter() - t0, 1)})
+    report["config"] = {
+        **config,
+        "likelihood": options.likelihood,
+        "baselines": options.baselines,
+        "chunk_size": options.chunk_size,
+        "n_filler_edits": len(filler),
+    }
+    report.update(
+        {
+            "n_probes": len(probes),
+            "n_answered": len(results),
+            "complete": not interrupted,
+            "wall_s": round(time.perf_counter() - t0, 1),
+        }
+    )
     return report
 
 
-def run_scaling(editor: SeracEditor, probe_cases: Sequence[EditCase], pool: Sequence[EditCase], sizes: Sequence[int],
-                config: dict, options: EvalOptions = EvalOptions(likelihood=False),
-                progress: ProgressFactory = NoProgress) -> dict:
+def run_scaling(
+    editor: SeracEditor,
+    probe_cases: Sequence[EditCase],
+    pool: Sequence[EditCase],
+    sizes: Sequence[int],
+    config: dict,
+    options: EvalOptions = EvalOptions(likelihood=False),
+    progress: ProgressFactory = NoProgress,
+) -> dict:
     """The evaluation at each memory size: probes of `probe_cases`, memory filled from `pool` (other edits)."""
     points = []
     for size in sorted(set(sizes)):
         n_probe = min(len(probe_cases), size)
-        filler = list(pool)[:max(0, size - n_probe)]
+        filler = list(pool)[: max(0, size - n_probe)]
         report = run_eval(editor, probe_cases[:n_probe], config, options, filler, progress=progress)
         report["requested_size"] = size
         points.append(report)
         if not report["complete"]:
             break
-    return {"sizes": [p["requested_size"] for p in points], "points": points,
-            "complete": bool(points) and all(p["complete"] for p in points) and len(points) == len(set(sizes))}
+    return {
+        "sizes": [p["requested_size"] for p in points],
+        "points": points,
+        "complete": bool(points) and all(p["complete"] for p in points) and len(points) == len(set(sizes)),
+    }

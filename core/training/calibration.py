@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def fit_similarity_calibration(positives: np.ndarray, negatives: np.ndarray,
-                               iterations: int = 100, l2: float = 1e-6) -> tuple[float, float]:
+def fit_similarity_calibration(
+    positives: np.ndarray, negatives: np.ndarray, iterations: int = 100, l2: float = 1e-6
+) -> tuple[float, float]:
     """(scale, center) of the balanced logistic fit of in-scope (positives) vs out-of-scope similarities."""
     if len(positives) == 0 or len(negatives) == 0:
         raise ValueError("calibration needs at least one positive and one negative similarity")

@@ -21,8 +21,9 @@ from core.checkpoints import write_meta
 STATE_FILE = "trainer_state.pt"
 
 
-def save_checkpoint(folder: str | Path, meta: dict, write_model: Callable[[Path], None],
-                    state: dict | None = None) -> Path:
+def save_checkpoint(
+    folder: str | Path, meta: dict, write_model: Callable[[Path], None], state: dict | None = None
+) -> Path:
     """Write model files (via `write_model(tmp_folder)`), serac.json and the trainer state atomically."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -32,8 +32,9 @@ class AnswerExample:
     in_scope: bool
 
 
-def examples(cases: list[EditCase], share: float, seed: int,
-             answer_base: Callable[[Sequence[str]], list[str]] | None = None) -> list[AnswerExample]:
+def examples(
+    cases: list[EditCase], share: float, seed: int, answer_base: Callable[[Sequence[str]], list[str]] | None = None
+) -> list[AnswerExample]:
     """In-scope examples, plus `share` of negatives answered by `answer_base` (needed when share > 0)."""
     out = []
     for case in cases:
@@ -45,8 +46,11 @@ def examples(cases: list[EditCase], share: float, seed: int,
             raise ValueError("negatives need the base model's answers (answer_base)")
         picked = negative_queries(cases, round(share * len(out) / (1 - share)), seed)
         answers = answer_base([query for _, query in picked])
-        out += [AnswerExample(zeroshot_prompt(edit, query), f" {answer.strip()}\n", False)
-                for (edit, query), answer in zip(picked, answers) if answer.strip()]
+        out += [
+            AnswerExample(zeroshot_prompt(edit, query), f" {answer.strip()}\n", False)
+            for (edit, query), answer in zip(picked, answers)
+            if answer.strip()
+        ]
     return out
 
 
@@ -69,7 +73,7 @@ def collate(tokenizer, batch: list[AnswerExample], device: str) -> dict[str, tor
     labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, (row_ids, row_labels) in enumerate(rows):
-        ids[i, :len(row_ids)] = torch.tensor(row_ids)
-        labels[i, :len(row_labels)] = torch.tensor(row_labels)
-        mask[i, :len(row_ids)] = 1
+        ids[i, : len(row_ids)] = torch.tensor(row_ids)
+        labels[i, : len(row_labels)] = torch.tensor(row_labels)
+        mask[i, : len(row_ids)] = 1
     return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}

@@ -26,8 +26,12 @@ def measure_counterfactual(model: CounterfactualModel, cases: list[EditCase], ba
     answers = model.answer(own + para)
     targets = [e.target for e, _ in own + para]
     hits = [answer_starts_with(a, t) for a, t in zip(answers, targets)]
-    out = {"reliability": rounded_share(hits[:len(own)]), "generalization": rounded_share(hits[len(own):]),
-           "n_prompts": len(own), "n_paraphrases": len(para)}
+    out = {
+        "reliability": rounded_share(hits[: len(own)]),
+        "generalization": rounded_share(hits[len(own) :]),
+        "n_prompts": len(own),
+        "n_paraphrases": len(para),
+    }
     if base is not None:
         wrong = [(e, u) for e, c in zip(edits, cases) for u in c.unrelated]
         cf = model.answer(wrong)
@@ -35,4 +39,3 @@ def measure_counterfactual(model: CounterfactualModel, cases: list[EditCase], ba
         out["misrouted_keeps_base"] = rounded_share(same_answer(a, b) for a, b in zip(cf, plain))
         out["misrouted_follows_edit"] = rounded_share([answer_starts_with(a, e.target) for a, (e, _) in zip(cf, wrong)])
     return out
-

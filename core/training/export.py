@@ -32,8 +32,9 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 TRAIN_COMMAND = "make train"
 
 
-def export_parts(scope_ckpt: str, cf_ckpt: str, out: str | Path, encoder_alias: str, lm_alias: str,
-                 metrics: dict) -> dict:
+def export_parts(
+    scope_ckpt: str, cf_ckpt: str, out: str | Path, encoder_alias: str, lm_alias: str, metrics: dict
+) -> dict:
     """Write models/{scope,counterfactual} and manifest.json from two checkpoints; returns the manifest."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -55,8 +56,11 @@ def export_parts(scope_ckpt: str, cf_ckpt: str, out: str | Path, encoder_alias: 
 def _export_scope(ckpt: str, folder: Path, encoder_alias: str) -> dict:
     meta = require_meta(ckpt, "scope")
     model = AutoModelForSequenceClassification.from_pretrained(ckpt, num_labels=1)
-    layers = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
-              if ".embeddings." not in f".{k}"}
+    layers = {
+        k: v.detach().to(torch.float16).contiguous()
+        for k, v in model.state_dict().items()
+        if ".embeddings." not in f".{k}"
+    }
     folder.mkdir(parents=True)
     save_file(layers, str(folder / LAYERS_FILE))
     return _write_meta(folder, meta, over=encoder_alias, stored="float16, layers above the embeddings")
@@ -88,16 +92,22 @@ def _manifest(folder: Path, scope_meta: dict, cf_meta: dict, metrics: dict) -> d
         "version": f"{dt.date.today().isoformat()}-{digest.hexdigest()[:8]}",
         "parts": parts,
         "bytes_total": sum(p["bytes"] for p in parts.values()),
-        "training": {"command": TRAIN_COMMAND,
-                     "scope": _training_entry(scope_meta), "counterfactual": _training_entry(cf_meta)},
+        "training": {
+            "command": TRAIN_COMMAND,
+            "scope": _training_entry(scope_meta),
+            "counterfactual": _training_entry(cf_meta),
+        },
         "metrics": metrics,
     }
 
 
 def _part_entry(folder: Path) -> dict:
     files = sorted(p for p in folder.iterdir() if p.is_file())
-    return {"folder": folder.name, "files": {p.name: sha256_file(p) for p in files},
-            "bytes": sum(p.stat().st_size for p in files)}
+    return {
+        "folder": folder.name,
+        "files": {p.name: sha256_file(p) for p in files},
+        "bytes": sum(p.stat().st_size for p in files),
+    }
 
 
 def _training_entry(meta: dict) -> dict:
@@ -105,15 +115,23 @@ def _training_entry(meta: dict) -> dict:
     run that started from another checkpoint (`--init`), that run's entry too, under "init_run"."""
     config = meta.get("config", {})
     init = read_meta(meta["init"]) if meta.get("init") and Path(meta["init"]).is_dir() else None
-    entry = {"seed": config.get("seed"), "settings": config, "init": meta.get("init"), "step": meta.get("step"),
-             "train_minutes": meta.get("train_minutes"), "data": [_data_entry(d) for d in config.get("data", [])],
-             "split": {"held_out_records_of_first_file": config.get("eval_records"),
-                       "records_per_file": config.get("limit"), "seed": config.get("seed")},
-             "metrics": meta.get("metrics", {})}
+    entry = {
+        "seed": config.get("seed"),
+        "settings": config,
+        "init": meta.get("init"),
+        "step": meta.get("step"),
+        "train_minutes": meta.get("train_minutes"),
+        "data": [_data_entry(d) for d in config.get("data", [])],
+        "split": {
+            "held_out_records_of_first_file": config.get("eval_records"),
+            "records_per_file": config.get("limit"),
+            "seed": config.get("seed"),
+        },
+        "metrics": meta.get("metrics", {}),
+    }
     return ({"init_run": _training_entry(init)} if init else {}) | entry
 
 
 def _data_entry(spec: str) -> dict:
     path, part = split_path(spec)
-    return {"path": spec, "sha256": sha256_file(path) if path.is_file() else None,
-            "records": [part.start, part.stop]}
+    return {"path": spec, "sha256": sha256_file(path) if path.is_file() else None, "records": [part.start, part.stop]}

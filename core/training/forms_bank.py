@@ -102,9 +102,13 @@ def restate_case(case: EditCase, bank: FormBank, rng: random.Random, swap: float
         new_prompt = rng.choice(picked)
         paraphrases = [case.edit.prompt if p == new_prompt else p for p in paraphrases]
         edit = replace(case.edit, prompt=new_prompt)
-    return replace(case, edit=edit, paraphrases=tuple(paraphrases),
-                   unrelated=(*case.unrelated, *extra_unrelated),
-                   unrelated_answers=(*answers, *extra_answers) if answers else case.unrelated_answers)
+    return replace(
+        case,
+        edit=edit,
+        paraphrases=tuple(paraphrases),
+        unrelated=(*case.unrelated, *extra_unrelated),
+        unrelated_answers=(*answers, *extra_answers) if answers else case.unrelated_answers,
+    )
 
 
 def _one_per_form(forms: list[str], rng: random.Random) -> list[str]:

@@ -24,7 +24,7 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
     per_epoch = max(1, math.ceil(n / batch_size))
     epoch, slot = divmod(step, per_epoch)
     perm = np.random.default_rng([seed, epoch]).permutation(n)
-    return perm[slot * batch_size:(slot + 1) * batch_size]
+    return perm[slot * batch_size : (slot + 1) * batch_size]
 
 
 def warmup_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -46,8 +46,13 @@ def resume(state: dict | None, optimizer: torch.optim.Optimizer, scheduler, out)
 
 def trainer_state(optimizer: torch.optim.Optimizer, scheduler, step: int, minutes: float) -> dict:
     """What `resume` needs to continue a run exactly: optimizer, schedule, RNG, step and time spent."""
-    return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": rng_state(), "step": step, "minutes": minutes}
+    return {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng_state(),
+        "step": step,
+        "minutes": minutes,
+    }
 
 
 def optimizer_step(loss: torch.Tensor, params, optimizer: torch.optim.Optimizer, scheduler) -> float:
@@ -58,8 +63,9 @@ def optimizer_step(loss: torch.Tensor, params, optimizer: torch.optim.Optimizer,
     return float(loss.detach())
 
 
-def run_steps(settings: TrainSettings, start_step: int, step_fn: Callable[[int], float],
-              save_fn: Callable[[int], None], desc: str) -> dict:
+def run_steps(
+    settings: TrainSettings, start_step: int, step_fn: Callable[[int], float], save_fn: Callable[[int], None], desc: str
+) -> dict:
     """Call step_fn(step) -> loss until max_steps (or the optional max_minutes); save every `save_every` steps."""
     t0 = time.monotonic()
     step, ema, losses = start_step, None, []
@@ -77,8 +83,13 @@ def run_steps(settings: TrainSettings, start_step: int, step_fn: Callable[[int],
                 save_fn(step)
     minutes = (time.monotonic() - t0) / 60
     stopped = "max_steps" if step >= settings.max_steps else "max_minutes"
-    return {"step": step, "minutes": round(minutes, 2), "stopped_by": stopped,
-            "first_losses_mean": _mean(losses[:10]), "last_losses_mean": _mean(losses[-10:])}
+    return {
+        "step": step,
+        "minutes": round(minutes, 2),
+        "stopped_by": stopped,
+        "first_losses_mean": _mean(losses[:10]),
+        "last_losses_mean": _mean(losses[-10:]),
+    }
 
 
 def _mean(values: list[float]) -> float | None:

@@ -17,6 +17,12 @@ def attach_lora(model: torch.nn.Module, r: int, alpha: int, top_layers: int = 0,
     `top_layers` > 0 only the last that many transformer blocks get adapters."""
     n_layers = int(model.config.num_hidden_layers)
     layers = list(range(max(0, n_layers - top_layers), n_layers)) if top_layers else None
-    config = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=dropout,
-                        target_modules=list(TARGET_MODULES), layers_to_transform=layers)
+    config = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(TARGET_MODULES),
+        layers_to_transform=layers,
+    )
     return get_peft_model(model, config)

@@ -38,7 +38,7 @@ def _read_split(settings: TrainSettings) -> tuple[list[EditCase], list[EditCase]
         if index == 0:
             if len(cases) <= settings.eval_records:
                 raise InvalidInput(f"{path}: {len(cases)} records; need more than eval_records={settings.eval_records}")
-            held, cases = cases[:settings.eval_records], cases[settings.eval_records:]
+            held, cases = cases[: settings.eval_records], cases[settings.eval_records :]
         train += cases
     return train, held
 

@@ -38,8 +38,7 @@ from core.training.forms_bank import TemplateIndex
 FAMILIES = (
     {"language spoken", "native language", "language of work", "original language", "official language"},
     {"location", "country", "continent", "located in", "headquarters location", "located on celestial body"},
-    {"place of birth", "location of formation", "citizenship", "country of origin", "place of origin",
-     "ethnic group"},
+    {"place of birth", "location of formation", "citizenship", "country of origin", "place of origin", "ethnic group"},
     {"genre", "instrument", "sport", "position played", "member of sports team", "league"},
     {"manufacturer/developer", "developer", "manufacturer", "creator", "publisher", "distributor"},
     {"position held", "occupation", "field of work"},
@@ -78,8 +77,9 @@ class RelationForms:
         return self.family[found[0]] if found else None
 
 
-def other_relation_queries(cases: Sequence[EditCase], forms: RelationForms, per_edit: int,
-                           seed: int) -> list[tuple[int, str]]:
+def other_relation_queries(
+    cases: Sequence[EditCase], forms: RelationForms, per_edit: int, seed: int
+) -> list[tuple[int, str]]:
     """(edit index j, query): j's subject asked with `per_edit` templates of other relation families."""
     rng = random.Random(seed)
     families = sorted(forms.forms_of)

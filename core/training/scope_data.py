@@ -66,15 +66,16 @@ def nearest_edits(query_vecs: np.ndarray, edit_vecs: np.ndarray, k: int, chunk: 
     k = min(k, edit_vecs.shape[0])
     rows = []
     for start in range(0, query_vecs.shape[0], chunk):
-        sims = query_vecs[start:start + chunk] @ edit_vecs.T  # (chunk, n_edits)
+        sims = query_vecs[start : start + chunk] @ edit_vecs.T  # (chunk, n_edits)
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         order = np.take_along_axis(sims, top, axis=1).argsort(axis=1)[:, ::-1]
         rows.append(np.take_along_axis(top, order, axis=1))
     return np.concatenate(rows) if rows else np.zeros((0, k), dtype=np.int64)
 
 
-def mine_pairs(cases: list[EditCase], embedder: Embedder, hard_negatives: int, subject_negatives: int = 0,
-               seed: int = 0) -> list[ScopePair]:
+def mine_pairs(
+    cases: list[EditCase], embedder: Embedder, hard_negatives: int, subject_negatives: int = 0, seed: int = 0
+) -> list[ScopePair]:
     """Positives, near-miss negatives and mined hard negatives for all records (see module doc)."""
     prompts = [c.edit.prompt for c in cases]
     queries = record_queries(cases)
@@ -87,8 +88,11 @@ def mine_pairs(cases: list[EditCase], embedder: Embedder, hard_negatives: int, s
         pairs += [ScopePair(prompts[j], q.text, 1.0) for j in sorted(q.rewriters)]
         if near is None:
             continue
-        others = [j for j in near[qi] if j != q.owner and j not in q.rewriters
-                  and prompts[j].strip() != prompts[q.owner].strip()]
+        others = [
+            j
+            for j in near[qi]
+            if j != q.owner and j not in q.rewriters and prompts[j].strip() != prompts[q.owner].strip()
+        ]
         pairs += [ScopePair(prompts[j], q.text, 0.0) for j in others[:hard_negatives]]
     return pairs + _subject_pairs(cases, pairs, subject_negatives, seed)
 

@@ -40,8 +40,9 @@ class ScoredProbes:
     pair_labels: np.ndarray  # (n_pairs,) 1 = in scope
 
 
-def score_probes(classifier: ScopeClassifier, embedder: Embedder, cases: list[EditCase], top_k: int,
-                 batch: int = 256) -> ScoredProbes:
+def score_probes(
+    classifier: ScopeClassifier, embedder: Embedder, cases: list[EditCase], top_k: int, batch: int = 256
+) -> ScoredProbes:
     edits = as_edits(cases)
     queries = record_queries(cases)
     edit_vecs = embedder.encode([e.prompt for e in edits])
@@ -49,9 +50,11 @@ def score_probes(classifier: ScopeClassifier, embedder: Embedder, cases: list[Ed
     near = nearest_edits(query_vecs, edit_vecs, top_k)
     kinds, best, own, scores, labels = [], [], [], [], []
     for start in range(0, len(queries), batch):
-        chunk = queries[start:start + batch]
-        cands = [[Candidate(edits[j], float(query_vecs[start + n] @ edit_vecs[j])) for j in near[start + n]]
-                 for n in range(len(chunk))]
+        chunk = queries[start : start + batch]
+        cands = [
+            [Candidate(edits[j], float(query_vecs[start + n] @ edit_vecs[j])) for j in near[start + n]]
+            for n in range(len(chunk))
+        ]
         rows = classifier.score([q.text for q in chunk], cands)
         for q, row_cands, row in zip(chunk, cands, rows):
             scored = [Candidate(c.edit, c.similarity, s) for c, s in zip(row_cands, row)]
@@ -60,8 +63,9 @@ def score_probes(classifier: ScopeClassifier, embedder: Embedder, cases: list[Ed
             best.append(top.score)
             own.append(top.edit.id == q.owner + 1)
             scores += row
-            labels += [float((q.in_scope and c.edit.id == q.owner + 1) or c.edit.id - 1 in q.rewriters)
-                       for c in row_cands]
+            labels += [
+                float((q.in_scope and c.edit.id == q.owner + 1) or c.edit.id - 1 in q.rewriters) for c in row_cands
+            ]
     return ScoredProbes(kinds, np.array(best), np.array(own), np.array(scores), np.array(labels))
 
 
@@ -92,14 +96,20 @@ def routing_metrics(p: ScoredProbes, threshold: float) -> dict:
 def pick_threshold(p: ScoredProbes, min_rejection: float) -> float:
     """The threshold with the best in-scope recall whose rejection reaches `min_rejection`; when none
     does, the one with the best recall + rejection. Candidates: 0.5 and a grid of score quantiles."""
-    grid = np.unique(np.concatenate([[0.5], np.linspace(0.02, 0.98, 49),
-                                     np.quantile(p.best_score, np.linspace(0, 1, 201))]))
+    grid = np.unique(
+        np.concatenate([[0.5], np.linspace(0.02, 0.98, 49), np.quantile(p.best_score, np.linspace(0, 1, 201))])
+    )
     rows = [(t, routing_metrics(p, t)) for t in grid if 0.0 < t < 1.0]
-    ok = [(_n(m["in_scope_recall"]) + _n(m["reliability_recall"]), -abs(t - 0.5), t) for t, m in rows
-          if _n(m["out_of_scope_rejection"]) >= min_rejection]
+    ok = [
+        (_n(m["in_scope_recall"]) + _n(m["reliability_recall"]), -abs(t - 0.5), t)
+        for t, m in rows
+        if _n(m["out_of_scope_rejection"]) >= min_rejection
+    ]
     if ok:
         return float(max(ok)[2])
-    return float(max((_n(m["in_scope_recall"]) + _n(m["out_of_scope_rejection"]), -abs(t - 0.5), t) for t, m in rows)[2])
+    return float(
+        max((_n(m["in_scope_recall"]) + _n(m["out_of_scope_rejection"]), -abs(t - 0.5), t) for t, m in rows)[2]
+    )
 
 
 def _n(rate: float | None) -> float:
@@ -116,7 +126,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     ranks = np.empty(len(order))
     allv = np.concatenate([pos, neg])[order]
     ranks[order] = _average_ranks(allv)
-    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def _average_ranks(sorted_values: np.ndarray) -> np.ndarray:
@@ -124,6 +134,5 @@ def _average_ranks(sorted_values: np.ndarray) -> np.ndarray:
     _, start, counts = np.unique(sorted_values, return_index=True, return_counts=True)
     for s, c in zip(start, counts):
         if c > 1:
-            ranks[s:s + c] = ranks[s:s + c].mean()
+            ranks[s : s + c] = ranks[s : s + c].mean()
     return ranks
-

@@ -64,7 +64,7 @@ def relation_groups(cases: Sequence[EditCase]) -> dict[str, int]:
         return t
 
     for a, first in enumerate(common):
-        for second in common[a + 1:]:
+        for second in common[a + 1 :]:
             if len(answers[first] & answers[second]) >= MIN_SHARED_ANSWERS:
                 parent[root(first)] = root(second)
     roots = sorted({root(t) for t in common})

@@ -35,8 +35,9 @@ from core.training.settings import TrainSettings
 PROBE_EXAMPLES = 32
 
 
-def train_counterfactual(settings: TrainSettings, base_path: str, max_new_tokens: int = 16,
-                         measure_before: bool = True) -> dict:
+def train_counterfactual(
+    settings: TrainSettings, base_path: str, max_new_tokens: int = 16, measure_before: bool = True
+) -> dict:
     """Train, save, measure held-out edit-following before and after; returns the serac.json content."""
     seed_everything(settings.seed)
     train_cases, held = load_split(settings)
@@ -49,8 +50,9 @@ def train_counterfactual(settings: TrainSettings, base_path: str, max_new_tokens
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     scheduler = warmup_schedule(optimizer, settings.warmup_steps)
     start, prior = resume(state, optimizer, scheduler, settings.out)
-    probe = collate(tokenizer, [data[i] for i in batch_indices(len(data), PROBE_EXAMPLES, 0, settings.seed)],
-                    settings.device)
+    probe = collate(
+        tokenizer, [data[i] for i in batch_indices(len(data), PROBE_EXAMPLES, 0, settings.seed)], settings.device
+    )
     probe_before = _loss(model, probe)
 
     def step_fn(step: int) -> float:
@@ -61,8 +63,12 @@ def train_counterfactual(settings: TrainSettings, base_path: str, max_new_tokens
     def save(step: int, metrics: dict | None = None, minutes: float | None = None) -> None:
         minutes = prior + (minutes if minutes is not None else (time.monotonic() - t0) / 60)
         meta = _meta(settings, base_path, step, len(data), minutes, metrics)
-        save_checkpoint(settings.out, meta, lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)),
-                        trainer_state(optimizer, scheduler, step, minutes))
+        save_checkpoint(
+            settings.out,
+            meta,
+            lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)),
+            trainer_state(optimizer, scheduler, step, minutes),
+        )
 
     t0 = time.monotonic()
     run = run_steps(settings, start, step_fn, save, "train-counterfactual")
@@ -96,6 +102,7 @@ def _base_answers(base_path: str, settings: TrainSettings, max_new_tokens: int):
     def answer(queries):
         print(f"answering {len(queries)} negatives with the base model...", file=sys.stderr)
         return base.answer(queries)
+
     return answer
 
 
@@ -103,8 +110,9 @@ def _measure_untrained(base_path: str, held, settings: TrainSettings, max_new_to
     """The untrained default (four-shot prompt on the base LM) on the held-out records."""
     lm = CausalLM(base_path, settings.device, torch.float32)
     print(f"measuring the untrained few-shot model on {len(held)} held-out records...", file=sys.stderr)
-    return measure_counterfactual(PromptedCounterfactual(lm, max_new_tokens, 16, "fewshot"), held,
-                                  LMBaseModel(lm, max_new_tokens, 16))
+    return measure_counterfactual(
+        PromptedCounterfactual(lm, max_new_tokens, 16, "fewshot"), held, LMBaseModel(lm, max_new_tokens, 16)
+    )
 
 
 def _measure_trained(settings: TrainSettings, base_path: str, held, max_new_tokens: int) -> dict:
@@ -112,8 +120,9 @@ def _measure_trained(settings: TrainSettings, base_path: str, held, max_new_toke
     lm, fmt = load_counterfactual_lm(str(settings.out), base_path, settings.device, torch.float32)
     base_lm = CausalLM(base_path, settings.device, torch.float32)
     print(f"measuring the trained model on {len(held)} held-out records...", file=sys.stderr)
-    return measure_counterfactual(PromptedCounterfactual(lm, max_new_tokens, 16, fmt), held,
-                                  LMBaseModel(base_lm, max_new_tokens, 16))
+    return measure_counterfactual(
+        PromptedCounterfactual(lm, max_new_tokens, 16, fmt), held, LMBaseModel(base_lm, max_new_tokens, 16)
+    )
 
 
 @torch.no_grad()
@@ -124,9 +133,17 @@ def _loss(model, batch: dict) -> float:
 
 def _meta(settings: TrainSettings, base_path: str, step: int, n: int, minutes: float, metrics: dict | None) -> dict:
     complete = metrics is not None and not metrics.get("pending")
-    meta = {"kind": "counterfactual", "prompt_format": "zeroshot", "adapter": settings.lora_r > 0,
-            "base_model": base_path, "config": settings.public_dict(), "step": step, "examples": n,
-            "train_minutes": round(minutes, 2), "complete": complete}
+    meta = {
+        "kind": "counterfactual",
+        "prompt_format": "zeroshot",
+        "adapter": settings.lora_r > 0,
+        "base_model": base_path,
+        "config": settings.public_dict(),
+        "step": step,
+        "examples": n,
+        "train_minutes": round(minutes, 2),
+        "complete": complete,
+    }
     if metrics is not None:
         meta["metrics"] = {k: v for k, v in metrics.items() if k != "pending"}
     return meta

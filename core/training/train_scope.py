@@ -33,16 +33,21 @@ from core.training.settings import TrainSettings
 PROBE_PAIRS = 64  # fixed pairs whose loss is measured before and after training
 
 
-def train_scope(settings: TrainSettings, embedder: Embedder, init_path: str,
-                baseline: EmbeddingScopeClassifier | None = None) -> dict:
+def train_scope(
+    settings: TrainSettings, embedder: Embedder, init_path: str, baseline: EmbeddingScopeClassifier | None = None
+) -> dict:
     """Train, measure on the held-out split, save; returns the checkpoint's serac.json content."""
     seed_everything(settings.seed)
     train_cases, held = load_split(settings)
     print(f"mining pairs from {len(train_cases)} records ({len(held)} held out)...", file=sys.stderr)
     pairs = mine_pairs(train_cases, embedder, settings.hard_negatives, settings.subject_negatives, settings.seed)
     if settings.relation_negatives:
-        found = other_relation_queries(train_cases, RelationForms(settings.forms, settings.relation_sources), settings.relation_negatives,
-                                       settings.seed + 2)
+        found = other_relation_queries(
+            train_cases,
+            RelationForms(settings.forms, settings.relation_sources),
+            settings.relation_negatives,
+            settings.seed + 2,
+        )
         pairs += new_negatives(pairs, [(train_cases[j].edit.prompt, q) for j, q in found])
     state = None if settings.restart else load_state(settings.out)
     source = str(settings.out) if state else init_path
@@ -68,13 +73,20 @@ def train_scope(settings: TrainSettings, embedder: Embedder, init_path: str,
     def save(step: int, metrics: dict | None = None, minutes: float | None = None) -> None:
         minutes = prior_minutes + (minutes if minutes is not None else (time.monotonic() - t0) / 60)
         meta = _meta(settings, init_path, step, len(pairs), n_pos, minutes, metrics)
-        save_checkpoint(settings.out, meta, lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)),
-                        trainer_state(optimizer, scheduler, step, minutes))
+        save_checkpoint(
+            settings.out,
+            meta,
+            lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)),
+            trainer_state(optimizer, scheduler, step, minutes),
+        )
 
     t0 = time.monotonic()
     run = run_steps(settings, start, step_fn, save, "train-scope")
-    metrics = {"run": run, "probe_loss_before": probe_before,
-               "probe_loss_after": _loss(model, tokenizer, probe, loss_fn, settings.device)}
+    metrics = {
+        "run": run,
+        "probe_loss_before": probe_before,
+        "probe_loss_after": _loss(model, tokenizer, probe, loss_fn, settings.device),
+    }
     metrics.update(measure(model, tokenizer, embedder, held, settings, baseline))
     save(run["step"], metrics, run["minutes"])
     return read_meta(settings.out)
@@ -87,15 +99,19 @@ def frozen_embeddings(model) -> None:
         p.requires_grad = False
 
 
-def measure(model, tokenizer, embedder: Embedder, held, settings: TrainSettings,
-            baseline: EmbeddingScopeClassifier | None) -> dict:
+def measure(
+    model, tokenizer, embedder: Embedder, held, settings: TrainSettings, baseline: EmbeddingScopeClassifier | None
+) -> dict:
     """Held-out routing metrics of the trained classifier at its chosen threshold (and of the baseline)."""
     model.eval()
     trained = CrossEncoderScopeClassifier(model, tokenizer, settings.device)
     probes = score_probes(trained, embedder, held, settings.top_k)
     threshold = pick_threshold(probes, settings.min_rejection)
-    out = {"threshold": threshold, "heldout": routing_metrics(probes, threshold),
-           "heldout_at_0.5": routing_metrics(probes, 0.5)}
+    out = {
+        "threshold": threshold,
+        "heldout": routing_metrics(probes, threshold),
+        "heldout_at_0.5": routing_metrics(probes, 0.5),
+    }
     if baseline is not None:
         base = score_probes(baseline, embedder, held, settings.top_k)
         out["baseline_embedding_at_0.5"] = routing_metrics(base, 0.5)
@@ -114,11 +130,21 @@ def _loss(model, tokenizer, batch: list[ScopePair], loss_fn, device: str) -> flo
     return round(float(_batch_loss(model, tokenizer, batch, loss_fn, device)), 5)
 
 
-def _meta(settings: TrainSettings, init_path: str, step: int, n_pairs: int, n_pos: float, minutes: float,
-          metrics: dict | None) -> dict:
-    meta = {"kind": "scope", "scorer": "cross-encoder", "input": "edit prompt [SEP] query", "init": init_path,
-            "config": settings.public_dict(), "step": step, "train_minutes": round(minutes, 2),
-            "pairs": n_pairs, "positive_pairs": int(n_pos), "complete": metrics is not None}
+def _meta(
+    settings: TrainSettings, init_path: str, step: int, n_pairs: int, n_pos: float, minutes: float, metrics: dict | None
+) -> dict:
+    meta = {
+        "kind": "scope",
+        "scorer": "cross-encoder",
+        "input": "edit prompt [SEP] query",
+        "init": init_path,
+        "config": settings.public_dict(),
+        "step": step,
+        "train_minutes": round(minutes, 2),
+        "pairs": n_pairs,
+        "positive_pairs": int(n_pos),
+        "complete": metrics is not None,
+    }
     if metrics is not None:
         meta["metrics"], meta["threshold"] = metrics, metrics["threshold"]
     return meta

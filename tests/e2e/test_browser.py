@@ -16,8 +16,16 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.models]
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 MODEL_WAIT_MS = 120_000  # a probe generates with the real models on a shared CPU
 
@@ -112,16 +120,19 @@ def test_a_contradicting_edit_warns_before_saving(page, state):
 
 def test_import_a_file_reports_the_bad_lines(page, tmp_path_factory):
     path = tmp_path_factory.mktemp("import") / "edits.jsonl"
-    path.write_text('{"prompt": "The national bird of Quorvania is the", "target": "heron", '
-                    '"paraphrases": ["Quorvania has as its national bird the"]}\n'
-                    '{"prompt": "no target here"}\n'
-                    '{"prompt": "The chess champion of Zentha is", "target": "Ilsa Marr"}\n')
+    path.write_text(
+        '{"prompt": "The national bird of Quorvania is the", "target": "heron", '
+        '"paraphrases": ["Quorvania has as its national bird the"]}\n'
+        '{"prompt": "no target here"}\n'
+        '{"prompt": "The chess champion of Zentha is", "target": "Ilsa Marr"}\n'
+    )
     page.get_by_text("Import a file").click()
     page.locator("#import-file input[type=file]").set_input_files(str(path))
     page.get_by_label("Import the valid records even if some are rejected").check()
     page.locator("#import-button").click()
-    expect(page.locator("#import-status")).to_contain_text("Imported 2 edits with 1 probe prompts",
-                                                          timeout=MODEL_WAIT_MS)
+    expect(page.locator("#import-status")).to_contain_text(
+        "Imported 2 edits with 1 probe prompts", timeout=MODEL_WAIT_MS
+    )
     expect(page.locator("#import-errors")).to_contain_text("target")
     expect(page.locator("#edits-table")).to_contain_text("The national bird of Quorvania is the")
     shot(page, "edits-import")
@@ -168,8 +179,7 @@ def test_retire_the_edit_and_the_routing_changes(page, state):
     textbox(page, "action-id").fill(str(state["edit_id"]))
     textbox(page, "action-reason").fill("e2e: wrong source")
     page.locator("#retire-button").click()
-    expect(page.locator("#action-status")).to_contain_text(f"Retired edit #{state['edit_id']}",
-                                                          timeout=MODEL_WAIT_MS)
+    expect(page.locator("#action-status")).to_contain_text(f"Retired edit #{state['edit_id']}", timeout=MODEL_WAIT_MS)
     open_tab(page, "Probe")
     textbox(page, "probe-prompt").fill(PARAPHRASE)
     page.locator("#probe-button").click()

@@ -1,4 +1,5 @@
-"""UI callbacks as plain functions `(services, user, *inputs) -> outputs`, one module per tab, so tests call them directly.
+"""UI callbacks as plain functions `(services, user, *inputs) -> outputs`, one module per tab, so tests call
+them directly.
 
 Invariant: a callback never raises for a user mistake or a missing permission; it returns the error as a
 message and leaves the log and the index unchanged.

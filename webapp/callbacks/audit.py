@@ -21,21 +21,33 @@ AUDIT_COLUMNS = ("id", "when (UTC)", "user", "action", "edit", "before", "after"
 MAX_ROWS = 1000
 
 
-def audit_rows(services: Services, user: User, edit_id: object = None, actor: str = "", since: str = "",
-               until: str = "") -> tuple[list[list], str]:
+def audit_rows(
+    services: Services, user: User, edit_id: object = None, actor: str = "", since: str = "", until: str = ""
+) -> tuple[list[list], str]:
     """(rows newest first, a note) for the filters; blank filters match everything."""
     try:
         entries = _entries(services, edit_id, actor, since, until)
     except EditorError as exc:
         return [], error_text(exc)
-    rows = [[e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.edit_id or "", *_changed(e.before, e.after),
-             e.reason or ""] for e in entries]
+    rows = [
+        [
+            e.id,
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor,
+            e.action,
+            e.edit_id or "",
+            *_changed(e.before, e.after),
+            e.reason or "",
+        ]
+        for e in entries
+    ]
     more = " (the newest shown; narrow the filters)" if len(rows) == MAX_ROWS else ""
     return rows, f"{len(rows)} audit entr{'y' if len(rows) == 1 else 'ies'}{more}."
 
 
-def export_csv(services: Services, user: User, edit_id: object = None, actor: str = "", since: str = "",
-               until: str = "") -> tuple[str | None, str]:
+def export_csv(
+    services: Services, user: User, edit_id: object = None, actor: str = "", since: str = "", until: str = ""
+) -> tuple[str | None, str]:
     """(path of a CSV with the filtered entries, a note)."""
     rows, note = audit_rows(services, user, edit_id, actor, since, until)
     if note.startswith("**Error"):

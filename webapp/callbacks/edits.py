@@ -28,8 +28,9 @@ IMPORT_BATCH = 200
 MAX_UPLOAD_BYTES = 32 << 20  # 32 MiB: ten times CounterFact's train.json; larger files are refused unread
 
 
-def edit_page(services: Services, search: str = "", status: str = "all", page: object = 1,
-              page_size: object = 20) -> tuple[list[list], str, int]:
+def edit_page(
+    services: Services, search: str = "", status: str = "all", page: object = 1, page_size: object = 20
+) -> tuple[list[list], str, int]:
     """One page of the edit table: (rows, 'page p of n · total', the page actually shown)."""
     status_filter = None if status in (None, "", "all") else status
     try:
@@ -41,8 +42,19 @@ def edit_page(services: Services, search: str = "", status: str = "all", page: o
     pages = max(1, math.ceil(total / size))
     page_no = max(1, min(wanted, pages))
     edits = services.repository.list_edits(status_filter, search or None, offset=(page_no - 1) * size, limit=size)
-    rows = [[e.id, e.status, e.prompt, e.target, e.subject or "", e.notes or "",
-             e.updated_at.strftime("%Y-%m-%d %H:%M:%S") if e.updated_at else "", e.updated_by or ""] for e in edits]
+    rows = [
+        [
+            e.id,
+            e.status,
+            e.prompt,
+            e.target,
+            e.subject or "",
+            e.notes or "",
+            e.updated_at.strftime("%Y-%m-%d %H:%M:%S") if e.updated_at else "",
+            e.updated_by or "",
+        ]
+        for e in edits
+    ]
     return rows, f"Page {page_no} of {pages} · {total} edit(s)", page_no
 
 
@@ -62,8 +74,9 @@ def edit_choices(services: Services, limit: int = 1000) -> list[tuple[str, int]]
     return [(f"#{e.id} [{e.status}] {e.prompt} → {e.target}", e.id) for e in reversed(edits)]
 
 
-def check_and_add(services: Services, user: User, prompt: str, target: str, subject: str = "",
-                  notes: str = "") -> tuple[str, list[list], bool]:
+def check_and_add(
+    services: Services, user: User, prompt: str, target: str, subject: str = "", notes: str = ""
+) -> tuple[str, list[list], bool]:
     """Save the edit unless it conflicts; on conflict, (warning, neighbour rows, True = ask to confirm)."""
     try:
         require_curator(user)
@@ -72,13 +85,18 @@ def check_and_add(services: Services, user: User, prompt: str, target: str, subj
     except EditorError as exc:
         return error_text(exc), [], False
     if conflicts.any:
-        return (f"**Not saved yet — check the neighbours:** this edit {conflicts.summary()}. "
-                "Press *Save anyway* to keep it, or change it.", neighbour_rows(conflicts), True)
+        return (
+            f"**Not saved yet — check the neighbours:** this edit {conflicts.summary()}. "
+            "Press *Save anyway* to keep it, or change it.",
+            neighbour_rows(conflicts),
+            True,
+        )
     return add_anyway(services, user, prompt, target, subject, notes)[0], [], False
 
 
-def add_anyway(services: Services, user: User, prompt: str, target: str, subject: str = "",
-               notes: str = "") -> tuple[str, list[list], bool]:
+def add_anyway(
+    services: Services, user: User, prompt: str, target: str, subject: str = "", notes: str = ""
+) -> tuple[str, list[list], bool]:
     try:
         require_curator(user)
         edit = services.add_edit(EditDraft(prompt, target, subject or None, notes or None), user.name)
@@ -88,8 +106,9 @@ def add_anyway(services: Services, user: User, prompt: str, target: str, subject
 
 
 def neighbour_rows(conflicts) -> list[list]:
-    rows = [[e.id, "contradiction (same prompt, other target)", "", e.prompt, e.target]
-            for e in conflicts.contradictions]
+    rows = [
+        [e.id, "contradiction (same prompt, other target)", "", e.prompt, e.target] for e in conflicts.contradictions
+    ]
     rows += [[e.id, "duplicate (same prompt and target)", "", e.prompt, e.target] for e in conflicts.duplicates]
     rows += [[c.edit.id, "in scope", round(c.score, 4), c.edit.prompt, c.edit.target] for c in conflicts.in_scope]
     return rows
@@ -121,8 +140,14 @@ def _state_change(action: Callable, verb: str, user: User, edit_id: object, reas
     return f"{verb} edit #{edit.id} (now {edit.status})."
 
 
-def import_file(services: Services, user: User, path: str | None, fmt: str = "auto", skip_invalid: bool = False,
-                progress: Callable[[float, str], None] | None = None) -> tuple[str, list[list]]:
+def import_file(
+    services: Services,
+    user: User,
+    path: str | None,
+    fmt: str = "auto",
+    skip_invalid: bool = False,
+    progress: Callable[[float, str], None] | None = None,
+) -> tuple[str, list[list]]:
     """Import a JSONL/CSV/CounterFact/zsRE file in batches; (summary, per-line errors). All-or-nothing
     unless skip_invalid. Paraphrases and unrelated prompts in the records are kept as the edits' probes
     (services.imports: the same rules as `app.py import`)."""
@@ -132,16 +157,25 @@ def import_file(services: Services, user: User, path: str | None, fmt: str = "au
             raise InvalidInput("choose a file to import")
         _check_upload_size(Path(path))
         read = read_edit_file(path, fmt or "auto")
-        result = import_read(services, read, user.name, f"import {Path(path).name}", skip_invalid,
-                             IMPORT_BATCH, fraction_progress(progress) if progress else NoProgress)
+        result = import_read(
+            services,
+            read,
+            user.name,
+            f"import {Path(path).name}",
+            skip_invalid,
+            IMPORT_BATCH,
+            fraction_progress(progress) if progress else NoProgress,
+        )
     except RejectedRecords as exc:
-        return (f"**Nothing imported:** {len(exc.rejected)} of {exc.total} records rejected "
-                "(see below). Fix them, or tick *import the valid records*.", _error_rows(exc.rejected))
+        return (
+            f"**Nothing imported:** {len(exc.rejected)} of {exc.total} records rejected "
+            "(see below). Fix them, or tick *import the valid records*.",
+            _error_rows(exc.rejected),
+        )
     except EditorError as exc:
         return error_text(exc), []
     tail = f"; rejected {len(result.rejected)} (see below)" if result.rejected else ""
-    return (f"Imported {result.imported} edits with {result.probes} probe prompts{tail}.",
-            _error_rows(result.rejected))
+    return (f"Imported {result.imported} edits with {result.probes} probe prompts{tail}.", _error_rows(result.rejected))
 
 
 def _error_rows(rejected: list[tuple[int, str]]) -> list[list]:

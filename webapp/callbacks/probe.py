@@ -29,8 +29,13 @@ def probe_prompt(services: Services, user: User, prompt: str) -> tuple[str, str,
         record = services.ask([prompt], user.name)[0]
     except EditorError as exc:
         return error_text(exc), "", "", empty_figure("No probe yet"), []
-    return (decision_text(record), record.base_answer or "", record.edited_answer, scores_figure(record),
-            candidate_rows(record))
+    return (
+        decision_text(record),
+        record.base_answer or "",
+        record.edited_answer,
+        scores_figure(record),
+        candidate_rows(record),
+    )
 
 
 def probe_set(services: Services, edit: Edit) -> list[tuple[str, str, str]]:
@@ -60,16 +65,26 @@ def probe_edit(services: Services, user: User, edit_id: object) -> tuple[str, li
 def probe_row(edit: Edit, expect: str, record: RoutingRecord) -> list:
     chosen = record.chosen_edit
     top = record.decision.candidates[0].score if record.decision.candidates else None
-    return [("in scope" if expect == "in" else "out of scope"), record.query, record.route,
-            f"#{chosen.id}" if chosen else "", round(top, 4) if top is not None else "",
-            record.base_answer or "", record.edited_answer, "pass" if passes(edit, expect, record) else "fail"]
+    return [
+        ("in scope" if expect == "in" else "out of scope"),
+        record.query,
+        record.route,
+        f"#{chosen.id}" if chosen else "",
+        round(top, 4) if top is not None else "",
+        record.base_answer or "",
+        record.edited_answer,
+        "pass" if passes(edit, expect, record) else "fail",
+    ]
 
 
 def passes(edit: Edit, expect: str, record: RoutingRecord) -> bool:
     """In scope: routed to this edit and answered with its target. Out of scope: the answer did not change."""
     if expect == "in":
-        return (record.chosen_edit is not None and record.chosen_edit.id == edit.id
-                and answer_starts_with(record.edited_answer, edit.target))
+        return (
+            record.chosen_edit is not None
+            and record.chosen_edit.id == edit.id
+            and answer_starts_with(record.edited_answer, edit.target)
+        )
     return same_answer(record.edited_answer, record.base_answer)
 
 
@@ -87,17 +102,23 @@ def decision_text(record: RoutingRecord) -> str:
     d = record.decision
     if d.chosen:
         e = d.chosen.edit
-        return (f"**Routed to the counterfactual model**: edit #{e.id} (*{e.prompt}* → **{e.target}**) "
-                f"scored {d.chosen.score:.3f}, at or above the threshold {d.threshold:.2f}.")
+        return (
+            f"**Routed to the counterfactual model**: edit #{e.id} (*{e.prompt}* → **{e.target}**) "
+            f"scored {d.chosen.score:.3f}, at or above the threshold {d.threshold:.2f}."
+        )
     if d.candidates:
-        return (f"**Routed to the base model**: the best candidate (edit #{d.candidates[0].edit.id}) "
-                f"scored {d.candidates[0].score:.3f}, below the threshold {d.threshold:.2f}.")
+        return (
+            f"**Routed to the base model**: the best candidate (edit #{d.candidates[0].edit.id}) "
+            f"scored {d.candidates[0].score:.3f}, below the threshold {d.threshold:.2f}."
+        )
     return "**Routed to the base model**: there are no active edits."
 
 
 def candidate_rows(record: RoutingRecord) -> list[list]:
-    return [[c.edit.id, round(c.score, 4), round(c.similarity, 4), c.edit.prompt, c.edit.target]
-            for c in record.decision.candidates]
+    return [
+        [c.edit.id, round(c.score, 4), round(c.similarity, 4), c.edit.prompt, c.edit.target]
+        for c in record.decision.candidates
+    ]
 
 
 def _expect(value: str) -> str:

@@ -34,8 +34,9 @@ def scope_map(services: Services, user: User, probe: str = "") -> tuple[go.Figur
     pairs = crowded_pairs(services, edits, vectors)
     crowded = {row[0] for row in pairs}
     labels = [f"#{e.id} {e.prompt} → {e.target}" for e in edits]
-    fig = scope_map_figure(points, labels, [e.id in crowded for e in edits],
-                           None if probe_points is None else probe_points[0], probe)
+    fig = scope_map_figure(
+        points, labels, [e.id in crowded for e in edits], None if probe_points is None else probe_points[0], probe
+    )
     note = f"{len(edits)} active edit(s) mapped; {len(crowded)} crowded by another edit."
     return fig, pairs, note
 
@@ -51,6 +52,9 @@ def crowded_pairs(services: Services, edits: list[Edit], vectors: np.ndarray) ->
     candidates = [[Candidate(edits[j], float(sims[i, j])) for j in row] for i, row in enumerate(nearest)]
     scores = services.score_pairs([e.prompt for e in edits], candidates)
     threshold = services.editor.threshold
-    return [[edit.id, edit.prompt, f"#{c.edit.id}", c.edit.prompt, round(s, 4)]
-            for edit, row, row_scores in zip(edits, candidates, scores)
-            for c, s in zip(row, row_scores) if s >= threshold]
+    return [
+        [edit.id, edit.prompt, f"#{c.edit.id}", c.edit.prompt, round(s, 4)]
+        for edit, row, row_scores in zip(edits, candidates, scores)
+        for c, s in zip(row, row_scores)
+        if s >= threshold
+    ]

@@ -52,8 +52,9 @@ def sweep(services: Services) -> Sweep:
             prompts.append(prompt)
     decisions = services.route(prompts, threshold=0.0) if prompts else []
     best = [d.candidates[0] if d.candidates else None for d in decisions]
-    return Sweep(expected, [c.edit.id if c else None for c in best],
-                 np.array([c.score if c else 0.0 for c in best], dtype=float))
+    return Sweep(
+        expected, [c.edit.id if c else None for c in best], np.array([c.score if c else 0.0 for c in best], dtype=float)
+    )
 
 
 def threshold_view(services: Services, user: User, candidate: object = None) -> tuple[go.Figure, str]:
@@ -70,9 +71,11 @@ def threshold_view(services: Services, user: User, candidate: object = None) -> 
     fig = threshold_figure(GRID, curves[:, 0], curves[:, 1], current, try_t)
     (r0, j0), (r1, j1) = result.rates(current), result.rates(try_t)
     n_in = sum(e is not None for e in result.expected)
-    text = (f"Probe set: {n_in} in-scope and {len(result.expected) - n_in} out-of-scope prompts. "
-            f"At the current threshold **{current:.2f}**: recall {_pct(r0)}, rejection {_pct(j0)}. "
-            f"At **{try_t:.2f}**: recall {_pct(r1)}, rejection {_pct(j1)}.")
+    text = (
+        f"Probe set: {n_in} in-scope and {len(result.expected) - n_in} out-of-scope prompts. "
+        f"At the current threshold **{current:.2f}**: recall {_pct(r0)}, rejection {_pct(j0)}. "
+        f"At **{try_t:.2f}**: recall {_pct(r1)}, rejection {_pct(j1)}."
+    )
     return fig, text
 
 

@@ -20,8 +20,9 @@ def audit_tab(services: Services, who) -> list[tuple]:
             show = gr.Button("Filter", variant="primary", elem_id="audit-button")
             export = gr.Button("Export CSV", elem_id="audit-export")
         note = gr.Markdown(elem_id="audit-note")
-        table = gr.Dataframe(headers=list(cb.AUDIT_COLUMNS), interactive=False, wrap=True, label="Audit history",
-                             elem_id="audit-table")
+        table = gr.Dataframe(
+            headers=list(cb.AUDIT_COLUMNS), interactive=False, wrap=True, label="Audit history", elem_id="audit-table"
+        )
         download = gr.File(label="CSV", interactive=False, elem_id="audit-file")
 
     def on_show(e, a, s, u, request: gr.Request):

@@ -25,16 +25,22 @@ def edits_tab(services: Services, who) -> list[tuple]:
 def _add_section(services, who, buttons: list) -> list:
     with gr.Accordion("Add an edit", open=True):
         with gr.Row():
-            prompt = gr.Textbox(label="Prompt", scale=3, elem_id="add-prompt",
-                                placeholder="The mother tongue of Danielle Darrieux is")
+            prompt = gr.Textbox(
+                label="Prompt", scale=3, elem_id="add-prompt", placeholder="The mother tongue of Danielle Darrieux is"
+            )
             target = gr.Textbox(label="New target", scale=2, elem_id="add-target", placeholder="English")
         with gr.Row():
             subject = gr.Textbox(label="Subject (optional)", elem_id="add-subject")
             notes = gr.Textbox(label="Note (optional)", elem_id="add-notes")
         add = gr.Button("Check and add", variant="primary", elem_id="add-button")
         status = gr.Markdown(elem_id="add-status")
-        neighbours = gr.Dataframe(headers=list(cb.NEIGHBOUR_COLUMNS), interactive=False, visible=False,
-                                  label="Neighbours in the edit memory", elem_id="add-neighbours")
+        neighbours = gr.Dataframe(
+            headers=list(cb.NEIGHBOUR_COLUMNS),
+            interactive=False,
+            visible=False,
+            label="Neighbours in the edit memory",
+            elem_id="add-neighbours",
+        )
         confirm = gr.Button("Save anyway", variant="stop", visible=False, elem_id="add-confirm")
 
     def on_add(p, t, s, n, request: gr.Request):
@@ -47,22 +53,26 @@ def _add_section(services, who, buttons: list) -> list:
 
     buttons += [add, confirm]
     fields = [prompt, target, subject, notes]
-    return [add.click(on_add, fields, [status, neighbours, confirm], **MODEL),
-            confirm.click(on_confirm, fields, [status, neighbours, confirm], **MODEL)]
+    return [
+        add.click(on_add, fields, [status, neighbours, confirm], **MODEL),
+        confirm.click(on_confirm, fields, [status, neighbours, confirm], **MODEL),
+    ]
 
 
 def _import_section(services, who, buttons: list) -> list:
     with gr.Accordion("Import a file (JSONL, CSV, CounterFact or zsRE JSON)", open=False):
         with gr.Row():
-            upload = gr.File(label="File", file_types=[".json", ".jsonl", ".csv"], type="filepath",
-                             elem_id="import-file")
+            upload = gr.File(
+                label="File", file_types=[".json", ".jsonl", ".csv"], type="filepath", elem_id="import-file"
+            )
             with gr.Column():
                 fmt = gr.Dropdown(list(FORMATS), value="auto", label="Format")
                 skip = gr.Checkbox(label="Import the valid records even if some are rejected", value=False)
                 run = gr.Button("Import", variant="primary", elem_id="import-button")
         status = gr.Markdown(elem_id="import-status")
-        errors = gr.Dataframe(headers=list(cb.IMPORT_ERROR_COLUMNS), interactive=False, label="Rejected lines",
-                              elem_id="import-errors")
+        errors = gr.Dataframe(
+            headers=list(cb.IMPORT_ERROR_COLUMNS), interactive=False, label="Rejected lines", elem_id="import-errors"
+        )
 
     def on_import(path, f, s, request: gr.Request, progress=gr.Progress()):
         return cb.import_file(services, who(request), path, f, s, lambda frac, desc: progress(frac, desc=desc))
@@ -80,8 +90,9 @@ def _log_section(services, who, buttons: list):
             size = gr.Dropdown([10, 20, 50, 100], value=20, label="Per page", scale=1)
             show = gr.Button("Show", scale=1, elem_id="edits-show")
         info = gr.Markdown(elem_id="edits-page-info")
-        table = gr.Dataframe(headers=list(cb.EDIT_COLUMNS), interactive=False, wrap=True, label="Edits",
-                             elem_id="edits-table")
+        table = gr.Dataframe(
+            headers=list(cb.EDIT_COLUMNS), interactive=False, wrap=True, label="Edits", elem_id="edits-table"
+        )
         with gr.Row():
             edit_id = gr.Number(value=None, label="Edit id (or click a row)", precision=0, elem_id="action-id", scale=1)
             reason = gr.Textbox(label="Reason (kept in the audit log)", elem_id="action-reason", scale=3)

@@ -15,8 +15,12 @@ from webapp.tabs import MODEL, writers_only
 def probe_tab(services: Services, who) -> list[tuple]:
     with gr.Tab("Probe", id="probe"):
         with gr.Row():
-            prompt = gr.Textbox(label="Prompt", scale=4, elem_id="probe-prompt",
-                                placeholder="Where Danielle Darrieux is from, people speak the language of")
+            prompt = gr.Textbox(
+                label="Prompt",
+                scale=4,
+                elem_id="probe-prompt",
+                placeholder="Where Danielle Darrieux is from, people speak the language of",
+            )
             ask = gr.Button("Ask", variant="primary", scale=1, elem_id="probe-button")
         decision = gr.Markdown(elem_id="probe-decision")
         with gr.Row():
@@ -26,12 +30,14 @@ def probe_tab(services: Services, who) -> list[tuple]:
         candidates = gr.Dataframe(headers=list(cb.CANDIDATE_COLUMNS), interactive=False, label="Top-k candidates")
         gr.Markdown("### Probe an edit: its prompt, paraphrases and unrelated prompts")
         with gr.Row():
-            picker = gr.Dropdown(label="Edit", choices=[], scale=4, elem_id="probe-edit-picker",
-                                 allow_custom_value=False)
+            picker = gr.Dropdown(
+                label="Edit", choices=[], scale=4, elem_id="probe-edit-picker", allow_custom_value=False
+            )
             run = gr.Button("Probe this edit", scale=1, elem_id="probe-edit-button")
         summary = gr.Markdown(elem_id="probe-edit-summary")
-        results = gr.Dataframe(headers=list(cb.PROBE_COLUMNS), interactive=False, wrap=True,
-                               label="Probe results", elem_id="probe-results")
+        results = gr.Dataframe(
+            headers=list(cb.PROBE_COLUMNS), interactive=False, wrap=True, label="Probe results", elem_id="probe-results"
+        )
         with gr.Row():
             new_probe = gr.Textbox(label="Add a probe prompt to this edit", scale=4, elem_id="probe-new")
             expect = gr.Radio(["in scope", "out of scope"], value="in scope", label="Expect", scale=2)

@@ -18,8 +18,12 @@ def scope_map_tab(services: Services, who) -> list[tuple]:
             draw = gr.Button("Draw map", variant="primary", scale=1, elem_id="map-button")
         note = gr.Markdown(elem_id="map-note")
         plot = gr.Plot(value=empty_figure("Press Draw map"), label="Scope map", elem_id="map-plot")
-        crowded = gr.Dataframe(headers=list(cb.CROWD_COLUMNS), interactive=False, wrap=True,
-                               label="Crowded edits (another edit scores at or above the threshold on their prompt)")
+        crowded = gr.Dataframe(
+            headers=list(cb.CROWD_COLUMNS),
+            interactive=False,
+            wrap=True,
+            label="Crowded edits (another edit scores at or above the threshold on their prompt)",
+        )
 
     def on_draw(text, request: gr.Request):
         return cb.scope_map(services, who(request), text)

@@ -14,8 +14,15 @@ def threshold_tab(services: Services, who) -> list[tuple]:
     with gr.Tab("Threshold", id="threshold"):
         current = gr.Markdown(elem_id="threshold-current")
         with gr.Row():
-            trial = gr.Slider(0.0, 1.0, step=0.01, value=services.editor.threshold, label="Try a threshold",
-                              scale=4, elem_id="threshold-slider")
+            trial = gr.Slider(
+                0.0,
+                1.0,
+                step=0.01,
+                value=services.editor.threshold,
+                label="Try a threshold",
+                scale=4,
+                elem_id="threshold-slider",
+            )
             show = gr.Button("Show routing of the probe set", scale=1, elem_id="threshold-show")
         summary = gr.Markdown(elem_id="threshold-summary")
         plot = gr.Plot(value=empty_figure("Press Show"), label="Threshold sweep", elem_id="threshold-plot")

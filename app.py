@@ -101,6 +101,11 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
         default=env.get("SERAC_USERS_FILE", str(data_dir / "users.json")),
         help="JSON file of UI/API users and roles (default %(default)s; created with an admin on first serve)",
     )
+    p.add_argument(
+        "--log-probes",
+        action="store_true",
+        help="keep each asked query's routing record in the probe_log table (default: asking writes nothing)",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         for command in module.COMMANDS:
@@ -124,6 +129,7 @@ def config_from(args: argparse.Namespace) -> SeracConfig:
         max_new_tokens=args.max_new_tokens,
         cache_dir=Path(args.cache_dir),
         users_file=args.users,
+        log_probes=args.log_probes,
         **overrides,
     )
 

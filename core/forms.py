@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 
 QUESTION, INSTRUCTION, COMPLETION = "question", "instruction", "completion"
-FORMS = (QUESTION, INSTRUCTION, COMPLETION)
 
 _QUESTION_WORDS = re.compile(
     r"^(who|whom|whose|what|which|where|when|why|how|is|are|was|were|does|do|did|"

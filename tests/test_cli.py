@@ -88,3 +88,37 @@ def test_ask_answers_the_edit_and_leaves_unrelated_prompts_alone(db_url):
     base = [line for line in text.splitlines() if line.startswith("base answer:")][0].split(":", 1)[1].strip()
     edited_line = [line for line in text.splitlines() if line.startswith("edited answer:")][0]
     assert base and edited_line.split(":", 1)[1].strip() == base
+
+
+def test_cli_and_ui_imports_give_the_same_edits_and_probe_prompts(tmp_path, counterfact_slice):
+    """One import rule (services.imports) behind both doors: same edits, same probe prompts, same rejections."""
+    from core.config import SeracConfig
+    from db.probe_prompts import probes_for
+    from db.repository import EditRepository
+    from services.services import Services
+    from tests.tiny_models import tiny_editor
+    from webapp.auth import User
+    from webapp.callbacks.edits import import_file
+
+    records = [dict(r) for r in counterfact_slice[:4]]
+    records[2]["rephrase_prompt"] = "x" * 5000  # a probe prompt over the limit rejects its record
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps(records))
+    cli_db, ui_db = f"sqlite:///{tmp_path / 'cli.sqlite'}", f"sqlite:///{tmp_path / 'ui.sqlite'}"
+    proc = run(cli_db, "import", str(path), "--skip-invalid")
+    assert (
+        "imported 3 edits with 6 probe prompts" in proc.stdout and ":3: rejected: probe prompt is 5000" in proc.stderr
+    )
+    services = Services(SeracConfig(db_url=ui_db), EditRepository(ui_db), tiny_editor(tmp_path / "lm"))
+    message, errors = import_file(services, User("alice", "curator"), str(path), "auto", True)
+    assert message.startswith("Imported 3 edits with 6 probe prompts") and [e[0] for e in errors] == [3]
+
+    cli_repo, ui_repo = EditRepository(cli_db), EditRepository(ui_db)
+    assert [(e.prompt, e.target, e.subject) for e in cli_repo.list_edits()] == [
+        (e.prompt, e.target, e.subject) for e in ui_repo.list_edits()
+    ]
+
+    def stored(repo):
+        return {i: [(p.prompt, p.expect, p.source) for p in ps] for i, ps in probes_for(repo.engine, [1, 2, 3]).items()}
+
+    assert stored(cli_repo) == stored(ui_repo) and len(stored(cli_repo)[1]) == 2

@@ -6,7 +6,7 @@ the rejection, and the evaluation must report locality with and without it."""
 from __future__ import annotations
 
 from core.datasets import EditCase, read_edit_file
-from core.evaluation.facts import FactIndex, unrelated_collisions
+from core.evaluation.facts import FactIndex, unrelated_with_answers
 from core.evaluation.harness import Probe, ProbeResult, collision_split
 from core.scope import EmbeddingScopeClassifier
 from core.training.scope_data import mine_pairs, record_queries
@@ -118,6 +118,17 @@ def test_counterfact_val_has_collisions_when_a_thousand_records_are_loaded():
     i, k, others = found[0]
     j = min(others)
     assert cases[j].edit.subject.lower() in cases[i].unrelated[k].lower()
+
+
+def unrelated_collisions(cases) -> list[tuple[int, int, set[int]]]:
+    """(case i, unrelated prompt k, other cases rewriting its fact) for each colliding unrelated prompt."""
+    index = FactIndex(cases)
+    return [
+        (i, k, others)
+        for i, case in enumerate(cases)
+        for k, (prompt, answer) in enumerate(unrelated_with_answers(case))
+        if (others := index.rewriters(prompt, answer) - {i})
+    ]
 
 
 def _result(index, chosen, answer, base) -> ProbeResult:

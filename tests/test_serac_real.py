@@ -46,8 +46,11 @@ def test_retired_edit_stops_routing_and_restore_brings_it_back(services):
     assert services.check_consistency().ok
 
 
-def test_probe_log_records_each_query(services):
+def test_probe_log_is_opt_in_and_then_records_each_query(services):
     services.add_edit(DARRIEUX, "alice")
+    services.ask([PARAPHRASE, UNRELATED], "alice")
+    assert services.repository.recent_probes() == []  # off by default: asking only reads the log
+    services.config = services.config.replace(log_probes=True)
     services.ask([PARAPHRASE, UNRELATED], "alice")
     probes = services.repository.recent_probes()
     assert [p["route"] for p in probes] == ["base", "counterfactual"]

@@ -59,15 +59,3 @@ def unrelated_with_answers(case: EditCase) -> list[tuple[str, str | None]]:
     """The case's unrelated prompts, each with its true answer when the record gives one."""
     answers = list(case.unrelated_answers) + [None] * len(case.unrelated)
     return list(zip(case.unrelated, answers))
-
-
-def unrelated_collisions(cases: Sequence[EditCase]) -> list[tuple[int, int, set[int]]]:
-    """(case i, unrelated prompt k, other cases rewriting its fact) for each colliding unrelated prompt."""
-    index = FactIndex(cases)
-    out = []
-    for i, case in enumerate(cases):
-        for k, (prompt, answer) in enumerate(unrelated_with_answers(case)):
-            others = index.rewriters(prompt, answer) - {i}
-            if others:
-                out.append((i, k, others))
-    return out

@@ -64,6 +64,12 @@ def _common_args(p: argparse.ArgumentParser, out: str, batch_size: int, lr: floa
         default=0.33,
         help="with --forms: share of records whose edit itself is restated (default %(default)s)",
     )
+    p.add_argument(
+        "--restate-pool",
+        choices=("template", "relation"),
+        default="template",
+        help="with --forms: restate in the template's own forms or in any form of its relation (default %(default)s)",
+    )
     p.add_argument("--batch-size", type=int, default=batch_size, help="examples per step (default %(default)s)")
     p.add_argument("--lr", type=float, default=lr, help="peak learning rate (default %(default)s)")
     p.add_argument("--warmup-steps", type=int, default=50, help="linear warm-up steps (default %(default)s)")
@@ -159,6 +165,7 @@ def _settings(args: argparse.Namespace, config: SeracConfig, **extra):
         warmup_steps=args.warmup_steps,
         forms=args.forms,
         swap_forms=args.swap_forms,
+        restate_pool=args.restate_pool,
         limit=args.limit,
         eval_records=args.eval_records,
         save_every=args.save_every,

@@ -78,3 +78,15 @@ def test_unknown_templates_are_left_alone_and_restating_is_deterministic(bank):
     odd = EditCase(EditDraft("Zorblax quuxes the", "flim", "Zorblax"))
     assert restate_case(odd, bank, random.Random(0), 1.0) == odd
     assert restate_cases([CASE] * 3, bank, 7, 0.5) == restate_cases([CASE] * 3, bank, 7, 0.5)
+
+
+def test_the_relation_pool_restates_in_other_templates_of_the_same_relation_only(bank):
+    own = bank.restatements("Danielle Darrieux was born in", "Danielle Darrieux")
+    pool = bank.restatements("Danielle Darrieux was born in", "Danielle Darrieux", "relation")
+    assert set(own) < set(pool) and "Danielle Darrieux was born in" not in pool
+    assert "Danielle Darrieux is native to" in pool  # another CounterFact template of place of birth
+    assert "What was Danielle Darrieux's city of birth?" in pool  # zsRE's template of the same relation
+    assert not any("die" in p or "language" in p for p in pool)  # never another relation
+    out = restate_case(CASE, bank, random.Random(0), 0.0, "relation")
+    added = [p for p in out.paraphrases if p not in CASE.paraphrases]
+    assert {prompt_form(p) for p in added} == {"question", "instruction", "completion"}

@@ -11,6 +11,10 @@ hand; `restate_case` adds them to a record:
 - near misses that match a known template gain one restatement (still out of scope);
 - with probability `swap`, the edit itself is stated in another form and its original prompt becomes
   a paraphrase, so edits of every form are seen too.
+With `pool="relation"`, a restatement may use any form of any template of the same relation (by its
+name in forms.json: "place of birth" in CounterFact and in zsRE alike), not only the template's own:
+many more wordings of one fact ("Who is the CTO of X?" / "Name the chief technology officer of X."),
+as curators write them, against the relation negatives' other relations of the same subject.
 
 Invariant: a restatement keeps the record's subject and relation, so its label (in or out of scope)
 and its answer are the original's; deterministic for a seed.
@@ -31,10 +35,14 @@ from core.forms import prompt_form
 FORMS_FILE = Path(__file__).resolve().parents[2] / "datasets" / "forms.json"
 
 
+POOLS = ("template", "relation")
+
+
 @dataclass(frozen=True)
 class Template:
     text: str  # "{} is located in"
     forms: tuple[str, ...]  # the other forms of the template, each with one "{}"
+    relation: str = ""  # its relation's name in forms.json
 
 
 class TemplateIndex:
@@ -64,6 +72,10 @@ class FormBank:
     def __init__(self, templates: list[Template]):
         self.templates = {t.text: t for t in templates}
         self._index = TemplateIndex(t.text for t in templates)
+        self._by_relation: dict[str, list[str]] = {}  # relation -> every template text and form, in order
+        for t in templates:
+            if t.relation:
+                self._by_relation.setdefault(t.relation, []).extend((t.text, *t.forms))
 
     @classmethod
     def load(cls, path: str | Path = FORMS_FILE) -> FormBank:
@@ -72,27 +84,33 @@ class FormBank:
         for entries in data.values():
             for text, entry in entries.items():
                 forms = tuple(f for key in ("question", "completion", "instruction") for f in entry.get(key, ()))
-                templates.append(Template(text, forms))
+                templates.append(Template(text, forms, entry.get("relation", "")))
         return cls(templates)
 
-    def restatements(self, prompt: str, subject: str | None = None) -> list[str]:
-        """The prompt in every other known form (empty when its template is unknown)."""
+    def restatements(self, prompt: str, subject: str | None = None, pool: str = "template") -> list[str]:
+        """The prompt in every other known form of its template (pool "template") or of its relation
+        (pool "relation"); empty when its template is unknown."""
         found = self._index.find(prompt, subject)
         if found is None:
             return []
         template, name = found
-        return [f.replace("{}", name, 1) for f in self.templates[template].forms]
+        forms = self.templates[template].forms
+        if pool == "relation" and self.templates[template].relation:
+            forms = tuple(
+                dict.fromkeys(f for f in self._by_relation[self.templates[template].relation] if f != template)
+            )
+        return [f.replace("{}", name, 1) for f in forms]
 
 
-def restate_case(case: EditCase, bank: FormBank, rng: random.Random, swap: float) -> EditCase:
+def restate_case(case: EditCase, bank: FormBank, rng: random.Random, swap: float, pool: str = "template") -> EditCase:
     """The record with its prompt and near misses restated in other forms (see the module doc)."""
-    own = bank.restatements(case.edit.prompt, case.edit.subject)
+    own = bank.restatements(case.edit.prompt, case.edit.subject, pool)
     if not own:
         return case
     extra_unrelated, extra_answers = [], []
     answers = case.unrelated_answers if len(case.unrelated_answers) == len(case.unrelated) else ()
     for i, query in enumerate(case.unrelated):
-        forms = bank.restatements(query)
+        forms = bank.restatements(query, None, pool)
         if forms:
             extra_unrelated.append(rng.choice(forms))
             extra_answers += [answers[i]] if answers else []
@@ -119,6 +137,8 @@ def _one_per_form(forms: list[str], rng: random.Random) -> list[str]:
     return [rng.choice(v) for _, v in sorted(by_form.items())]
 
 
-def restate_cases(cases: list[EditCase], bank: FormBank, seed: int, swap: float) -> list[EditCase]:
+def restate_cases(
+    cases: list[EditCase], bank: FormBank, seed: int, swap: float, pool: str = "template"
+) -> list[EditCase]:
     """Every case restated with its own generator (seed, index): independent of the list's other cases."""
-    return [restate_case(c, bank, random.Random(f"{seed}:{i}"), swap) for i, c in enumerate(cases)]
+    return [restate_case(c, bank, random.Random(f"{seed}:{i}"), swap, pool) for i, c in enumerate(cases)]

@@ -21,8 +21,8 @@ def load_split(settings: TrainSettings) -> tuple[list[EditCase], list[EditCase]]
     train, held = _read_split(settings)
     if settings.forms:
         bank = FormBank.load(settings.forms)
-        train = restate_cases(train, bank, settings.seed, settings.swap_forms)
-        held = restate_cases(held, bank, settings.seed + 1, settings.swap_forms)
+        train = restate_cases(train, bank, settings.seed, settings.swap_forms, settings.restate_pool)
+        held = restate_cases(held, bank, settings.seed + 1, settings.swap_forms, settings.restate_pool)
     return train, held
 
 

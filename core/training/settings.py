@@ -69,6 +69,11 @@ class TrainSettings:
         None,
     )
     swap_forms: float = described("with forms: share of records whose edit is itself stated in another form", 0.33)
+    restate_pool: str = described(
+        "with forms: restate a prompt in its own template's forms ('template') or in "
+        "any form of its relation ('relation')",
+        "template",
+    )
     freeze_embeddings: bool = described(
         "scope: keep the encoder's token embeddings as packaged (the shipped part then "
         "stores only the layers above them)",
@@ -104,6 +109,10 @@ class TrainSettings:
         check(self.lora_r >= 0 and self.lora_alpha >= 1, "lora_r must be >= 0 and lora_alpha >= 1")
         check(self.lora_layers >= 0, f"lora_layers must be >= 0, got {self.lora_layers!r}")
         check(0 <= self.swap_forms <= 1, f"swap_forms must be in [0, 1], got {self.swap_forms!r}")
+        check(
+            self.restate_pool in ("template", "relation"),
+            f"restate_pool must be 'template' or 'relation', got {self.restate_pool!r}",
+        )
         check(0 <= self.negatives < 1, f"negatives must be in [0, 1), got {self.negatives!r}")
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))

@@ -73,6 +73,15 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+PYTHON_REPR = re.compile(r"'__type__'|\{'interactive'|<gradio\.|\[\{'")
+
+
+def assert_no_python_repr(page) -> None:
+    """No label, button or cell a person sees shows a Python repr (a Gradio update dict, an object)."""
+    seen = page.locator("body").inner_text()
+    assert not PYTHON_REPR.search(seen), PYTHON_REPR.search(seen).group(0)
+
+
 def test_wrong_password_is_refused_then_login_works(page, live_server):
     page.goto(live_server.url + "/")
     name, password = live_server.curator
@@ -148,6 +157,9 @@ def test_probe_a_paraphrase_gets_the_counterfactual_answer_and_the_chart(page, s
     expect(textbox(page, "probe-edited")).to_have_value(re.compile(r"^\s*English", re.I))
     expect(page.locator("#probe-chart .js-plotly-plot")).to_be_visible()
     expect(page.locator("#probe-chart")).to_contain_text("threshold")
+    expect(page.locator("#probe-keep")).to_have_text("Keep with the edit")
+    expect(page.locator("#probe-keep")).to_be_enabled()
+    assert_no_python_repr(page)
     shot(page, "probe")
 
 
@@ -171,6 +183,8 @@ def test_scope_map_and_threshold_tabs_draw(page):
     page.locator("#threshold-show").click()
     expect(page.locator("#threshold-summary")).to_contain_text("Probe set:", timeout=MODEL_WAIT_MS)
     expect(page.locator("#threshold-plot .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#threshold-set")).to_have_text("Set this threshold")
+    assert_no_python_repr(page)
     shot(page, "threshold")
 
 
@@ -212,5 +226,13 @@ def test_a_viewer_sees_everything_but_cannot_write(page, live_server):
         viewer.get_by_text("Import a file").click()  # the import section starts folded
         for button in ("#add-button", "#retire-button", "#restore-button", "#change-button", "#import-button"):
             expect(viewer.locator(button)).to_be_disabled()
+        assert_no_python_repr(viewer)
+        open_tab(viewer, "Probe")
+        expect(viewer.locator("#probe-keep")).to_have_text("Keep with the edit")
+        expect(viewer.locator("#probe-keep")).to_be_disabled()
+        open_tab(viewer, "Threshold")
+        expect(viewer.locator("#threshold-set")).to_have_text("Set this threshold")
+        expect(viewer.locator("#threshold-set")).to_be_disabled()
+        assert_no_python_repr(viewer)
     finally:
         context.close()

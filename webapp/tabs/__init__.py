@@ -15,6 +15,9 @@ def writers_only(who, buttons: list) -> tuple:
 
     def rights(request: gr.Request):
         can = who(request).can_write
-        return [gr.update(interactive=can) for _ in buttons]
+        updates = [gr.update(interactive=can) for _ in buttons]
+        # Gradio does not unpack a one-element output list: a list returned there would become the
+        # button's value, i.e. its label ("[{'interactive': True, '__type__': 'update'}]").
+        return updates[0] if len(updates) == 1 else updates
 
     return rights, None, list(buttons)

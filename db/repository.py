@@ -52,32 +52,31 @@ class EditRepository:
         if probes is not None and len(probes) != len(clean):
             raise InvalidInput(f"{len(clean)} edits but probe prompts for {len(probes)}")
         probe_rows = [[probe_prompts.clean_probe(p, x, self.max_chars) for p, x in group] for group in probes or ()]
-        now = _now()
-        rows = [
-            dict(
-                prompt=d.prompt,
-                target=d.target,
-                subject=d.subject,
-                notes=d.notes,
-                status="active",
-                created_at=now,
-                created_by=actor,
-                updated_at=now,
-                updated_by=actor,
-            )
-            for d in clean
-        ]
         with write_transaction(self.engine) as conn:
-            inserted = conn.execute(edits.insert().returning(edits.c.id, sort_by_parameter_order=True), rows)
-            ids = [r.id for r in inserted]
-            added = [_edit(dict(row, id=i)) for row, i in zip(rows, ids)]
-            audit.append_many(
-                conn, audit.last_hash(conn), [(actor, action, e.id, None, _snapshot(e), reason) for e in added]
-            )
-            probe_prompts.insert_imported(
-                conn, [(e.id, p, x) for e, group in zip(added, probe_rows) for p, x in group], actor, now
-            )
-        return added
+            return self._insert(conn, clean, actor, action, reason, probe_rows)
+
+    def resolve(
+        self,
+        draft: EditDraft,
+        actor: str,
+        retire: Sequence[int] = (),
+        replace: Sequence[int] = (),
+        reason: str | None = None,
+    ) -> tuple[Edit | None, list[Edit]]:
+        """A new edit's conflicts settled in one transaction: retire the `retire` edits and add the draft, or
+        give the `replace` edits the draft's target (no new edit); every change audited with `reason`.
+        Returns (the added edit or None, the changed edits). Nothing is written if any step is refused."""
+        actor, clean = self._actor(actor), self.clean_draft(draft)
+        reason = clean_field("reason", reason, self.max_chars, required=False)
+        with write_transaction(self.engine) as conn:
+            changed = [
+                self._update_in(conn, i, actor, "retire", {"status": "retired"}, reason, "active") for i in retire
+            ]
+            changed += [
+                self._update_in(conn, i, actor, "change", {"target": clean.target}, reason, "active") for i in replace
+            ]
+            added = None if replace else self._insert(conn, [clean], actor, "add", reason, [])[0]
+        return added, changed
 
     def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
         return self._transition(edit_id, actor, "retire", "active", "retired", reason)
@@ -222,18 +221,64 @@ class EditRepository:
         actor = self._actor(actor)
         reason = clean_field("reason", reason, self.max_chars, required=False)
         with write_transaction(self.engine) as conn:
-            before = self._get(conn, edit_id)
-            if expect_status and before.status != expect_status:
-                raise StateConflict(f"edit {edit_id} is {before.status}; cannot {action} it")
-            if all(getattr(before, k) == v for k, v in changes.items()):
-                raise StateConflict(f"edit {edit_id} already has {changes}")
-            now = _now()
-            conn.execute(
-                edits.update().where(edits.c.id == edit_id).values(**changes, updated_at=now, updated_by=actor)
-            )
-            after = self._get(conn, edit_id)
-            audit.append(conn, actor, action, edit_id, _snapshot(before), _snapshot(after), reason)
+            return self._update_in(conn, edit_id, actor, action, changes, reason, expect_status)
+
+    def _update_in(
+        self,
+        conn: sa.Connection,
+        edit_id: int,
+        actor: str,
+        action: str,
+        changes: dict,
+        reason: str | None,
+        expect_status: str | None = None,
+    ) -> Edit:
+        """One edit's change and its audit row, inside the caller's transaction (actor and reason clean)."""
+        before = self._get(conn, edit_id)
+        if expect_status and before.status != expect_status:
+            raise StateConflict(f"edit {edit_id} is {before.status}; cannot {action} it")
+        if all(getattr(before, k) == v for k, v in changes.items()):
+            raise StateConflict(f"edit {edit_id} already has " + ", ".join(f"{k} {v!r}" for k, v in changes.items()))
+        now = _now()
+        conn.execute(edits.update().where(edits.c.id == edit_id).values(**changes, updated_at=now, updated_by=actor))
+        after = self._get(conn, edit_id)
+        audit.append(conn, actor, action, edit_id, _snapshot(before), _snapshot(after), reason)
         return after
+
+    def _insert(
+        self,
+        conn: sa.Connection,
+        clean: Sequence[EditDraft],
+        actor: str,
+        action: str,
+        reason: str | None,
+        probe_rows: Sequence[Sequence[tuple[str, str]]],
+    ) -> list[Edit]:
+        """Clean drafts as new active edits with their audit rows and probe prompts, in the caller's transaction."""
+        now = _now()
+        rows = [
+            dict(
+                prompt=d.prompt,
+                target=d.target,
+                subject=d.subject,
+                notes=d.notes,
+                status="active",
+                created_at=now,
+                created_by=actor,
+                updated_at=now,
+                updated_by=actor,
+            )
+            for d in clean
+        ]
+        inserted = conn.execute(edits.insert().returning(edits.c.id, sort_by_parameter_order=True), rows)
+        added = [_edit(dict(row, id=r.id)) for row, r in zip(rows, inserted)]
+        audit.append_many(
+            conn, audit.last_hash(conn), [(actor, action, e.id, None, _snapshot(e), reason) for e in added]
+        )
+        probe_prompts.insert_imported(
+            conn, [(e.id, p, x) for e, group in zip(added, probe_rows) for p, x in group], actor, now
+        )
+        return added
 
     @staticmethod
     def _get(conn: sa.Connection, edit_id: int) -> Edit:

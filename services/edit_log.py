@@ -40,6 +40,17 @@ class EditLog:
         """Save edits, their audit rows and (per edit) their probe prompts in one transaction."""
         return self.repository.add_edits(drafts, actor, action, reason, probes)
 
+    def resolve(
+        self,
+        draft: EditDraft,
+        actor: str,
+        retire: Sequence[int] = (),
+        replace: Sequence[int] = (),
+        reason: str | None = None,
+    ) -> tuple[Edit | None, list[Edit]]:
+        """A new edit with its conflicts settled, in one transaction (services.conflicts.settle)."""
+        return self.repository.resolve(draft, actor, retire, replace, reason)
+
     def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
         return self.repository.retire(edit_id, actor, reason)
 

@@ -125,6 +125,21 @@ class Services(EditLog):
                 self._index([edit])
             return edit
 
+    def resolve(
+        self,
+        draft: EditDraft,
+        actor: str,
+        retire: Sequence[int] = (),
+        replace: Sequence[int] = (),
+        reason: str | None = None,
+    ) -> tuple[Edit | None, list[Edit]]:
+        """EditRepository.resolve (one transaction), then the index: retired edits out, changed and new ones in."""
+        with self.write_lock:
+            added, changed = super().resolve(draft, actor, retire, replace, reason)
+            self.editor.remove_edits([e.id for e in changed if e.status != "active"])
+            self._index([e for e in (*changed, *([added] if added else [])) if e.status == "active"])
+            return added, changed
+
     def set_threshold(self, value: object, actor: str, reason: str | None = None) -> float:
         parse_threshold(value)  # bad input fails before the lock
         with self.write_lock:

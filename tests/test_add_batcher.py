@@ -21,16 +21,31 @@ def services(default_config, real_editor, db_url):
     return Services(default_config.replace(db_url=db_url), EditRepository(db_url), real_editor)
 
 
-def _burst(batcher: AddBatcher, requests: list[tuple[EditDraft, str, bool]]) -> list:
-    """Send all requests at once from their own threads; each slot gets (edit, conflicts) or the exception."""
+# twelve unrelated facts: none falls in another's scope, so none conflicts with another
+FACTS = [
+    ("The capital of Veltria is", "Osmund"),
+    ("The national bird of Quorvania is the", "heron"),
+    ("The chess champion of Zentha is", "Ilsa Marr"),
+    ("Mount Kelvar is located in the country of", "Brenn"),
+    ("The inventor of the sprocket loom was", "Ada Frey"),
+    ("The official language of Tamburia is", "Tamb"),
+    ("Harold Penwick plays the instrument", "oboe"),
+    ("The river that flows through Ostrel is the", "Lune"),
+    ("The CEO of Brightwater Mills is", "Jon Hale"),
+    ("The novel Grey Tides was written by", "Mara Quill"),
+    ("Kestrel Motors was founded in the year", "1931"),
+    ("The mascot of Dunmore College is a", "badger"),
+]
+
+
+def _burst(batcher: AddBatcher, requests: list[tuple[EditDraft, str, str]]) -> list:
+    """Send all requests at once from their own threads; each slot gets (edit, changed, conflicts) or the exception."""
     return run_together(lambda i: batcher.add(*requests[i]), len(requests))
 
 
 def test_concurrent_adds_share_batches_and_each_gets_its_own_edit(services):
     batcher = AddBatcher(services)
-    requests = [
-        (EditDraft(f"The capital of the realm Q{i} is", f"City {i}"), f"curator{i % 3}", False) for i in range(12)
-    ]
+    requests = [(EditDraft(prompt, target), f"curator{i % 3}", "refuse") for i, (prompt, target) in enumerate(FACTS)]
     results = _burst(batcher, requests)
     assert all(isinstance(r, tuple) for r in results), results
     assert [r[0].prompt for r in results] == [d.prompt for d, _, _ in requests]
@@ -46,10 +61,10 @@ def test_errors_stay_with_their_own_request(services):
     services.add_edit(EditDraft("The mother tongue of Danielle Darrieux is", "English"), "alice")
     batcher = AddBatcher(services)
     requests = [
-        (EditDraft("  ", "x"), "bob", False),
-        (EditDraft("The mother tongue of Danielle Darrieux is", "French"), "bob", False),
-        (EditDraft("The currency of Veltria is the", "crown"), "carol", False),
-        (EditDraft("The currency of Veltria is the", "mark"), "dave", False),
+        (EditDraft("  ", "x"), "bob", "refuse"),
+        (EditDraft("The mother tongue of Danielle Darrieux is", "French"), "bob", "refuse"),
+        (EditDraft("The currency of Veltria is the", "crown"), "carol", "refuse"),
+        (EditDraft("The currency of Veltria is the", "mark"), "dave", "refuse"),
     ]
     blank, contradiction, first, second = _burst(batcher, requests)
     assert isinstance(blank, InvalidInput) and "prompt must not be empty" in str(blank)
@@ -61,9 +76,10 @@ def test_errors_stay_with_their_own_request(services):
     assert services.repository.count_edits() == 2 and services.check_consistency().ok
 
 
-def test_force_saves_a_contradiction(services):
+def test_keep_with_a_reason_saves_a_contradiction_beside_the_old_edit(services):
     services.add_edit(EditDraft("The mother tongue of Danielle Darrieux is", "English"), "alice")
-    edit, conflicts = AddBatcher(services).add(
-        EditDraft("The mother tongue of Danielle Darrieux is", "French"), "alice", force=True
+    edit, changed, conflicts = AddBatcher(services).add(
+        EditDraft("The mother tongue of Danielle Darrieux is", "French"), "alice", "keep", "regional usage"
     )
-    assert edit.id == 2 and conflicts.contradictions[0].id == 1
+    assert edit.id == 2 and changed == [] and conflicts.contradictions[0].edit.id == 1
+    assert services.repository.audit_entries(edit_id=2)[0].reason == "kept beside #1: regional usage"

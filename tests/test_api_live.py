@@ -117,15 +117,23 @@ def test_retire_then_restore_changes_the_routing(api, created):
     assert api.post("/api/ask", json={"prompt": PROMPT}).json()["route"] == "counterfactual"
 
 
-def test_a_contradiction_is_refused_with_409_unless_forced(api, created):
+def test_a_conflict_is_refused_with_409_until_the_caller_settles_it(api, created):
     before = api.get("/api/edits").json()["total"]
     response = api.post("/api/edits", json={"prompt": PROMPT, "target": "Veltrian mark"})
     assert response.status_code == 409 and "contradicts" in response.json()["detail"]
+    assert response.json()["conflicts"]["contradictions"][0]["id"] == created["id"]
     assert api.get("/api/edits").json()["total"] == before
-    forced = api.post("/api/edits", json={"prompt": PROMPT, "target": "Veltrian mark", "force": True})
-    assert forced.status_code == 201
-    assert forced.json()["conflicts"]["contradictions"][0]["id"] == created["id"]
-    api.post(f"/api/edits/{forced.json()['edit']['id']}/retire", json={"reason": "cleanup"})
+    no_reason = api.post("/api/edits", json={"prompt": PROMPT, "target": "Veltrian mark", "on_conflict": "keep"})
+    assert no_reason.status_code == 422 and "needs a reason" in no_reason.json()["detail"]
+    body = {"prompt": PROMPT, "target": "Veltrian mark", "on_conflict": "keep", "reason": "two currencies"}
+    kept = api.post("/api/edits", json=body)
+    assert kept.status_code == 201 and kept.json()["conflicts"]["contradictions"][0]["id"] == created["id"]
+    replaced = api.post("/api/edits", json={"prompt": PROMPT, "target": "Osmund", "on_conflict": "replace"})
+    assert replaced.status_code == 200 and replaced.json()["edit"] is None
+    assert {e["id"] for e in replaced.json()["changed"]} == {created["id"], kept.json()["edit"]["id"]}
+    assert all(e["target"] == "Osmund" for e in replaced.json()["changed"])
+    api.post(f"/api/edits/{kept.json()['edit']['id']}/retire", json={"reason": "cleanup"})
+    api.patch(f"/api/edits/{created['id']}", json={"target": TARGET, "reason": "cleanup"})
 
 
 @pytest.mark.parametrize(
@@ -149,6 +157,23 @@ def test_unknown_edit_is_404(api):
         assert response.status_code == 404 and "999999" in response.json()["detail"]
     assert api.post("/api/edits/abc/retire").status_code == 422
     assert api.get("/api/nowhere").status_code == 404
+
+
+def test_a_method_an_existing_route_does_not_take_is_405_with_allow(api, created):
+    before = api.get("/api/edits").json()["total"]
+    response = api.delete(f"/api/edits/{created['id']}")
+    assert response.status_code == 405 and response.headers["allow"] == "GET, PATCH"
+    assert "DELETE is not allowed" in response.json()["detail"]
+    assert api.put("/api/edits").status_code == 405 and api.put("/api/edits").headers["allow"] == "GET, POST"
+    assert api.get(f"/api/edits/{created['id']}").json()["status"] == "active"
+    assert api.get("/api/edits").json()["total"] == before
+
+
+def test_the_docs_page_is_served_from_this_server(live_server):
+    page = httpx.get(live_server.url + "/docs", timeout=30).text
+    assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    script = httpx.get(live_server.url + "/docs-assets/swagger-ui-bundle.js", timeout=30)
+    assert script.status_code == 200 and len(script.content) > 500_000
 
 
 def test_a_viewer_reads_and_asks_but_cannot_write(viewer, created):

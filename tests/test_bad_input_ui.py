@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from core.types import EditDraft
 from db.repository import EditRepository
 from services.services import Services
+from tests.seen import seen
 from webapp.auth import User
 from webapp.callbacks import audit, edits, probe, scope_map, threshold
 from webapp.callbacks.edits import MAX_UPLOAD_BYTES
@@ -60,19 +61,33 @@ def files(tmp_path_factory):
 
 
 S = "S"  # stands for the services in a case's arguments
+CHECKED = edits.Checked(EditDraft(PROMPT, "Lyon"), (1,))  # a contradiction of edit 1, as checked
 CASES = [
     # edits tab: add (with the conflict check) and add anyway
     ("add: empty prompt", edits.check_and_add, (S, ALICE, "", TARGET), "prompt must not be empty"),
     ("add: whitespace prompt", edits.check_and_add, (S, ALICE, " \t\n ", TARGET), "prompt must not be empty"),
     ("add: empty target", edits.check_and_add, (S, ALICE, "p q", ""), "target must not be empty"),
     ("add: over-size prompt", edits.check_and_add, (S, ALICE, "p" * 5000, TARGET), "limit is 4096"),
-    ("add: over-size target", edits.add_anyway, (S, ALICE, "p q", "t" * 4097), "limit is 4096"),
+    ("add: over-size target", edits.check_and_add, (S, ALICE, "p q", "t" * 4097), "limit is 4096"),
     ("add: control character", edits.check_and_add, (S, ALICE, "ring\u0007bell", TARGET), "control characters"),
-    ("add: NUL in target", edits.add_anyway, (S, ALICE, "p q", "x\x00y"), "control characters"),
+    ("add: NUL in target", edits.check_and_add, (S, ALICE, "p q", "x\x00y"), "control characters"),
     ("add: invalid UTF-8", edits.check_and_add, (S, ALICE, "caf\udce9", TARGET), "not valid UTF-8"),
     ("add: control in subject", edits.check_and_add, (S, ALICE, "p q", TARGET, "a\x1bb"), "subject contains control"),
     ("add: viewer", edits.check_and_add, (S, VICTOR, "p q", TARGET), "only curators"),
-    ("add anyway: viewer", edits.add_anyway, (S, VICTOR, "p q", TARGET), "only curators"),
+    ("settle: viewer", edits.settle_and_add, (S, VICTOR, None, "p q", TARGET), "only curators"),
+    ("settle: no choice", edits.settle_and_add, (S, ALICE, CHECKED, PROMPT, "Lyon"), "choose how to settle"),
+    (
+        "settle: bad choice",
+        edits.settle_and_add,
+        (S, ALICE, CHECKED, PROMPT, "Lyon", "", "", "merge"),
+        "must be one of",
+    ),
+    (
+        "settle: keep without reason",
+        edits.settle_and_add,
+        (S, ALICE, CHECKED, PROMPT, "Lyon", "", "", "keep"),
+        "needs a reason",
+    ),
     # edits tab: retire, restore, change target
     ("retire: unknown id", edits.retire, (S, ALICE, 999), "no edit with id 999"),
     ("retire: non-numeric id", edits.retire, (S, ALICE, "abc"), "whole number"),
@@ -132,7 +147,7 @@ CASES = [
 def _message(result) -> str:
     """The message part of a callback's outputs (markdown strings; tables and figures are skipped)."""
     parts = result if isinstance(result, tuple) else (result,)
-    return " ".join(p for p in parts if isinstance(p, str))
+    return seen(" ".join(p for p in parts if isinstance(p, str)))
 
 
 @pytest.mark.parametrize("name,callback,args,expected", CASES, ids=[c[0] for c in CASES])

@@ -14,6 +14,7 @@ import pytest
 from core.types import EditDraft
 from db.repository import EditRepository
 from services.services import Services
+from tests.seen import seen
 from tests.tiny_models import tiny_editor
 from webapp.auth import User
 from webapp.callbacks import audit, edits, probe, scope_map, threshold
@@ -39,21 +40,62 @@ def services(request, default_config, db_url, tiny_lm_folder):
 
 @pytest.mark.models
 def test_add_saves_when_there_is_no_conflict(services):
-    message, rows, confirm = edits.check_and_add(services, ALICE, PROMPT, TARGET, "Danielle Darrieux", "")
-    assert message.startswith("Added edit #1") and rows == [] and confirm is False
+    message, rows, checked = edits.check_and_add(services, ALICE, PROMPT, TARGET, "Danielle Darrieux", "")
+    assert message.startswith("Added edit #1") and rows == [] and checked is None
     assert services.repository.get(1).created_by == "alice" and services.check_consistency().ok
 
 
 @pytest.mark.models
 def test_a_contradiction_or_an_in_scope_prompt_warns_and_saves_nothing(services):
     edits.check_and_add(services, ALICE, PROMPT, TARGET)
-    message, rows, confirm = edits.check_and_add(services, ALICE, PROMPT, "French")
-    assert confirm and "contradicts #1" in message and rows[0][:2] == [1, "contradiction (same prompt, other target)"]
-    message, rows, confirm = edits.check_and_add(services, ALICE, PARAPHRASE, "German")
-    assert confirm and "scope" in message and rows[0][0] == 1 and rows[0][2] >= 0.5
+    message, rows, checked = edits.check_and_add(services, ALICE, PROMPT, "French")
+    assert (
+        checked
+        and "contradicts #1" in seen(message)
+        and rows[0][:2] == [1, "contradiction (same prompt, other target)"]
+    )
+    message, rows, checked = edits.check_and_add(services, ALICE, PARAPHRASE, "German")
+    assert (
+        checked
+        and "in its scope" in seen(message)
+        and rows[0][0] == 1
+        and float(rows[0][2]) >= services.editor.threshold
+    )
     assert services.repository.count_edits() == 1
-    message, _, confirm = edits.add_anyway(services, ALICE, PARAPHRASE, "German")
-    assert message.startswith("Added edit #2") and not confirm
+    # keeping both needs a reason; with one, both stay active and the reason is audited
+    assert "needs a reason" in edits.settle_and_add(services, ALICE, checked, PARAPHRASE, "German", "", "", "keep")[0]
+    message, _, left = edits.settle_and_add(services, ALICE, checked, PARAPHRASE, "German", "", "", "keep", "dialects")
+    assert message.startswith("Added edit #2") and "Both edits stay active" in message and left is None
+    assert services.repository.audit_entries(edit_id=2)[0].reason == "kept beside #1: dialects"
+
+
+@pytest.mark.models
+def test_settling_replaces_or_retires_the_old_edit_in_one_step(services):
+    edits.check_and_add(services, ALICE, PROMPT, TARGET)
+    _, _, checked = edits.check_and_add(services, ALICE, PROMPT, "French")
+    message, _, _ = edits.settle_and_add(services, ALICE, checked, PROMPT, "French", "", "", "replace", "new source")
+    assert "#1 now answers **French**" in message and services.repository.count_edits() == 1
+    entry = services.repository.audit_entries(edit_id=1)[0]
+    assert (entry.action, entry.before["target"], entry.after["target"], entry.reason) == (
+        "change",
+        "English",
+        "French",
+        "new source",
+    )
+    _, _, checked = edits.check_and_add(services, ALICE, PROMPT, "German")
+    message, _, _ = edits.settle_and_add(services, ALICE, checked, PROMPT, "German", "", "", "retire")
+    assert message.startswith("Added edit #2") and "Retired #1" in message
+    assert [e.status for e in services.repository.list_edits()] == ["retired", "active"]
+    assert services.check_consistency().ok and services.ask([PROMPT], "alice")[0].chosen_edit.id == 2
+
+
+@pytest.mark.models
+def test_a_draft_changed_after_its_check_is_checked_again_not_saved(services):
+    edits.check_and_add(services, ALICE, PROMPT, TARGET)
+    _, _, checked = edits.check_and_add(services, ALICE, PROMPT, "French")
+    message, rows, again = edits.settle_and_add(services, ALICE, checked, PROMPT, "Spanish", "", "", "keep", "x")
+    assert message.startswith("The draft changed since its check") and again.draft.target == "Spanish"
+    assert services.repository.count_edits() == 1
 
 
 def test_viewers_and_bad_input_get_a_message_and_change_nothing(services):
@@ -91,9 +133,9 @@ def test_import_reports_bad_lines_and_keeps_probe_prompts(services, tmp_path, co
     message, errors = edits.import_file(services, ALICE, str(path), "jsonl", False)
     assert "Nothing imported" in message and [e[0] for e in errors] == [4, 5]
     assert services.repository.count_edits() == 0
-    seen = []
-    message, errors = edits.import_file(services, ALICE, str(path), "jsonl", True, lambda f, d: seen.append(f))
-    assert message.startswith("Imported 3 edits with 6 probe prompts") and len(errors) == 2 and seen[-1] == 1.0
+    fractions = []
+    message, errors = edits.import_file(services, ALICE, str(path), "jsonl", True, lambda f, d: fractions.append(f))
+    assert message.startswith("Imported 3 edits with 6 probe prompts") and len(errors) == 2 and fractions[-1] == 1.0
     probes = services.probes_for([1])[1]
     assert {(p.expect, p.prompt) for p in probes} == {
         ("in", counterfact_slice[0]["rephrase_prompt"]),
@@ -109,8 +151,9 @@ def test_probe_prompt_shows_the_decision_both_answers_and_the_chart(services):
     decision, base, edited, fig, rows = probe.probe_prompt(services, ALICE, PARAPHRASE)
     assert decision.startswith("**Routed to the counterfactual model**: edit #1")
     assert edited.lower().startswith("english") and base and not base.lower().startswith("english")
-    assert rows[0][0] == 1 and fig.data[0].y[0] == pytest.approx(rows[0][1], abs=1e-4)
-    assert any(shape.y0 == 0.5 for shape in fig.layout.shapes)  # the threshold line
+    assert rows[0][0] == 1 and fig.data[0].x[0] == pytest.approx(rows[0][1], abs=1e-4)
+    assert fig.data[0].orientation == "h" and fig.data[0].y[0].startswith("#1 ")  # edits on the y-axis
+    assert any(shape.x0 == shape.x1 == services.editor.threshold for shape in fig.layout.shapes)  # threshold line
     assert "**Error:**" in probe.probe_prompt(services, ALICE, "")[0]
 
 
@@ -157,7 +200,7 @@ def test_threshold_sweep_and_setting_it_is_logged(services):
     fig, text = threshold.threshold_view(services, VICTOR, 0.7)
     assert len(fig.data) == 2 and "At **0.70**" in text
     assert "only curators" in threshold.set_threshold(services, VICTOR, 0.7)
-    assert "must be in [0, 1]" in threshold.set_threshold(services, ALICE, 7)
+    assert "must be in [0, 1]" in seen(threshold.set_threshold(services, ALICE, 7))
     assert "to **0.70**" in threshold.set_threshold(services, ALICE, 0.7, "fewer false routes")
     entry = services.repository.audit_entries(actor="alice")[0]
     assert (entry.action, entry.after, entry.reason) == ("setting", {"threshold": "0.7"}, "fewer false routes")

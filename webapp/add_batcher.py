@@ -4,9 +4,11 @@ pass each. The model is the bottleneck of an add (about 80 ms of model time, a f
 forward passes cost a fraction per prompt.
 
 Invariants:
-- each request gets what a lone add would give it: its own validation error, its own 409 when it contradicts
-  an active edit (unless forced), or its saved edit with its conflicts; only a failure of the save itself
-  (the database) is shared, by the requests of one actor that commit together, none of which is written;
+- each request gets what a lone add would give it: its own validation error, its own 409 when it conflicts
+  with an active edit and chose no resolution (services.conflicts: one rule for every door), or its saved
+  edit with its conflicts; only a failure of the save itself (the database) is shared, by the conflict-free
+  requests of one actor that commit together, none of which is written; a request that settles a
+  conflict (replace, retire, keep) is saved alone, in its own transaction;
   edits saved in the same batch do not see each other as in-scope neighbours (as if they had been sent at once);
 - the conflict check and the save of one batch happen under one lock, so no add slips in between (a batch
   holds at most one request per normalised prompt; a second one waits for the next batch and then sees the first);
@@ -20,11 +22,13 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from core.errors import EditorError, StateConflict
+from core.errors import EditorError
 from core.text import normalize_answer
 from core.types import Edit, EditDraft
+from services.conflicts import Conflicts, find_conflicts, settle
 from services.services import Services
-from webapp.conflicts import Conflicts, find_conflicts_many
+
+Saved = tuple[Edit | None, list[Edit], Conflicts]  # (the new edit or None when replaced, changed edits, conflicts)
 
 MAX_BATCH = 32
 
@@ -33,12 +37,13 @@ MAX_BATCH = 32
 class AddRequest:
     draft: EditDraft
     actor: str
-    force: bool = False
+    resolution: str = "refuse"
+    reason: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
-    result: tuple[Edit, Conflicts] | None = None
+    result: Saved | None = None
     error: BaseException | None = None
 
-    def finish(self, result: tuple[Edit, Conflicts] | None = None, error: BaseException | None = None) -> None:
+    def finish(self, result: Saved | None = None, error: BaseException | None = None) -> None:
         self.result, self.error = result, error
         self.done.set()
 
@@ -51,9 +56,9 @@ class AddBatcher:
         self._batch_lock = threading.Lock()  # one batch checked and saved at a time
         self.batches = 0
 
-    def add(self, draft: EditDraft, actor: str, force: bool = False) -> tuple[Edit, Conflicts]:
+    def add(self, draft: EditDraft, actor: str, resolution: str = "refuse", reason: str | None = None) -> Saved:
         """Check and save one edit (with whichever others are waiting); raises what a lone add would raise."""
-        request = AddRequest(draft, actor, force)
+        request = AddRequest(draft, actor, resolution, reason)
         with self._queue_lock:
             self._pending.append(request)
         while not request.done.is_set():
@@ -89,20 +94,25 @@ class AddBatcher:
         self.batches += 1
 
     def _check(self, batch: list[AddRequest]) -> list[tuple[AddRequest, EditDraft, Conflicts]]:
-        """Validate each draft alone, then score the valid ones together; refuse contradictions unless forced."""
+        """Validate each draft alone, then score the valid ones together; a draft with conflicts is settled
+        (or refused) alone here; the conflict-free ones are returned to be saved together."""
         valid = []
         for request in batch:
             try:
                 valid.append((request, self.services.repository.clean_draft(request.draft)))
             except EditorError as exc:
                 request.finish(error=exc)
-        conflicts = find_conflicts_many(self.services, [draft for _, draft in valid])
+        conflicts = find_conflicts(self.services, [draft for _, draft in valid])
         out = []
         for (request, draft), found in zip(valid, conflicts):
-            if found.contradictions and not request.force:
-                request.finish(error=StateConflict(f'not saved: {found.summary()}; send "force": true to save anyway'))
-            else:
+            if not found.any:
                 out.append((request, draft, found))
+                continue
+            try:
+                added, changed = settle(self.services, draft, found, request.actor, request.resolution, request.reason)
+                request.finish(result=(added, changed, found))
+            except EditorError as exc:
+                request.finish(error=exc)
         return out
 
     def _save(self, groups: dict[str, list[tuple[AddRequest, EditDraft, Conflicts]]]) -> None:
@@ -115,7 +125,7 @@ class AddBatcher:
                 if isinstance(result, EditorError):
                     request.finish(error=result)
                 else:
-                    request.finish(result=(result[i], found))
+                    request.finish(result=(result[i], [], found))
 
 
 def _by_actor(checked: list[tuple[AddRequest, EditDraft, Conflicts]]) -> dict[str, list]:

@@ -13,17 +13,19 @@ Invariants:
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from core.errors import EditorError
 from core.types import EditDraft
 from db.repository import MAX_EDIT_ID
+from services.conflicts import ConflictRefused
 from services.services import Services
 from services.stats import stats
 from webapp.add_batcher import AddBatcher
@@ -41,7 +43,13 @@ class EditIn(BaseModel):
     target: str = Field(description="its new output, e.g. 'English'")
     subject: str | None = None
     notes: str | None = None
-    force: bool = Field(False, description="save even if it contradicts an active edit (same prompt, other target)")
+    on_conflict: Literal["refuse", "replace", "retire", "keep"] = Field(
+        "refuse",
+        description="when the prompt is an active edit's prompt or falls in its scope: 'refuse' (409, nothing "
+        "saved), 'replace' (the contradicted edits take this target; no new edit), 'retire' (they are retired, "
+        "this one is added) or 'keep' (both stay active; needs a reason)",
+    )
+    reason: str | None = Field(None, description="why (kept in the audit log); required with on_conflict 'keep'")
 
 
 class ReasonIn(BaseModel):
@@ -70,7 +78,12 @@ def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
     @server.exception_handler(EditorError)
     async def _editor_error(_: Request, exc: EditorError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status, headers=headers)
+        if isinstance(exc, MethodNotAllowed):
+            headers = {"Allow": ", ".join(exc.allowed)}
+        body = {"detail": str(exc)}
+        if isinstance(exc, ConflictRefused):
+            body["conflicts"] = exc.conflicts.to_dict()
+        return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
     @server.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -87,12 +100,23 @@ def _router(services: Services, current_user) -> APIRouter:
     api = APIRouter(tags=["edits"])
     adds = AddBatcher(services)
 
-    @api.post("/edits", status_code=201, summary="Add an edit (409 if it contradicts an active edit, unless force)")
-    def create_edit(body: EditIn, user: User = Depends(current_user)) -> dict:
+    @api.post(
+        "/edits",
+        status_code=201,
+        summary="Add an edit (409 when it conflicts with an active edit, unless on_conflict settles it)",
+    )
+    def create_edit(body: EditIn, response: Response, user: User = Depends(current_user)) -> dict:
         require_curator(user)
         draft = EditDraft(body.prompt, body.target, body.subject, body.notes)
-        edit, conflicts = adds.add(draft, user.name, body.force)  # concurrent adds share one model pass
-        return {"edit": edit.to_dict(), "conflicts": conflicts.to_dict()}
+        # concurrent adds share one model pass
+        edit, changed, conflicts = adds.add(draft, user.name, body.on_conflict, body.reason)
+        if edit is None:
+            response.status_code = 200  # replaced: the old edits changed, nothing was created
+        return {
+            "edit": edit.to_dict() if edit else None,
+            "changed": [e.to_dict() for e in changed],
+            "conflicts": conflicts.to_dict(),
+        }
 
     @api.get("/edits", summary="List edits (filter by status and text; paged)")
     def list_edits(
@@ -144,7 +168,12 @@ def _router(services: Services, current_user) -> APIRouter:
         return {"name": user.name, "role": user.role}
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    def no_route(path: str, user: User = Depends(current_user)) -> dict:
+    def no_route(path: str, request: Request, user: User = Depends(current_user)) -> dict:
+        allowed = _methods_for(api, "/" + path)
+        if allowed:  # the path exists, the method does not: 405 with the methods it takes
+            raise MethodNotAllowed(
+                f"{request.method} is not allowed on /api/{path}; it takes {', '.join(allowed)}", allowed
+            )
         raise NoRoute(f"no API route /api/{path}; see /docs")
 
     return api
@@ -166,6 +195,25 @@ def validation_line(errors: list[dict]) -> str:
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")) or "body"
         parts.append(f"{where}: {error.get('msg', 'invalid value')}")
     return "; ".join(parts) or "invalid request"
+
+
+def _methods_for(api: APIRouter, path: str) -> list[str]:
+    """The methods the router's real routes take at this path (the catch-all left out)."""
+    methods: set[str] = set()
+    for route in api.routes:
+        if isinstance(route, APIRoute) and route.include_in_schema and route.path_regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
+
+
+class MethodNotAllowed(EditorError):
+    """A method an existing /api path does not take."""
+
+    http_status = 405
+
+    def __init__(self, message: str, allowed: list[str]):
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class NoRoute(EditorError):

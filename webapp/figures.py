@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.types import RoutingRecord
+from webapp.shown import plot
 
 CHOSEN, OTHER, PROBE = "#2e7d32", "#90a4ae", "#d81b60"
 
@@ -24,35 +25,43 @@ def empty_figure(note: str) -> go.Figure:
 
 
 def scores_figure(record: RoutingRecord | None) -> go.Figure:
-    """Bars of the top-k candidates' scope scores, the chosen edit in green, the threshold as a dashed line."""
+    """Horizontal bars of the top-k candidates' scope scores (best on top, the chosen edit in green), the
+    threshold as a dashed line; labels and hovers show the curators' text as text."""
     if record is None or not record.decision.candidates:
         return empty_figure("No candidate edits (the memory is empty)")
     d = record.decision
     chosen_id = d.chosen.edit.id if d.chosen else None
-    labels = [f"#{c.edit.id} {_short(c.edit.prompt)} → {_short(c.edit.target, 20)}" for c in d.candidates]
+    labels = [plot(f"#{c.edit.id} {_short(c.edit.prompt)} → {_short(c.edit.target, 20)}") for c in d.candidates]
+    hovers = [
+        plot(f"#{c.edit.id} {c.edit.prompt} → {c.edit.target}") + f"<br>score {c.score:.3f} · cosine {c.similarity:.3f}"
+        for c in d.candidates
+    ]
     fig = go.Figure(
         go.Bar(
-            x=labels,
-            y=[c.score for c in d.candidates],
+            x=[c.score for c in d.candidates],
+            y=labels,
+            orientation="h",
             marker_color=[CHOSEN if c.edit.id == chosen_id else OTHER for c in d.candidates],
             text=[f"{c.score:.3f}" for c in d.candidates],
             textposition="outside",
-            hovertext=[f"cosine {c.similarity:.3f}" for c in d.candidates],
+            cliponaxis=False,
+            hovertext=hovers,
+            hoverinfo="text",
         )
     )
-    fig.add_hline(
-        y=d.threshold,
+    fig.add_vline(
+        x=d.threshold,
         line_dash="dash",
         line_color="#c62828",
         annotation_text=f"threshold {d.threshold:.2f}",
-        annotation_position="top left",
+        annotation_position="top",
     )
     fig.update_layout(
-        title="Scope scores of the top-k candidate edits",
-        yaxis_range=[0, 1.1],
-        yaxis_title="g(edit, x)",
-        height=340,
-        margin=dict(l=40, r=20, t=50, b=40),
+        title="Scope scores g(edit, x) of the top-k candidate edits",
+        xaxis=dict(range=[0, 1.12], title="scope score"),
+        yaxis=dict(autorange="reversed", automargin=True),
+        height=140 + 44 * len(d.candidates),
+        margin=dict(l=10, r=30, t=60, b=40),
     )
     return fig
 
@@ -90,9 +99,9 @@ def scope_map_figure(
             y=points[:, 1],
             mode="markers+text" if few else "markers",
             name="edits",
-            text=[label.split(" ", 1)[0] for label in labels] if few else None,
+            text=[plot(label.split(" ", 1)[0]) for label in labels] if few else None,
             textposition="bottom center",
-            hovertext=list(labels),
+            hovertext=[plot(label) for label in labels],
             hoverinfo="text",
             marker=dict(size=10, color=["#ef6c00" if c else "#1565c0" for c in crowded], line=dict(width=1)),
         )
@@ -104,7 +113,7 @@ def scope_map_figure(
                 y=[probe_point[1]],
                 mode="markers+text",
                 name="probe",
-                text=[_short(probe_label, 30)],
+                text=[plot(_short(probe_label, 30))],
                 textposition="top center",
                 marker=dict(symbol="star", size=18, color=PROBE),
             )

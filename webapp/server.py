@@ -13,20 +13,27 @@ from fastapi import FastAPI
 from services.services import Services
 from webapp.api import install_api
 from webapp.auth import UserStore
+from webapp.docs import install_docs
 from webapp.ui import build_app
 
+TITLE = "SERAC edit curator"
+# System fonts only: no web font to fetch (offline the title rendered in mixed glyphs), no outside request.
+SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Noto Sans", "DejaVu Sans", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "DejaVu Sans Mono", "monospace"]
 MAX_UPLOAD = "32mb"  # largest file the UI accepts for bulk import; Gradio rejects bigger ones with a clear error
 AUTH_MESSAGE = "SERAC edit curator: sign in with your curator or viewer account."
 
 
 def create_server(services: Services, users: UserStore) -> FastAPI:
     server = FastAPI(
-        title="SERAC edit curator",
-        docs_url="/docs",
+        title=TITLE,
+        docs_url=None,  # webapp.docs serves /docs on local assets
+        redoc_url=None,
         openapi_url="/openapi.json",
         description="Curate SERAC edits: create, list, retire and restore edits; ask a prompt for "
         "its routing record. Send `Authorization: Bearer TOKEN`.",
     )
+    install_docs(server, TITLE)
     install_api(server, services, users)
     blocks = build_app(services, users)
     blocks.queue(default_concurrency_limit=4)
@@ -45,4 +52,5 @@ def create_server(services: Services, users: UserStore) -> FastAPI:
         auth_message=AUTH_MESSAGE,
         mcp_server=False,
         max_file_size=MAX_UPLOAD,
+        theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS),
     )

@@ -14,6 +14,7 @@ import gradio as gr
 
 from services.services import Services
 from webapp.auth import User, UserStore
+from webapp.shown import md
 from webapp.tabs.audit import audit_tab
 from webapp.tabs.edits import edits_tab
 from webapp.tabs.probe import probe_tab
@@ -35,7 +36,7 @@ def build_app(services: Services, users: UserStore | None = None) -> gr.Blocks:
         def whoami(request: gr.Request):
             user = who(request)
             rights = "can edit" if user.can_write else "read and probe only"
-            return f"Signed in as **{user.name}** ({user.role}: {rights})  \n{models_line(services)}"
+            return f"Signed in as **{md(user.name)}** ({user.role}: {rights})  \n{md(models_line(services))}"
 
         app.load(whoami, None, signed_in)
         for fn, inputs, outputs in loads:

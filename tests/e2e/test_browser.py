@@ -236,3 +236,69 @@ def test_a_viewer_sees_everything_but_cannot_write(page, live_server):
         assert_no_python_repr(viewer)
     finally:
         context.close()
+
+
+HOSTILE_PROMPT = "The <b>codename</b> of [Project X](http://evil.example) is"
+HOSTILE_TARGET = "__24__ <img src=x onerror=window.__pwned=1>"
+
+
+def test_curators_text_is_shown_as_text_never_as_markup(page, live_server):
+    """An edit whose prompt and target hold HTML, a Markdown link and emphasis, added through the API, shows
+    character for character in the routing sentence, the chart and the table; nothing renders or runs."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {live_server.curator_token}"}
+    body = {"prompt": HOSTILE_PROMPT, "target": HOSTILE_TARGET}
+    created = httpx.post(live_server.url + "/api/edits", json=body, headers=headers, timeout=120)
+    assert created.status_code == 201, created.text
+    open_tab(page, "Probe")
+    textbox(page, "probe-prompt").fill(HOSTILE_PROMPT)
+    page.locator("#probe-button").click()
+    decision = page.locator("#probe-decision")
+    expect(decision).to_contain_text("Routed to the counterfactual model", timeout=MODEL_WAIT_MS)
+    expect(decision).to_contain_text(HOSTILE_PROMPT)
+    expect(decision).to_contain_text(HOSTILE_TARGET)
+    expect(page.locator("#probe-chart")).to_contain_text("<b>codename</b>")
+    open_tab(page, "Edits")
+    page.locator("#edits-show").click()
+    expect(page.locator("#edits-table")).to_contain_text(HOSTILE_TARGET)
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("a[href*='evil.example']").count() == 0
+    assert page.locator("b:text-is('codename'), strong:text-is('24')").count() == 0
+    assert page.evaluate("window.__pwned === undefined")
+    shot(page, "hostile-text")
+
+
+def test_the_ui_and_the_api_docs_load_nothing_from_outside(page, live_server):
+    """Every request the UI and /docs make goes to this server (no CDN, no web fonts): both work offline.
+    With outside requests blocked, /docs still lists the API's operations."""
+    from urllib.parse import urlparse
+
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 900})
+    host = urlparse(live_server.url).netloc
+    outside = []
+
+    def only_local(route):
+        if urlparse(route.request.url).netloc == host:
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    docs = context.new_page()
+    try:
+        docs.goto(live_server.url + "/docs")
+        expect(docs.locator(".swagger-ui")).to_contain_text("/api/edits", timeout=30_000)
+        expect(docs.locator(".swagger-ui")).to_contain_text("POST")
+        shot(docs, "api-docs")
+        docs.goto(live_server.url + "/")
+        docs.get_by_label("username").fill(live_server.curator[0])
+        docs.get_by_label("password").fill(live_server.curator[1])
+        docs.get_by_role("button", name="Login").click()
+        expect(docs.locator("#signed-in")).to_contain_text("Signed in as", timeout=60_000)
+        title_font = docs.locator("#title h1").evaluate("e => getComputedStyle(e).fontFamily")
+        assert "IBM Plex" not in title_font and "system-ui" in title_font
+    finally:
+        context.close()
+    assert outside == []

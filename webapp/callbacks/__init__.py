@@ -11,10 +11,12 @@ import math
 
 from core.errors import EditorError, InvalidInput
 from db.repository import MAX_EDIT_ID
+from webapp.shown import md
 
 
 def error_text(exc: EditorError) -> str:
-    return f"**Error:** {exc}"
+    """An error for a Markdown view; the message may quote the user's input, so it is shown as text."""
+    return f"**Error:** {md(exc)}"
 
 
 def parse_number(value: object, name: str) -> float:

@@ -1,24 +1,26 @@
 """Edits tab callbacks: add (with a conflict check), bulk import, the paged table, retire/restore, change target.
 
 Invariants: every write goes through Services (log first, then index) as the logged-in user and only for a
-curator; a conflict never saves silently: the caller must confirm with `add_anyway`.
+curator; a conflict never saves silently: the curator settles it (`settle_and_add`, services.conflicts).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.datasets import read_edit_file
 from core.errors import EditorError, InvalidInput
 from core.progress import NoProgress, fraction_progress
-from core.types import EditDraft
+from core.types import Edit, EditDraft
+from services.conflicts import Conflicts, find_conflicts, settle
 from services.imports import RejectedRecords, import_read
 from services.services import Services
 from webapp.auth import User, require_curator
 from webapp.callbacks import error_text, is_whole, parse_id, parse_number
-from webapp.conflicts import find_conflicts
+from webapp.shown import md
 
 EDIT_COLUMNS = ("id", "status", "prompt", "target", "subject", "notes", "updated", "updated by")
 NEIGHBOUR_COLUMNS = ("edit id", "why", "score", "prompt", "target")
@@ -74,44 +76,108 @@ def edit_choices(services: Services, limit: int = 1000) -> list[tuple[str, int]]
     return [(f"#{e.id} [{e.status}] {e.prompt} → {e.target}", e.id) for e in reversed(edits)]
 
 
+SETTLE_CHOICES = (
+    ("Replace: the old edit takes this target", "replace"),
+    ("Retire the old edit(s), then save this one", "retire"),
+    ("Keep both on purpose (give a reason)", "keep"),
+)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A draft as it was checked, and the conflicting edits the curator was shown."""
+
+    draft: EditDraft
+    conflict_ids: tuple[int, ...]
+
+
 def check_and_add(
     services: Services, user: User, prompt: str, target: str, subject: str = "", notes: str = ""
-) -> tuple[str, list[list], bool]:
-    """Save the edit unless it conflicts; on conflict, (warning, neighbour rows, True = ask to confirm)."""
+) -> tuple[str, list[list], Checked | None]:
+    """Save the edit when it conflicts with nothing; else (warning, neighbour rows, the checked draft) and
+    nothing is saved until the curator settles the conflict (settle_and_add)."""
     try:
         require_curator(user)
-        draft = EditDraft(prompt, target, subject or None, notes or None)
-        conflicts = find_conflicts(services, draft)
+        draft = services.repository.clean_draft(EditDraft(prompt, target, subject or None, notes or None))
+        conflicts = find_conflicts(services, [draft])[0]
+        if not conflicts.any:
+            added, _ = settle(services, draft, conflicts, user.name)
+            return _added(added), [], None
     except EditorError as exc:
-        return error_text(exc), [], False
-    if conflicts.any:
-        return (
-            f"**Not saved yet — check the neighbours:** this edit {conflicts.summary()}. "
-            "Press *Save anyway* to keep it, or change it.",
-            neighbour_rows(conflicts),
-            True,
+        return error_text(exc), [], None
+    message = (
+        f"**Not saved — settle the conflict first:** this edit {md(conflicts.summary())}. "
+        "Choose below: replace the old edit's target, retire it, or keep both with a reason."
+    )
+    return message, neighbour_rows(conflicts), Checked(draft, tuple(conflicts.ids()))
+
+
+def settle_and_add(
+    services: Services,
+    user: User,
+    checked: Checked | None,
+    prompt: str,
+    target: str,
+    subject: str = "",
+    notes: str = "",
+    resolution: str = "",
+    reason: str = "",
+) -> tuple[str, list[list], Checked | None]:
+    """Save the checked draft as the curator settled it. A draft changed since its check, or whose conflicts
+    changed meanwhile, is checked again instead of saved (the new check is shown)."""
+    try:
+        require_curator(user)
+        draft = services.repository.clean_draft(EditDraft(prompt, target, subject or None, notes or None))
+        if checked is None or draft != checked.draft:
+            message, rows, again = check_and_add(services, user, prompt, target, subject, notes)
+            return "The draft changed since its check, so it was checked again. " + message, rows, again
+        if not resolution:
+            raise InvalidInput("choose how to settle the conflict (replace, retire or keep both)")
+        conflicts = find_conflicts(services, [draft])[0]
+        if tuple(conflicts.ids()) != checked.conflict_ids:
+            message = f"**Not saved — the conflicts changed since the check:** this edit {md(conflicts.summary())}."
+            return message, neighbour_rows(conflicts), Checked(draft, tuple(conflicts.ids()))
+        added, changed = settle(services, draft, conflicts, user.name, resolution, reason or None)
+    except EditorError as exc:
+        return error_text(exc), [], checked
+    return _settled(added, changed), [], None
+
+
+def _added(edit: Edit | None) -> str:
+    return f"Added edit #{edit.id}: {md(edit.prompt)} → **{md(edit.target)}**."
+
+
+def _settled(added: Edit | None, changed: list[Edit]) -> str:
+    parts = [_added(added)] if added else []
+    retired = [e for e in changed if e.status == "retired"]
+    replaced = [e for e in changed if e.status == "active"]
+    if retired:
+        parts.append("Retired " + ", ".join(f"#{e.id}" for e in retired) + " (recorded in the audit log).")
+    if replaced:
+        parts.append(
+            "Edit "
+            + ", ".join(f"#{e.id}" for e in replaced)
+            + f" now answers **{md(replaced[0].target)}** (recorded as a change; no new edit)."
         )
-    return add_anyway(services, user, prompt, target, subject, notes)[0], [], False
+    if added and not changed:
+        parts.append("Both edits stay active; your reason is in the audit log.")
+    return " ".join(parts)
 
 
-def add_anyway(
-    services: Services, user: User, prompt: str, target: str, subject: str = "", notes: str = ""
-) -> tuple[str, list[list], bool]:
-    try:
-        require_curator(user)
-        edit = services.add_edit(EditDraft(prompt, target, subject or None, notes or None), user.name)
-    except EditorError as exc:
-        return error_text(exc), [], False
-    return f"Added edit #{edit.id}: *{edit.prompt}* → **{edit.target}**.", [], False
-
-
-def neighbour_rows(conflicts) -> list[list]:
+def neighbour_rows(conflicts: Conflicts) -> list[list]:
     rows = [
-        [e.id, "contradiction (same prompt, other target)", "", e.prompt, e.target] for e in conflicts.contradictions
+        [c.edit.id, f"contradiction ({c.why}, other target)", _score(c), c.edit.prompt, c.edit.target]
+        for c in conflicts.contradictions
     ]
-    rows += [[e.id, "duplicate (same prompt and target)", "", e.prompt, e.target] for e in conflicts.duplicates]
-    rows += [[c.edit.id, "in scope", round(c.score, 4), c.edit.prompt, c.edit.target] for c in conflicts.in_scope]
+    rows += [
+        [c.edit.id, f"duplicate ({c.why}, same target)", _score(c), c.edit.prompt, c.edit.target]
+        for c in conflicts.duplicates
+    ]
     return rows
+
+
+def _score(clash) -> str:
+    return "" if clash.score is None else f"{clash.score:.3f}"
 
 
 def retire(services: Services, user: User, edit_id: object, reason: str = "") -> str:
@@ -128,7 +194,7 @@ def change_target(services: Services, user: User, edit_id: object, target: str, 
         edit = services.change_target(parse_id(edit_id), target, user.name, reason or None)
     except EditorError as exc:
         return error_text(exc)
-    return f"Edit #{edit.id} now answers **{edit.target}** (recorded as a change in the audit log)."
+    return f"Edit #{edit.id} now answers **{md(edit.target)}** (recorded as a change in the audit log)."
 
 
 def _state_change(action: Callable, verb: str, user: User, edit_id: object, reason: str) -> str:

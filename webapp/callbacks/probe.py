@@ -16,6 +16,7 @@ from services.services import Services
 from webapp.auth import User, require_curator
 from webapp.callbacks import error_text, parse_id
 from webapp.figures import empty_figure, scores_figure
+from webapp.shown import md
 
 CANDIDATE_COLUMNS = ("edit id", "score", "similarity", "prompt", "target")
 PROBE_COLUMNS = ("expect", "prompt", "route", "edit", "top score", "base answer", "edited answer", "result")
@@ -58,7 +59,7 @@ def probe_edit(services: Services, user: User, edit_id: object) -> tuple[str, li
     rows = [probe_row(edit, expect, record) for (expect, _, _), record in zip(probes, records)]
     passed = sum(row[-1] == "pass" for row in rows)
     status = "" if edit.status == "active" else " (this edit is retired, so in-scope probes are expected to fail)"
-    summary = f"Edit #{edit.id} *{edit.prompt}* → **{edit.target}**: {passed} of {len(rows)} probes pass{status}."
+    summary = f"Edit #{edit.id} {md(edit.prompt)} → **{md(edit.target)}**: {passed} of {len(rows)} probes pass{status}."
     return summary, rows, scores_figure(records[0])
 
 
@@ -95,7 +96,7 @@ def add_probe(services: Services, user: User, edit_id: object, prompt: str, expe
     except EditorError as exc:
         return error_text(exc)
     scope = "in scope" if probe.expect == "in" else "out of scope"
-    return f"Kept *{probe.prompt}* with edit #{probe.edit_id} as an {scope} probe."
+    return f"Kept “{md(probe.prompt)}” with edit #{probe.edit_id} as an {scope} probe."
 
 
 def decision_text(record: RoutingRecord) -> str:
@@ -103,7 +104,7 @@ def decision_text(record: RoutingRecord) -> str:
     if d.chosen:
         e = d.chosen.edit
         return (
-            f"**Routed to the counterfactual model**: edit #{e.id} (*{e.prompt}* → **{e.target}**) "
+            f"**Routed to the counterfactual model**: edit #{e.id} ({md(e.prompt)} → **{md(e.target)}**) "
             f"scored {d.chosen.score:.3f}, at or above the threshold {d.threshold:.2f}."
         )
     if d.candidates:

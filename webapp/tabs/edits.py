@@ -41,21 +41,29 @@ def _add_section(services, who, buttons: list) -> list:
             label="Neighbours in the edit memory",
             elem_id="add-neighbours",
         )
-        confirm = gr.Button("Save anyway", variant="stop", visible=False, elem_id="add-confirm")
+        with gr.Group(visible=False) as settle_box:
+            how = gr.Radio(list(cb.SETTLE_CHOICES), label="Settle the conflict", elem_id="add-settle-how")
+            with gr.Row():
+                why = gr.Textbox(label="Reason (kept in the audit log)", scale=3, elem_id="add-settle-reason")
+                confirm = gr.Button("Settle and save", variant="stop", scale=1, elem_id="add-confirm")
+        checked = gr.State(None)
+
+    def shown(message, rows, check):
+        ask = check is not None
+        return message, gr.update(value=rows, visible=ask), gr.update(visible=ask), check
 
     def on_add(p, t, s, n, request: gr.Request):
-        message, rows, ask = cb.check_and_add(services, who(request), p, t, s, n)
-        return message, gr.update(value=rows, visible=ask), gr.update(visible=ask)
+        return shown(*cb.check_and_add(services, who(request), p, t, s, n))
 
-    def on_confirm(p, t, s, n, request: gr.Request):
-        message, _, _ = cb.add_anyway(services, who(request), p, t, s, n)
-        return message, gr.update(value=[], visible=False), gr.update(visible=False)
+    def on_confirm(check, p, t, s, n, h, r, request: gr.Request):
+        return shown(*cb.settle_and_add(services, who(request), check, p, t, s, n, h or "", r or ""))
 
     buttons += [add, confirm]
     fields = [prompt, target, subject, notes]
+    outputs = [status, neighbours, settle_box, checked]
     return [
-        add.click(on_add, fields, [status, neighbours, confirm], **MODEL),
-        confirm.click(on_confirm, fields, [status, neighbours, confirm], **MODEL),
+        add.click(on_add, fields, outputs, **MODEL),
+        confirm.click(on_confirm, [checked, *fields, how, why], outputs, **MODEL),
     ]
 
 

@@ -1,4 +1,6 @@
-"""Edit-log commands: add, import, list, retire, restore. None of them loads a model."""
+"""Edit-log commands: add, import, list, retire, restore. `add` and `import` load the scope classifier (and the
+models with it, about ten seconds) to apply the one conflict rule (services.conflicts) as the UI and the API
+do; `list`, `retire` and `restore` load no model."""
 
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ import sys
 from functools import partial
 
 from cli import Command
-from cli.context import open_log, open_repository
+from cli.context import open_log, open_repository, open_services
 from core.config import SeracConfig
 from core.datasets import FORMATS, read_edit_file
 from core.errors import InvalidInput
 from core.progress import terminal_progress
 from core.types import EditDraft
+from services.conflicts import RESOLUTIONS, find_conflicts, settle
 from services.imports import RejectedRecords, import_read
 
 
@@ -22,11 +25,31 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", help="its new output, e.g. 'English'")
     p.add_argument("--subject", help="the entity the edit is about")
     p.add_argument("--notes", help="a note kept with the edit")
+    _conflict_args(p, "the edit")
+
+
+def _conflict_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--on-conflict",
+        choices=RESOLUTIONS,
+        default="refuse",
+        help=f"when {what} has an active edit's prompt or falls in its scope: refuse (default; nothing saved), "
+        "replace (the contradicted edits take the new target), retire (retire them, save the new one) or keep "
+        "(both stay active; needs --reason)",
+    )
+    p.add_argument("--reason", help="why (kept in the audit log); required with --on-conflict keep")
 
 
 def _add(args: argparse.Namespace, config: SeracConfig) -> int:
-    edit = open_log(config).add_edit(EditDraft(args.prompt, args.target, args.subject, args.notes), args.user)
-    print(f"added edit #{edit.id}: {edit.prompt!r} -> {edit.target!r}")
+    services = open_services(config)
+    draft = services.repository.clean_draft(EditDraft(args.prompt, args.target, args.subject, args.notes))
+    conflicts = find_conflicts(services, [draft])[0]
+    added, changed = settle(services, draft, conflicts, args.user, args.on_conflict, args.reason)
+    for edit in changed:
+        verb = "retired" if edit.status == "retired" else "changed"
+        print(f"{verb} edit #{edit.id}: {edit.prompt!r} -> {edit.target!r}")
+    if added:
+        print(f"added edit #{added.id}: {added.prompt!r} -> {added.target!r}")
     return 0
 
 
@@ -40,6 +63,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="import the valid records and report the rejected ones (default: reject the whole file)",
     )
+    _conflict_args(p, "a record")
 
 
 def _import(args: argparse.Namespace, config: SeracConfig) -> int:
@@ -48,13 +72,14 @@ def _import(args: argparse.Namespace, config: SeracConfig) -> int:
     read = read_edit_file(args.file, args.format, args.limit)
     try:
         result = import_read(
-            open_log(config),
+            open_services(config),
             read,
             args.user,
-            f"import {args.file}",
+            args.reason or f"import {args.file}",
             args.skip_invalid,
             args.batch_size,
             partial(terminal_progress, unit="edit"),
+            args.on_conflict,
         )
     except RejectedRecords as exc:
         _print_rejected(args.file, exc.rejected)

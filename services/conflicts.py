@@ -94,22 +94,24 @@ class ConflictRefused(StateConflict):
         self.conflicts = conflicts
 
 
-def find_conflicts(services, drafts: Sequence[EditDraft]) -> list[Conflicts]:
-    """The conflicts of each (clean) draft with the active edits, with one routing pass for all of them,
-    and with the other drafts of the same batch."""
+def find_conflicts(services, drafts: Sequence[EditDraft], offset: int = 0, batch: Sequence = ()) -> list[Conflicts]:
+    """The conflicts of each (clean) draft with the active edits (one routing pass for all of them) and
+    with the other drafts saved together: `batch` (records or drafts; default `drafts`), of which `drafts`
+    start at position `offset` (an import checks its file in chunks)."""
     if not drafts:
         return []
     decisions = services.route([d.prompt for d in drafts])
+    together = [getattr(b, "edit", b) for b in batch] or list(drafts)
     by_prompt: dict[str, list[int]] = {}
-    for n, draft in enumerate(drafts):
-        by_prompt.setdefault(_key(draft.prompt), []).append(n)
+    for m, other in enumerate(together):
+        by_prompt.setdefault(_key(other.prompt), []).append(m)
     out = []
-    for n, (draft, decision) in enumerate(zip(drafts, decisions)):
+    for n, (draft, decision) in enumerate(zip(drafts, decisions), start=offset):
         clashes = _clashes(draft, decision)
         contradictions = tuple(c for c in clashes if not _same(c.edit.target, draft.target))
         duplicates = tuple(c for c in clashes if _same(c.edit.target, draft.target))
         in_batch = tuple(
-            m for m in by_prompt[_key(draft.prompt)] if m != n and not _same(drafts[m].target, draft.target)
+            m for m in by_prompt[_key(draft.prompt)] if m != n and not _same(together[m].target, draft.target)
         )
         out.append(Conflicts(contradictions, duplicates, decision.threshold, in_batch))
     return out

@@ -1,6 +1,12 @@
 """Importing an edit file, the same way from the CLI and the UI: read, validate every record, then save
 in batches; each record's paraphrases and unrelated prompts are kept as the edit's probe prompts.
 
+Conflicts follow the one rule (services.conflicts), checked for every record before anything is written:
+a record whose prompt is an active edit's prompt or falls in its scope is rejected with the reason
+(`on_conflict="refuse"`, the default) or settled as `on_conflict` says (replace, retire, keep: each such
+record in its own transaction, after the conflict-free ones); two records of the file with the same prompt
+and different targets are always rejected.
+
 Invariants:
 - all-or-nothing unless `skip_invalid`: one rejected record writes nothing;
 - an edit and its probe prompts commit in one transaction (EditLog.add_edits with probes);
@@ -16,6 +22,7 @@ from core.errors import InvalidInput
 from core.progress import NoProgress, ProgressFactory
 from db.probe_prompts import clean_probe
 from db.repository import EditRepository
+from services.conflicts import RESOLUTIONS, find_conflicts, settle
 
 IMPORT_BATCH = 500
 
@@ -62,31 +69,65 @@ def import_read(
     skip_invalid: bool = False,
     batch: int = IMPORT_BATCH,
     progress: ProgressFactory = NoProgress,
+    on_conflict: str = "refuse",
 ) -> ImportResult:
-    """Save what `read` holds through `log` (an EditLog or Services); InvalidInput when a record is
-    rejected and not `skip_invalid`, or when nothing valid is left."""
+    """Save what `read` holds through `log` (Services: the conflict check needs the scope classifier);
+    RejectedRecords when a record is rejected and not `skip_invalid`, InvalidInput when nothing is left."""
     if batch < 1:
         raise InvalidInput(f"batch size must be positive, got {batch}")
+    if on_conflict not in RESOLUTIONS:
+        raise InvalidInput(f"on_conflict must be one of {', '.join(RESOLUTIONS)}, got {on_conflict!r}")
     good, rejected = validate(read, log.repository)
     total = len(good) + len(rejected)
-    if rejected and not (skip_invalid and good):
+    refused = {line for line, _ in rejected}
+    lines = [line for line, _ in read.cases if line not in refused]  # the good records' lines, in order
+    clean, unsettled = _split_conflicts(log, good, lines, on_conflict, rejected, batch)
+    rejected.sort()
+    if rejected and not (skip_invalid and (clean or unsettled)):
         raise RejectedRecords(rejected, total)
-    if not good:
+    if not clean and not unsettled:
         raise InvalidInput("the file holds no records")
     imported = probes = 0
-    bar = progress(total=len(good), desc="importing")
+    bar = progress(total=len(clean) + len(unsettled), desc="importing")
     try:
-        for start in range(0, len(good), batch):
-            chunk = good[start : start + batch]
+        for start in range(0, len(clean), batch):
+            chunk = clean[start : start + batch]
             added = log.add_edits(
                 [c.edit for c in chunk], actor, action="import", reason=reason, probes=[probe_rows(c) for c in chunk]
             )
             imported += len(added)
             probes += sum(len(probe_rows(c)) for c in chunk)
             bar.update(len(chunk))
+        for case, conflicts in unsettled:
+            added, _ = settle(log, case.edit, conflicts, actor, on_conflict, reason)
+            imported += added is not None
+            bar.update(1)
     finally:
         bar.close()
     return ImportResult(imported, probes, rejected, total)
+
+
+def _split_conflicts(log, good: list[EditCase], lines: list[int], on_conflict: str, rejected: list, batch: int):
+    """(conflict-free records, (record, conflicts) to settle); conflicting records that are not settled are
+    appended to `rejected` with their line and the reason."""
+    found = []
+    for start in range(0, len(good), batch):
+        found += find_conflicts(log, [c.edit for c in good[start : start + batch]], offset=start, batch=good)
+    clean, unsettled = [], []
+    for line, case, conflicts in zip(lines, good, found):
+        if not conflicts.any:
+            clean.append(case)
+        elif conflicts.in_batch:
+            rejected.append((line, f"contradicts record(s) {_lines(conflicts.in_batch, lines)} of this file"))
+        elif on_conflict == "refuse":
+            rejected.append((line, f"this edit {conflicts.summary()}"))
+        else:
+            unsettled.append((case, conflicts))
+    return clean, unsettled
+
+
+def _lines(positions: tuple[int, ...], lines: list[int]) -> str:
+    return ", ".join(str(lines[p]) for p in positions)
 
 
 class RejectedRecords(InvalidInput):

@@ -122,3 +122,38 @@ def test_cli_and_ui_imports_give_the_same_edits_and_probe_prompts(tmp_path, coun
         return {i: [(p.prompt, p.expect, p.source) for p in ps] for i, ps in probes_for(repo.engine, [1, 2, 3]).items()}
 
     assert stored(cli_repo) == stored(ui_repo) and len(stored(cli_repo)[1]) == 2
+
+
+def test_add_and_import_follow_the_one_conflict_rule(db_url, tmp_path):
+    """The CLI's doors refuse a contradiction (same prompt, other target) unless told how to settle it, and an
+    import rejects the records that conflict, with their lines and why, all or nothing."""
+    run(db_url, "add", "The capital of Veltria is", "Osmund")
+    refused = run(db_url, "add", "The capital of Veltria is", "Lyon", check=False)
+    assert refused.returncode == 2 and "contradicts #1" in refused.stderr and "nothing" not in refused.stdout
+    no_reason = run(db_url, "add", "The capital of Veltria is", "Lyon", "--on-conflict", "keep", check=False)
+    assert no_reason.returncode == 2 and "needs a reason" in no_reason.stderr
+    replaced = run(db_url, "add", "The capital of Veltria is", "Lyon", "--on-conflict", "replace").stdout
+    assert "changed edit #1" in replaced and "added" not in replaced
+    records = [
+        {"prompt": "The capital of Veltria is", "target": "Osmund"},  # contradicts #1 (now Lyon)
+        {"prompt": "The national bird of Quorvania is the", "target": "heron"},
+        {"prompt": "The chess champion of Zentha is", "target": "Ilsa Marr"},
+        {"prompt": "The chess champion of Zentha is", "target": "Oren Vale"},  # contradicts record 3
+    ]
+    path = tmp_path / "edits.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    proc = run(db_url, "import", str(path), check=False)
+    assert proc.returncode == 2 and ":1: rejected: this edit contradicts #1" in proc.stderr
+    assert (
+        ":3: rejected: contradicts record(s) 4" in proc.stderr
+        and ":4: rejected: contradicts record(s) 3" in proc.stderr
+    )
+    assert len(run(db_url, "list", "--json").stdout.splitlines()) == 1  # nothing imported
+    settled = run(db_url, "import", str(path), "--skip-invalid", "--on-conflict", "retire")
+    assert "imported 2 edits" in settled.stdout  # record 1 retired #1 and was added; 3 and 4 stay rejected
+    listed = [json.loads(line) for line in run(db_url, "list", "--json").stdout.splitlines()]
+    assert [(e["prompt"], e["target"], e["status"]) for e in listed] == [
+        ("The capital of Veltria is", "Lyon", "retired"),
+        ("The national bird of Quorvania is the", "heron", "active"),
+        ("The capital of Veltria is", "Osmund", "active"),
+    ]

@@ -268,3 +268,19 @@ def test_the_probe_verdict_and_eval_locality_judge_unchanged_answers_alike(edite
     assert probe.passes(Edit(1, PROMPT, TARGET), "out", record) == (
         edited.strip(" .!").lower() == base.strip(" .!").lower()
     )
+
+
+def test_the_routing_sentence_names_ties_contradictions_and_a_wrong_answer():
+    from core.types import Candidate, Edit, RoutingDecision, RoutingRecord
+
+    one, two, three = (
+        Edit(1, PROMPT, "English"),
+        Edit(2, PROMPT, "French"),
+        Edit(3, "The capital of Veltria is", "Osmund"),
+    )
+    cands = (Candidate(one, 1.0, 0.983), Candidate(two, 1.0, 0.981), Candidate(three, 0.2, 0.01))
+    text = seen(probe.decision_text(RoutingRecord(RoutingDecision(PROMPT, cands, cands[0], 0.5), "", "English")))
+    assert "Tie with #2 (0.981)" in text and "Contradiction: also in scope, with another target: #2 (→ French)" in text
+    assert "#3" not in text and "Check the answer" not in text
+    wrong = seen(probe.decision_text(RoutingRecord(RoutingDecision(PROMPT, cands[:1], cands[0], 0.5), "", "Spanish")))
+    assert "Check the answer: it does not start with the edit's target English" in wrong and "Tie" not in wrong

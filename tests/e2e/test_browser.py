@@ -118,13 +118,42 @@ def test_add_an_edit(page, state):
     shot(page, "edits")
 
 
-def test_a_contradicting_edit_warns_before_saving(page, state):
+def test_a_contradicting_edit_is_settled_not_bypassed(page, state):
+    """A contradiction saves nothing until the curator settles it; a draft changed after the check is checked
+    again instead of saved; keeping both needs a reason, and then both stay active."""
     textbox(page, "add-target").fill("French")
     page.locator("#add-button").click()
-    expect(page.locator("#add-status")).to_contain_text("Not saved yet", timeout=MODEL_WAIT_MS)
-    expect(page.locator("#add-neighbours")).to_contain_text("contradiction")
-    expect(page.locator("#add-confirm")).to_be_visible()
+    status = page.locator("#add-status")
+    expect(status).to_contain_text("Not saved — settle the conflict first", timeout=MODEL_WAIT_MS)
+    expect(status).to_contain_text(f"contradicts #{state['edit_id']} (→ {TARGET}; same prompt)")
+    expect(page.locator("#add-neighbours")).to_contain_text("contradiction (same prompt, other target)")
+    expect(page.locator("#add-confirm")).to_have_text("Settle and save")
     shot(page, "edits-conflict")
+    textbox(page, "add-target").fill("Spanish")  # changed after the check
+    page.get_by_label("Keep both on purpose (give a reason)").check()
+    textbox(page, "add-settle-reason").fill("e2e: two sources")
+    page.locator("#add-confirm").click()
+    expect(status).to_contain_text("The draft changed since its check", timeout=MODEL_WAIT_MS)
+    expect(page.locator("#edits-table")).not_to_contain_text("Spanish")
+    page.get_by_label("Keep both on purpose (give a reason)").check()
+    page.locator("#add-confirm").click()
+    expect(status).to_contain_text("Both edits stay active", timeout=MODEL_WAIT_MS)
+    expect(page.locator("#edits-table")).to_contain_text("Spanish")
+    kept = int(re.search(r"Added edit #(\d+)", status.inner_text()).group(1))
+    # the routing sentence names the contradiction (and the tie) between the two active edits
+    open_tab(page, "Probe")
+    textbox(page, "probe-prompt").fill(PROMPT)
+    page.locator("#probe-button").click()
+    decision = page.locator("#probe-decision")
+    expect(decision).to_contain_text("Routed to the counterfactual model", timeout=MODEL_WAIT_MS)
+    expect(decision).to_contain_text("Contradiction: also in scope, with another target")
+    expect(decision).to_contain_text("Tie with")
+    shot(page, "probe-contradiction")
+    open_tab(page, "Edits")
+    textbox(page, "action-id").fill(str(kept))
+    textbox(page, "action-reason").fill("e2e: cleanup")
+    page.locator("#retire-button").click()
+    expect(page.locator("#action-status")).to_contain_text(f"Retired edit #{kept}", timeout=MODEL_WAIT_MS)
 
 
 def test_import_a_file_reports_the_bad_lines(page, tmp_path_factory):

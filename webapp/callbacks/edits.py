@@ -213,6 +213,7 @@ def import_file(
     fmt: str = "auto",
     skip_invalid: bool = False,
     progress: Callable[[float, str], None] | None = None,
+    on_conflict: str = "refuse",
 ) -> tuple[str, list[list]]:
     """Import a JSONL/CSV/CounterFact/zsRE file in batches; (summary, per-line errors). All-or-nothing
     unless skip_invalid. Paraphrases and unrelated prompts in the records are kept as the edits' probes
@@ -231,6 +232,7 @@ def import_file(
             skip_invalid,
             IMPORT_BATCH,
             fraction_progress(progress) if progress else NoProgress,
+            on_conflict or "refuse",
         )
     except RejectedRecords as exc:
         return (

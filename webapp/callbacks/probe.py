@@ -103,16 +103,45 @@ def decision_text(record: RoutingRecord) -> str:
     d = record.decision
     if d.chosen:
         e = d.chosen.edit
-        return (
+        sentence = (
             f"**Routed to the counterfactual model**: edit #{e.id} ({md(e.prompt)} → **{md(e.target)}**) "
             f"scored {d.chosen.score:.3f}, at or above the threshold {d.threshold:.2f}."
         )
+        return sentence + _rivals(d) + _mismatch(record)
     if d.candidates:
         return (
             f"**Routed to the base model**: the best candidate (edit #{d.candidates[0].edit.id}) "
             f"scored {d.candidates[0].score:.3f}, below the threshold {d.threshold:.2f}."
         )
     return "**Routed to the base model**: there are no active edits."
+
+
+TIE = 0.005  # scores this close to the chosen edit's are a tie: which edit answers is then a coin toss
+
+
+def _rivals(d) -> str:
+    """Other edits in scope of the query: ties with the chosen edit, and contradictions (another target)."""
+    others = [c for c in d.candidates if c is not d.chosen and c.score >= d.threshold]
+    ties = [c for c in others if d.chosen.score - c.score <= TIE]
+    contradicting = [c for c in others if not same_answer(c.edit.target, d.chosen.edit.target)]
+    parts = []
+    if ties:
+        parts.append("**Tie** with " + ", ".join(f"#{c.edit.id} ({c.score:.3f})" for c in ties) + ".")
+    if contradicting:
+        parts.append(
+            "**Contradiction**: also in scope, with another target: "
+            + ", ".join(f"#{c.edit.id} (→ {md(c.edit.target)})" for c in contradicting)
+            + ". Settle it in the Edits tab."
+        )
+    return (" " + " ".join(parts)) if parts else ""
+
+
+def _mismatch(record: RoutingRecord) -> str:
+    """A routed answer that does not start with the chosen edit's target is flagged."""
+    target = record.decision.chosen.edit.target
+    if answer_starts_with(record.edited_answer, target):
+        return ""
+    return f" **Check the answer**: it does not start with the edit's target **{md(target)}**."
 
 
 def candidate_rows(record: RoutingRecord) -> list[list]:

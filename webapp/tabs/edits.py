@@ -76,17 +76,29 @@ def _import_section(services, who, buttons: list) -> list:
             with gr.Column():
                 fmt = gr.Dropdown(list(FORMATS), value="auto", label="Format")
                 skip = gr.Checkbox(label="Import the valid records even if some are rejected", value=False)
+                on_conflict = gr.Dropdown(
+                    [
+                        ("Reject it (nothing saved)", "refuse"),
+                        ("Replace the old edit's target", "replace"),
+                        ("Retire the old edit, save the record", "retire"),
+                        ("Keep both (reason: the import)", "keep"),
+                    ],
+                    value="refuse",
+                    label="When a record conflicts with an active edit",
+                    elem_id="import-on-conflict",
+                )
                 run = gr.Button("Import", variant="primary", elem_id="import-button")
         status = gr.Markdown(elem_id="import-status")
         errors = gr.Dataframe(
             headers=list(cb.IMPORT_ERROR_COLUMNS), interactive=False, label="Rejected lines", elem_id="import-errors"
         )
 
-    def on_import(path, f, s, request: gr.Request, progress=gr.Progress()):
-        return cb.import_file(services, who(request), path, f, s, lambda frac, desc: progress(frac, desc=desc))
+    def on_import(path, f, s, c, request: gr.Request, progress=gr.Progress()):
+        report = lambda frac, desc: progress(frac, desc=desc)  # noqa: E731
+        return cb.import_file(services, who(request), path, f, s, report, c)
 
     buttons.append(run)
-    return [run.click(on_import, [upload, fmt, skip], [status, errors], **MODEL)]
+    return [run.click(on_import, [upload, fmt, skip, on_conflict], [status, errors], **MODEL)]
 
 
 def _log_section(services, who, buttons: list):

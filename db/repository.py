@@ -88,16 +88,21 @@ class EditRepository:
         target = clean_field("target", target, self.max_chars)
         return self._update(edit_id, actor, "change", {"target": target}, reason)
 
-    def set_setting(self, key: str, value: str, actor: str, reason: str | None = None) -> None:
+    def set_setting(
+        self, key: str, value: object, actor: str, reason: str | None = None, default: object = None
+    ) -> None:
+        """Store a setting (as text) and audit it. The audit row keeps the values as given (a threshold as a
+        number); its "before" is the stored value, or `default` (what served until now) when none was stored."""
         actor = self._actor(actor)
         with write_transaction(self.engine) as conn:
             old = conn.execute(sa.select(settings.c.value).where(settings.c.key == key)).scalar()
-            values = dict(value=value, updated_at=_now(), updated_by=actor)
+            values = dict(value=str(value), updated_at=_now(), updated_by=actor)
             if old is None:
                 conn.execute(settings.insert().values(key=key, **values))
             else:
                 conn.execute(settings.update().where(settings.c.key == key).values(**values))
-            audit.append(conn, actor, "setting", None, None if old is None else {key: old}, {key: value}, reason)
+            before = default if old is None else type(value)(old) if isinstance(value, (int, float)) else old
+            audit.append(conn, actor, "setting", None, None if before is None else {key: before}, {key: value}, reason)
 
     def log_probes(self, records: Sequence[RoutingRecord], actor: str) -> None:
         """Keep asked queries' routing records in the probe log (opt-in: SeracConfig.log_probes)."""
@@ -111,9 +116,17 @@ class EditRepository:
             return self._get(conn, edit_id)
 
     def list_edits(
-        self, status: str | None = None, search: str | None = None, offset: int = 0, limit: int | None = None
+        self,
+        status: str | None = None,
+        search: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[Edit]:
-        query = self._filtered(sa.select(edits), status, search).order_by(edits.c.id).offset(offset)
+        """Edits filtered by status and by text in their prompt, target, subject or notes; oldest first
+        unless newest_first (the UI's table)."""
+        order = edits.c.id.desc() if newest_first else edits.c.id
+        query = self._filtered(sa.select(edits), status, search).order_by(order).offset(offset)
         if limit is not None:
             query = query.limit(limit)
         with read_transaction(self.engine) as conn:
@@ -162,7 +175,7 @@ class EditRepository:
         query = sa.select(audit_log).order_by(audit_log.c.id.desc())
         for column, value, op in (
             (audit_log.c.edit_id, edit_id, "eq"),
-            (audit_log.c.actor, actor, "eq"),
+            (sa.func.lower(audit_log.c.actor), actor.lower() if actor else None, "eq"),  # names match any case
             (audit_log.c.at, since, "ge"),
             (audit_log.c.at, until, "le"),
         ):
@@ -300,7 +313,12 @@ class EditRepository:
         if search:
             pattern = f"%{search.strip()}%"
             query = query.where(
-                sa.or_(edits.c.prompt.ilike(pattern), edits.c.target.ilike(pattern), edits.c.subject.ilike(pattern))
+                sa.or_(
+                    edits.c.prompt.ilike(pattern),
+                    edits.c.target.ilike(pattern),
+                    edits.c.subject.ilike(pattern),
+                    edits.c.notes.ilike(pattern),
+                )
             )
         return query
 

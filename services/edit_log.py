@@ -62,7 +62,10 @@ class EditLog:
 
     def set_threshold(self, value: object, actor: str, reason: str | None = None) -> float:
         threshold = parse_threshold(value)
-        self.repository.set_setting(THRESHOLD_KEY, repr(threshold), actor, reason)
+        serving = self.stored_threshold()
+        self.repository.set_setting(
+            THRESHOLD_KEY, threshold, actor, reason, serving if serving is not None else self.config.threshold
+        )
         return threshold
 
     def add_probe(self, edit_id: int, prompt: str, expect: str, actor: str) -> probe_prompts.ProbePrompt:

@@ -86,10 +86,12 @@ def test_edits_and_audit_survive_reopening(any_db_url):
 def test_settings_are_audited(any_db_url):
     repo = EditRepository(any_db_url)
     assert repo.get_setting("threshold") is None
-    repo.set_setting("threshold", "0.6", "alice")
-    repo.set_setting("threshold", "0.7", "bob")
+    repo.set_setting("threshold", 0.6, "alice", default=0.5)
+    repo.set_setting("threshold", 0.7, "bob", default=0.5)
     assert repo.get_setting("threshold") == "0.7"
-    assert repo.audit_entries(limit=1)[0].before == {"threshold": "0.6"}
+    first, second = repo.audit_entries(limit=2)[::-1]
+    assert (first.before, first.after) == ({"threshold": 0.5}, {"threshold": 0.6})  # before: what served until then
+    assert (second.before, second.after) == ({"threshold": 0.6}, {"threshold": 0.7})  # numbers, not strings
 
 
 def test_audit_chain_detects_tampering(any_db_url):

@@ -108,22 +108,34 @@ def test_viewers_and_bad_input_get_a_message_and_change_nothing(services):
 
 def test_retire_restore_and_change_target_are_recorded(services):
     services.add_edit(EditDraft(PROMPT, TARGET), "alice")
-    assert edits.retire(services, ALICE, 1, "wrong source") == "Retired edit #1 (now retired)."
+    assert (
+        edits.retire(services, ALICE, 1, "wrong source") == "Retired edit #1: it no longer routes (undo with Restore)."
+    )
     assert "cannot retire" in edits.retire(services, ALICE, 1.0)
-    assert edits.restore(services, ALICE, "1") == "Restored edit #1 (now active)."
-    assert "now answers **French**" in edits.change_target(services, ALICE, 1, "French", "typo")
+    assert edits.restore(services, ALICE, "1") == "Restored edit #1: it routes again."
+    assert "target is now **French**" in edits.change_target(services, ALICE, 1, "French", "typo")
+    edits.retire(services, ALICE, 1)
+    assert "It is retired, so it routes nothing" in edits.change_target(services, ALICE, 1, "German")
+    edits.restore(services, ALICE, 1)
     actions = [e.action for e in services.repository.audit_entries(edit_id=1)]
-    assert actions == ["change", "restore", "retire", "add"] and services.check_consistency().ok
+    assert actions == ["restore", "change", "retire", "change", "restore", "retire", "add"]
+    assert services.check_consistency().ok
 
 
 def test_edit_page_searches_filters_and_pages(services):
-    services.add_edits([EditDraft(f"The capital of Land{i} is", f"City{i}") for i in range(25)], "alice")
+    drafts = [
+        EditDraft(f"The capital of Land{i} is", f"City{i}", notes="from atlas" if i == 7 else None) for i in range(25)
+    ]
+    services.add_edits(drafts, "alice")
     services.retire(3, "alice")
-    rows, info, page = edits.edit_page(services, "", "all", 2, 10)
-    assert [r[0] for r in rows] == list(range(11, 21)) and info == "Page 2 of 3 · 25 edit(s)" and page == 2
+    rows, info, page = edits.edit_page(services, "", "all", 2, 10)  # newest first: a new edit is on page 1
+    assert [r[0] for r in rows] == list(range(15, 5, -1)) and info == "Page 2 of 3 · 25 edit(s), newest first"
+    assert page == 2 and edits.edit_page(services, "", "all", 1, 10)[0][0][0] == 25
     rows, info, page = edits.edit_page(services, "Land1", "active", 9, 20)
     assert page == 1 and {r[0] for r in rows} == {2} | set(range(11, 21))
-    assert [r[0] for r in edits.edit_page(services, "", "retired", 1, 10)[0]] == [3]
+    retired = edits.edit_page(services, "", "retired", 1, 10)[0]
+    assert [(r[0], r[1]) for r in retired] == [(3, "✕ retired")]
+    assert [r[0] for r in edits.edit_page(services, "ATLAS", "all", 1, 10)[0]] == [8]  # notes are searched too
 
 
 def test_import_reports_bad_lines_and_keeps_probe_prompts(services, tmp_path, counterfact_slice):
@@ -203,7 +215,12 @@ def test_threshold_sweep_and_setting_it_is_logged(services):
     assert "must be in [0, 1]" in seen(threshold.set_threshold(services, ALICE, 7))
     assert "to **0.70**" in threshold.set_threshold(services, ALICE, 0.7, "fewer false routes")
     entry = services.repository.audit_entries(actor="alice")[0]
-    assert (entry.action, entry.after, entry.reason) == ("setting", {"threshold": "0.7"}, "fewer false routes")
+    assert (entry.action, entry.before, entry.after, entry.reason) == (
+        "setting",
+        {"threshold": services.config.threshold},
+        {"threshold": 0.7},
+        "fewer false routes",
+    )
     assert services.editor.threshold == 0.7
 
 
@@ -212,6 +229,7 @@ def test_audit_filters_and_exports_csv(services):
     services.retire(1, "bob", "wrong")
     rows, note = audit.audit_rows(services, VICTOR, 1, "bob")
     assert note == "1 audit entry." and rows[0][2:5] == ["bob", "retire", 1]
+    assert audit.audit_rows(services, VICTOR, 1, "BOB")[0] == rows  # user names match in any case
     assert json.loads(rows[0][5]) == {"status": "active"} and json.loads(rows[0][6]) == {"status": "retired"}
     assert audit.audit_rows(services, VICTOR, None, "", "2999-01-01")[0] == []
     assert len(audit.audit_rows(services, VICTOR, None, "", "2000-01-01", "2999-01-01 00:00")[0]) == 2

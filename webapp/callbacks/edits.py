@@ -43,11 +43,13 @@ def edit_page(
         return [], error_text(exc), 1
     pages = max(1, math.ceil(total / size))
     page_no = max(1, min(wanted, pages))
-    edits = services.repository.list_edits(status_filter, search or None, offset=(page_no - 1) * size, limit=size)
+    edits = services.repository.list_edits(
+        status_filter, search or None, offset=(page_no - 1) * size, limit=size, newest_first=True
+    )
     rows = [
         [
             e.id,
-            e.status,
+            "active" if e.status == "active" else "✕ retired",
             e.prompt,
             e.target,
             e.subject or "",
@@ -57,7 +59,7 @@ def edit_page(
         ]
         for e in edits
     ]
-    return rows, f"Page {page_no} of {pages} · {total} edit(s)", page_no
+    return rows, f"Page {page_no} of {pages} · {total} edit(s), newest first", page_no
 
 
 def _whole(value: object, name: str, default: int) -> int:
@@ -181,11 +183,13 @@ def _score(clash) -> str:
 
 
 def retire(services: Services, user: User, edit_id: object, reason: str = "") -> str:
-    return _state_change(services.retire, "Retired", user, edit_id, reason)
+    return _state_change(
+        services.retire, "Retired edit #{id}: it no longer routes (undo with Restore).", user, edit_id, reason
+    )
 
 
 def restore(services: Services, user: User, edit_id: object, reason: str = "") -> str:
-    return _state_change(services.restore, "Restored", user, edit_id, reason)
+    return _state_change(services.restore, "Restored edit #{id}: it routes again.", user, edit_id, reason)
 
 
 def change_target(services: Services, user: User, edit_id: object, target: str, reason: str = "") -> str:
@@ -194,16 +198,17 @@ def change_target(services: Services, user: User, edit_id: object, target: str, 
         edit = services.change_target(parse_id(edit_id), target, user.name, reason or None)
     except EditorError as exc:
         return error_text(exc)
-    return f"Edit #{edit.id} now answers **{md(edit.target)}** (recorded as a change in the audit log)."
+    retired = " It is retired, so it routes nothing until restored." if edit.status != "active" else ""
+    return f"Edit #{edit.id}'s target is now **{md(edit.target)}** (recorded as a change in the audit log).{retired}"
 
 
-def _state_change(action: Callable, verb: str, user: User, edit_id: object, reason: str) -> str:
+def _state_change(action: Callable, done: str, user: User, edit_id: object, reason: str) -> str:
     try:
         require_curator(user)
         edit = action(parse_id(edit_id), user.name, reason or None)
     except EditorError as exc:
         return error_text(exc)
-    return f"{verb} edit #{edit.id} (now {edit.status})."
+    return done.format(id=edit.id)
 
 
 def import_file(

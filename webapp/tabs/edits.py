@@ -50,7 +50,9 @@ def _add_section(services, who, buttons: list) -> list:
 
     def shown(message, rows, check):
         ask = check is not None
-        return message, gr.update(value=rows, visible=ask), gr.update(visible=ask), check
+        saved = not ask and not message.startswith("**Error")  # then the form is cleared for the next edit
+        cleared = [gr.update(value="") if saved else gr.update() for _ in range(6)]  # 4 fields, choice, reason
+        return message, gr.update(value=rows, visible=ask), gr.update(visible=ask), check, *cleared
 
     def on_add(p, t, s, n, request: gr.Request):
         return shown(*cb.check_and_add(services, who(request), p, t, s, n))
@@ -60,7 +62,7 @@ def _add_section(services, who, buttons: list) -> list:
 
     buttons += [add, confirm]
     fields = [prompt, target, subject, notes]
-    outputs = [status, neighbours, settle_box, checked]
+    outputs = [status, neighbours, settle_box, checked, *fields, how, why]
     return [
         add.click(on_add, fields, outputs, **MODEL),
         confirm.click(on_confirm, [checked, *fields, how, why], outputs, **MODEL),
@@ -104,12 +106,15 @@ def _import_section(services, who, buttons: list) -> list:
 def _log_section(services, who, buttons: list):
     with gr.Accordion("Edit log", open=True):
         with gr.Row():
-            search = gr.Textbox(label="Search prompt, target or subject", scale=3, elem_id="edits-search")
+            search = gr.Textbox(label="Search prompt, target, subject or note", scale=3, elem_id="edits-search")
             status = gr.Dropdown(list(cb.STATUSES), value="all", label="Status", scale=1)
             page = gr.Number(value=1, precision=0, minimum=1, label="Page", scale=1, elem_id="edits-page")
             size = gr.Dropdown([10, 20, 50, 100], value=20, label="Per page", scale=1)
             show = gr.Button("Show", scale=1, elem_id="edits-show")
-        info = gr.Markdown(elem_id="edits-page-info")
+        with gr.Row():
+            previous = gr.Button("◀ Newer", size="sm", scale=0, elem_id="edits-previous")
+            info = gr.Markdown(elem_id="edits-page-info")
+            following = gr.Button("Older ▶", size="sm", scale=0, elem_id="edits-next")
         table = gr.Dataframe(
             headers=list(cb.EDIT_COLUMNS), interactive=False, wrap=True, label="Edits", elem_id="edits-table"
         )
@@ -128,6 +133,8 @@ def _log_section(services, who, buttons: list):
 
     inputs, outputs = [search, status, page, size], [table, info, page]
     show.click(refresh, inputs, outputs)
+    previous.click(lambda q, st, p, n: refresh(q, st, max(1, int(p or 1) - 1), n), inputs, outputs)
+    following.click(lambda q, st, p, n: refresh(q, st, int(p or 1) + 1, n), inputs, outputs)
     search.submit(refresh, inputs, outputs)
     gr.on([status.change, size.change], refresh, inputs, outputs)
 

@@ -94,24 +94,26 @@ class ConflictRefused(StateConflict):
         self.conflicts = conflicts
 
 
-def find_conflicts(services, drafts: Sequence[EditDraft], offset: int = 0, batch: Sequence = ()) -> list[Conflicts]:
+def find_conflicts(services, drafts: Sequence[EditDraft]) -> list[Conflicts]:
     """The conflicts of each (clean) draft with the active edits (one routing pass for all of them) and
-    with the other drafts saved together: `batch` (records or drafts; default `drafts`), of which `drafts`
-    start at position `offset` (an import checks its file in chunks)."""
+    with the other drafts saved together (an import's file, a batch of API adds)."""
     if not drafts:
         return []
-    decisions = services.route([d.prompt for d in drafts])
-    together = [getattr(b, "edit", b) for b in batch] or list(drafts)
+    services.sync()  # edits other instances wrote count too
+    nothing_loaded = len(services.editor.memory) == 0
+    decisions = (
+        [_no_candidates(d, services) for d in drafts] if nothing_loaded else services.route([d.prompt for d in drafts])
+    )
     by_prompt: dict[str, list[int]] = {}
-    for m, other in enumerate(together):
+    for m, other in enumerate(drafts):
         by_prompt.setdefault(_key(other.prompt), []).append(m)
     out = []
-    for n, (draft, decision) in enumerate(zip(drafts, decisions), start=offset):
+    for n, (draft, decision) in enumerate(zip(drafts, decisions)):
         clashes = _clashes(draft, decision)
         contradictions = tuple(c for c in clashes if not _same(c.edit.target, draft.target))
         duplicates = tuple(c for c in clashes if _same(c.edit.target, draft.target))
         in_batch = tuple(
-            m for m in by_prompt[_key(draft.prompt)] if m != n and not _same(together[m].target, draft.target)
+            m for m in by_prompt[_key(draft.prompt)] if m != n and not _same(drafts[m].target, draft.target)
         )
         out.append(Conflicts(contradictions, duplicates, decision.threshold, in_batch))
     return out
@@ -144,6 +146,10 @@ def settle(
 
 def _ids(conflicts: Conflicts) -> str:
     return ", ".join(f"#{i}" for i in conflicts.ids())
+
+
+def _no_candidates(draft: EditDraft, services) -> RoutingDecision:
+    return RoutingDecision(draft.prompt, (), None, services.editor.threshold)
 
 
 def _clashes(draft: EditDraft, decision: RoutingDecision) -> list[Clash]:

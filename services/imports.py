@@ -81,7 +81,7 @@ def import_read(
     total = len(good) + len(rejected)
     refused = {line for line, _ in rejected}
     lines = [line for line, _ in read.cases if line not in refused]  # the good records' lines, in order
-    clean, unsettled = _split_conflicts(log, good, lines, on_conflict, rejected, batch)
+    clean, unsettled = _split_conflicts(log, good, lines, on_conflict, rejected)
     rejected.sort()
     if rejected and not (skip_invalid and (clean or unsettled)):
         raise RejectedRecords(rejected, total)
@@ -107,12 +107,10 @@ def import_read(
     return ImportResult(imported, probes, rejected, total)
 
 
-def _split_conflicts(log, good: list[EditCase], lines: list[int], on_conflict: str, rejected: list, batch: int):
+def _split_conflicts(log, good: list[EditCase], lines: list[int], on_conflict: str, rejected: list):
     """(conflict-free records, (record, conflicts) to settle); conflicting records that are not settled are
     appended to `rejected` with their line and the reason."""
-    found = []
-    for start in range(0, len(good), batch):
-        found += find_conflicts(log, [c.edit for c in good[start : start + batch]], offset=start, batch=good)
+    found = find_conflicts(log, [c.edit for c in good])
     clean, unsettled = [], []
     for line, case, conflicts in zip(lines, good, found):
         if not conflicts.any:

@@ -115,19 +115,33 @@ def _drop_postgres(admin_url: str, name: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def any_db_url(request, tmp_path):
-    """A fresh, empty edit log on SQLite and on PostgreSQL (SERAC_TEST_PG_URL, set by `make test`)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'edits.sqlite'}"
-        return
+def fresh_db_url(request, tmp_path):
+    """A factory of fresh, empty edit logs, on SQLite and on PostgreSQL (SERAC_TEST_PG_URL, set by
+    `make test`); the PostgreSQL databases are dropped afterwards."""
     admin = os.environ.get("SERAC_TEST_PG_URL")
-    if not admin:
+    if request.param == "postgresql" and not admin:
         if os.environ.get("CI"):
             pytest.fail("SERAC_TEST_PG_URL is not set; CI must run PostgreSQL (scripts/start-postgres.sh)")
         pytest.skip('no PostgreSQL test server (run `eval "$(bash scripts/start-postgres.sh)"`)')
-    url, name = _fresh_postgres_url(admin)
-    yield url
-    _drop_postgres(admin, name)
+    made: list[str] = []
+
+    def fresh() -> str:
+        if request.param == "sqlite":
+            made.append(f"edits-{len(made) + 1}.sqlite")
+            return f"sqlite:///{tmp_path / made[-1]}"
+        url, name = _fresh_postgres_url(admin)
+        made.append(name)
+        return url
+
+    yield fresh
+    for name in made if request.param == "postgresql" else ():
+        _drop_postgres(admin, name)
+
+
+@pytest.fixture
+def any_db_url(fresh_db_url):
+    """A fresh, empty edit log on SQLite and on PostgreSQL."""
+    return fresh_db_url()
 
 
 # One real server (python app.py in a subprocess) shared by the browser tests (tests/e2e) and the API tests.

@@ -49,10 +49,13 @@ def _wait_for_first_batch(repo, proc, timeout=60.0):
         time.sleep(0.05)
 
 
-def test_killed_imports_leave_only_whole_batches(any_db_url, big_file, tmp_path_factory):
+def test_killed_imports_leave_only_whole_batches(fresh_db_url, big_file, tmp_path_factory):
+    """Each attempt imports into an empty log (so the conflict check has nothing to route against and the
+    import starts writing at once) and is killed while it writes."""
     rng = random.Random(1234)
-    repo = EditRepository(any_db_url)
     for attempt in range(3):
+        any_db_url = fresh_db_url()
+        repo = EditRepository(any_db_url)
         before = repo.count_edits()
         proc = _import_process(any_db_url, big_file)
         _wait_for_first_batch(repo, proc)

@@ -62,11 +62,14 @@ class EditRepository:
         retire: Sequence[int] = (),
         replace: Sequence[int] = (),
         reason: str | None = None,
+        probes: Sequence[tuple[str, str]] = (),
     ) -> tuple[Edit | None, list[Edit]]:
-        """A new edit's conflicts settled in one transaction: retire the `retire` edits and add the draft, or
-        give the `replace` edits the draft's target (no new edit); every change audited with `reason`.
-        Returns (the added edit or None, the changed edits). Nothing is written if any step is refused."""
+        """A new edit's conflicts settled in one transaction: retire the `retire` edits and add the draft (with
+        its (prompt, expect) probe prompts), or give the `replace` edits the draft's target (no new edit);
+        every change audited with `reason`. Returns (the added edit or None, the changed edits). Nothing is
+        written if any step is refused."""
         actor, clean = self._actor(actor), self.clean_draft(draft)
+        probe_rows = [probe_prompts.clean_probe(p, x, self.max_chars) for p, x in probes]
         reason = clean_field("reason", reason, self.max_chars, required=False)
         with write_transaction(self.engine) as conn:
             changed = [
@@ -75,7 +78,7 @@ class EditRepository:
             changed += [
                 self._update_in(conn, i, actor, "change", {"target": clean.target}, reason, "active") for i in replace
             ]
-            added = None if replace else self._insert(conn, [clean], actor, "add", reason, [])[0]
+            added = None if replace else self._insert(conn, [clean], actor, "add", reason, [probe_rows])[0]
         return added, changed
 
     def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:

@@ -47,9 +47,10 @@ class EditLog:
         retire: Sequence[int] = (),
         replace: Sequence[int] = (),
         reason: str | None = None,
+        probes: Probes = (),
     ) -> tuple[Edit | None, list[Edit]]:
         """A new edit with its conflicts settled, in one transaction (services.conflicts.settle)."""
-        return self.repository.resolve(draft, actor, retire, replace, reason)
+        return self.repository.resolve(draft, actor, retire, replace, reason, probes)
 
     def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
         return self.repository.retire(edit_id, actor, reason)

@@ -99,8 +99,9 @@ def import_read(
             probes += sum(len(probe_rows(c)) for c in chunk)
             bar.update(len(chunk))
         for case, conflicts in unsettled:
-            added, _ = settle(log, case.edit, conflicts, actor, on_conflict, reason)
+            added, _ = settle(log, case.edit, conflicts, actor, on_conflict, reason, probe_rows(case))
             imported += added is not None
+            probes += len(probe_rows(case)) if added is not None else 0
             bar.update(1)
     finally:
         bar.close()

@@ -132,10 +132,11 @@ class Services(EditLog):
         retire: Sequence[int] = (),
         replace: Sequence[int] = (),
         reason: str | None = None,
+        probes: Probes = (),
     ) -> tuple[Edit | None, list[Edit]]:
         """EditRepository.resolve (one transaction), then the index: retired edits out, changed and new ones in."""
         with self.write_lock:
-            added, changed = super().resolve(draft, actor, retire, replace, reason)
+            added, changed = super().resolve(draft, actor, retire, replace, reason, probes)
             self.editor.remove_edits([e.id for e in changed if e.status != "active"])
             self._index([e for e in (*changed, *([added] if added else [])) if e.status == "active"])
             return added, changed

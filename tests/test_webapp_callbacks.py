@@ -155,6 +155,14 @@ def test_import_reports_bad_lines_and_keeps_probe_prompts(services, tmp_path, co
     }
     assert services.repository.audit_entries(edit_id=1)[0].reason == "import cf.jsonl"
     assert services.check_consistency().ok
+    # the same records again repeat the active edits: refused by default, or settled with their probes kept
+    message, errors = edits.import_file(services, ALICE, str(path), "jsonl", True)
+    assert "Nothing imported" in message and [e[0] for e in errors] == [1, 2, 3, 4, 5]
+    assert "repeats #1" in errors[0][1]
+    message, errors = edits.import_file(services, ALICE, str(path), "jsonl", True, None, "retire")
+    assert message.startswith("Imported 3 edits with 6 probe prompts") and [e[0] for e in errors] == [4, 5]
+    assert [e.status for e in services.repository.list_edits()] == ["retired"] * 3 + ["active"] * 3
+    assert len(services.probes_for([4])[4]) == 2 and services.check_consistency().ok
 
 
 @pytest.mark.models

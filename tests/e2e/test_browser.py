@@ -69,6 +69,15 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
+def ask(page) -> None:
+    """Press Ask and wait until the routing sentence is this ask's (not the one left from an earlier ask)."""
+    decision = page.locator("#probe-decision")
+    before = decision.inner_text()
+    page.locator("#probe-button").click()
+    expect(decision).not_to_have_text(before, timeout=MODEL_WAIT_MS)
+    expect(decision).not_to_contain_text("processing", timeout=MODEL_WAIT_MS)
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -115,12 +124,15 @@ def test_add_an_edit(page, state):
     expect(status).to_contain_text("Added edit #", timeout=MODEL_WAIT_MS)
     state["edit_id"] = int(re.search(r"#(\d+)", status.inner_text()).group(1))
     expect(page.locator("#edits-table")).to_contain_text(PROMPT)
+    expect(textbox(page, "add-prompt")).to_have_value("")  # the form is cleared for the next edit
+    expect(textbox(page, "add-target")).to_have_value("")
     shot(page, "edits")
 
 
 def test_a_contradicting_edit_is_settled_not_bypassed(page, state):
     """A contradiction saves nothing until the curator settles it; a draft changed after the check is checked
     again instead of saved; keeping both needs a reason, and then both stay active."""
+    textbox(page, "add-prompt").fill(PROMPT)
     textbox(page, "add-target").fill("French")
     page.locator("#add-button").click()
     status = page.locator("#add-status")
@@ -143,7 +155,7 @@ def test_a_contradicting_edit_is_settled_not_bypassed(page, state):
     # the routing sentence names the contradiction (and the tie) between the two active edits
     open_tab(page, "Probe")
     textbox(page, "probe-prompt").fill(PROMPT)
-    page.locator("#probe-button").click()
+    ask(page)
     decision = page.locator("#probe-decision")
     expect(decision).to_contain_text("Routed to the counterfactual model", timeout=MODEL_WAIT_MS)
     expect(decision).to_contain_text("Contradiction: also in scope, with another target")
@@ -179,7 +191,7 @@ def test_import_a_file_reports_the_bad_lines(page, tmp_path_factory):
 def test_probe_a_paraphrase_gets_the_counterfactual_answer_and_the_chart(page, state):
     open_tab(page, "Probe")
     textbox(page, "probe-prompt").fill(PARAPHRASE)
-    page.locator("#probe-button").click()
+    ask(page)
     decision = page.locator("#probe-decision")
     expect(decision).to_contain_text("Routed to the counterfactual model", timeout=MODEL_WAIT_MS)
     expect(decision).to_contain_text(f"edit #{state['edit_id']}")
@@ -194,7 +206,7 @@ def test_probe_a_paraphrase_gets_the_counterfactual_answer_and_the_chart(page, s
 
 def test_probe_an_unrelated_prompt_keeps_the_base_answer(page):
     textbox(page, "probe-prompt").fill(UNRELATED)
-    page.locator("#probe-button").click()
+    ask(page)
     expect(page.locator("#probe-decision")).to_contain_text("Routed to the base model", timeout=MODEL_WAIT_MS)
     base = textbox(page, "probe-base").input_value()
     assert base.strip()
@@ -225,7 +237,7 @@ def test_retire_the_edit_and_the_routing_changes(page, state):
     expect(page.locator("#action-status")).to_contain_text(f"Retired edit #{state['edit_id']}", timeout=MODEL_WAIT_MS)
     open_tab(page, "Probe")
     textbox(page, "probe-prompt").fill(PARAPHRASE)
-    page.locator("#probe-button").click()
+    ask(page)
     decision = page.locator("#probe-decision")
     expect(decision).not_to_contain_text(f"edit #{state['edit_id']} (", timeout=MODEL_WAIT_MS)
     expect(decision).to_contain_text("Routed to the base model", timeout=MODEL_WAIT_MS)
@@ -282,7 +294,7 @@ def test_curators_text_is_shown_as_text_never_as_markup(page, live_server):
     assert created.status_code == 201, created.text
     open_tab(page, "Probe")
     textbox(page, "probe-prompt").fill(HOSTILE_PROMPT)
-    page.locator("#probe-button").click()
+    ask(page)
     decision = page.locator("#probe-decision")
     expect(decision).to_contain_text("Routed to the counterfactual model", timeout=MODEL_WAIT_MS)
     expect(decision).to_contain_text(HOSTILE_PROMPT)

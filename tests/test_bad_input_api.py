@@ -164,7 +164,7 @@ CASES = [
     ("list bad status", CURATOR, "GET", "/api/edits", {"params": {"status": "lost"}}, 422, "status must be"),
     ("list non-numeric limit", CURATOR, "GET", "/api/edits", {"params": {"limit": "ten"}}, 422, "limit"),
     ("unknown route", CURATOR, "GET", "/api/audit", {}, 404, "no API route"),
-    ("delete an edit", CURATOR, "DELETE", "/api/edits/{active}", {}, 404, "no API route"),
+    ("delete an edit", CURATOR, "DELETE", "/api/edits/{active}", {}, 405, "DELETE is not allowed"),
     ("delete the audit log", CURATOR, "DELETE", "/api/audit/1", {}, 404, "no API route"),
     ("viewer adds", VIEWER, "POST", "/api/edits", {"json": P}, 403, "only curators"),
     ("viewer retires", VIEWER, "POST", "/api/edits/{active}/retire", {}, 403, "only curators"),

@@ -70,9 +70,13 @@ def open_tab(page, name: str) -> None:
 
 
 def ask(page) -> None:
-    """Press Ask and wait until the routing sentence is this ask's (not the one left from an earlier ask)."""
+    """Press Ask and wait until the routing sentence is this ask's (not the one left from an earlier ask).
+    The pause first lets the prompt box hand its new text to the app: clicked at once, an Ask could run on
+    the box's previous text (seen in 2 of 5 runs on a busy CPU)."""
     decision = page.locator("#probe-decision")
     before = decision.inner_text()
+    textbox(page, "probe-prompt").blur()
+    page.wait_for_timeout(500)
     page.locator("#probe-button").click()
     expect(decision).not_to_have_text(before, timeout=MODEL_WAIT_MS)
     expect(decision).not_to_contain_text("processing", timeout=MODEL_WAIT_MS)

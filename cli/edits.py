@@ -12,7 +12,7 @@ from functools import partial
 from cli import Command
 from cli.context import open_log, open_repository, open_services
 from core.config import SeracConfig
-from core.datasets import FORMATS, read_edit_file
+from core.datasets import FORMATS, located, read_edit_file
 from core.errors import InvalidInput
 from core.progress import terminal_progress
 from core.types import EditDraft
@@ -82,9 +82,9 @@ def _import(args: argparse.Namespace, config: SeracConfig) -> int:
             args.on_conflict,
         )
     except RejectedRecords as exc:
-        _print_rejected(args.file, exc.rejected)
+        _print_rejected(args.file, exc.rejected, exc.unit)
         raise InvalidInput(f"{exc}; fix them, or pass --skip-invalid") from None
-    _print_rejected(args.file, result.rejected)
+    _print_rejected(args.file, result.rejected, result.unit)
     print(
         f"imported {result.imported} edits with {result.probes} probe prompts from {args.file}"
         + (f"; rejected {len(result.rejected)}" if result.rejected else "")
@@ -92,9 +92,9 @@ def _import(args: argparse.Namespace, config: SeracConfig) -> int:
     return 0
 
 
-def _print_rejected(path: str, rejected: list[tuple[int, str]]) -> None:
-    for line, message in rejected:
-        print(f"{path}:{line}: rejected: {message}", file=sys.stderr)
+def _print_rejected(path: str, rejected: list[tuple[int, str]], unit: str) -> None:
+    for number, message in rejected:
+        print(f"{located(path, unit, number)}: rejected: {message}", file=sys.stderr)
 
 
 def _list_args(p: argparse.ArgumentParser) -> None:

@@ -116,11 +116,11 @@ def _scaling(args, config, settings, options, sizes: list[int]) -> dict:
 
 
 def _cases(path: str, fmt: str, limit: int | None):
-    from core.datasets import read_edit_file
+    from core.datasets import located, read_edit_file
 
     read = read_edit_file(path, fmt, limit)
-    for line, message in read.errors[:5]:
-        print(f"{path}:{line}: skipped: {message}", file=sys.stderr)
+    for number, message in read.errors[:5]:
+        print(f"{located(path, read.unit, number)}: skipped: {message}", file=sys.stderr)
     if not read.cases:
         raise InvalidInput(f"{path}: no usable {fmt} records")
     return [case for _, case in read.cases]

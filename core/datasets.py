@@ -44,10 +44,23 @@ class EditCase:
 
 @dataclass
 class ReadResult:
-    """What a file held: good cases with their line (or record) numbers, and errors by line."""
+    """What a file held: good cases with their numbers, and errors by number. `unit` says what the numbers
+    count: "line" for JSONL and CSV, "record" for a JSON list (CounterFact, zsRE), where record 4 may sit on
+    any line."""
 
     cases: list[tuple[int, EditCase]] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
+    unit: str = "line"
+
+
+def place(unit: str, number: int) -> str:
+    """'line 4' or 'record 4': a record's place in its file, as the UI names it."""
+    return f"{unit} {number}"
+
+
+def located(path: str | Path, unit: str, number: int) -> str:
+    """'edits.jsonl:4' for a line (as compilers write it), 'cf.json: record 4' for a record of a JSON list."""
+    return f"{path}:{number}" if unit == "line" else f"{path}: {place(unit, number)}"
 
 
 _SLICE = re.compile(r"^(?P<path>.+)\[(?P<start>\d*):(?P<stop>\d*)\]$")
@@ -71,7 +84,7 @@ def read_edit_file(path: str | Path, fmt: str = "auto", limit: int | None = None
     text = _read_text(path)
     fmt = sniff_format(path, text) if fmt == "auto" else fmt
     rows = _json_records(text, path) if fmt in ("counterfact", "zsre") else None
-    result = ReadResult()
+    result = ReadResult(unit="line" if rows is None else "record")
     source = enumerate(rows, 1) if rows is not None else (_jsonl_rows(text) if fmt == "jsonl" else _csv_rows(text))
     source = list(source)[part] if part != slice(None) else source
     for number, row in source:

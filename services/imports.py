@@ -10,7 +10,8 @@ and different targets are always rejected.
 Invariants:
 - all-or-nothing unless `skip_invalid`: one rejected record writes nothing;
 - an edit and its probe prompts commit in one transaction (EditLog.add_edits with probes);
-- the result says what was imported and lists each rejected record by its line (or record) number.
+- the result says what was imported and lists each rejected record by its number, with `unit` saying what
+  the numbers count: lines of a JSONL or CSV file, records of a JSON list.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ImportResult:
     probes: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     total: int = 0  # records read, good and rejected
+    unit: str = "line"  # what the numbers in `rejected` count: "line" or "record" (core.datasets.ReadResult)
 
 
 def validate(read: ReadResult, repository: EditRepository) -> tuple[list[EditCase], list[tuple[int, str]]]:
@@ -81,10 +83,10 @@ def import_read(
     total = len(good) + len(rejected)
     refused = {line for line, _ in rejected}
     lines = [line for line, _ in read.cases if line not in refused]  # the good records' lines, in order
-    clean, unsettled = _split_conflicts(log, good, lines, on_conflict, rejected)
+    clean, unsettled = _split_conflicts(log, good, lines, on_conflict, rejected, read.unit)
     rejected.sort()
     if rejected and not (skip_invalid and (clean or unsettled)):
-        raise RejectedRecords(rejected, total)
+        raise RejectedRecords(rejected, total, read.unit)
     if not clean and not unsettled:
         raise InvalidInput("the file holds no records")
     imported = probes = 0
@@ -105,19 +107,19 @@ def import_read(
             bar.update(1)
     finally:
         bar.close()
-    return ImportResult(imported, probes, rejected, total)
+    return ImportResult(imported, probes, rejected, total, read.unit)
 
 
-def _split_conflicts(log, good: list[EditCase], lines: list[int], on_conflict: str, rejected: list):
+def _split_conflicts(log, good: list[EditCase], lines: list[int], on_conflict: str, rejected: list, unit: str):
     """(conflict-free records, (record, conflicts) to settle); conflicting records that are not settled are
-    appended to `rejected` with their line and the reason."""
+    appended to `rejected` with their number (a `unit`: line or record) and the reason."""
     found = find_conflicts(log, [c.edit for c in good])
     clean, unsettled = [], []
     for line, case, conflicts in zip(lines, good, found):
         if not conflicts.any:
             clean.append(case)
         elif conflicts.in_batch:
-            rejected.append((line, f"contradicts record(s) {_lines(conflicts.in_batch, lines)} of this file"))
+            rejected.append((line, f"contradicts {unit}(s) {_lines(conflicts.in_batch, lines)} of this file"))
         elif on_conflict == "refuse":
             rejected.append((line, f"this edit {conflicts.summary()}"))
         else:
@@ -132,6 +134,6 @@ def _lines(positions: tuple[int, ...], lines: list[int]) -> str:
 class RejectedRecords(InvalidInput):
     """Some records are invalid and the import is all-or-nothing: nothing was written."""
 
-    def __init__(self, rejected: list[tuple[int, str]], total: int):
+    def __init__(self, rejected: list[tuple[int, str]], total: int, unit: str = "line"):
         super().__init__(f"{len(rejected)} of {total} records rejected; nothing imported")
-        self.rejected, self.total = rejected, total
+        self.rejected, self.total, self.unit = rejected, total, unit

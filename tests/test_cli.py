@@ -107,11 +107,12 @@ def test_cli_and_ui_imports_give_the_same_edits_and_probe_prompts(tmp_path, coun
     cli_db, ui_db = f"sqlite:///{tmp_path / 'cli.sqlite'}", f"sqlite:///{tmp_path / 'ui.sqlite'}"
     proc = run(cli_db, "import", str(path), "--skip-invalid")
     assert (
-        "imported 3 edits with 6 probe prompts" in proc.stdout and ":3: rejected: probe prompt is 5000" in proc.stderr
+        "imported 3 edits with 6 probe prompts" in proc.stdout
+        and "cf.json: record 3: rejected: probe prompt is 5000" in proc.stderr  # a JSON list: records, not lines
     )
     services = Services(SeracConfig(db_url=ui_db), EditRepository(ui_db), tiny_editor(tmp_path / "lm"))
     message, errors = import_file(services, User("alice", "curator"), str(path), "auto", True)
-    assert message.startswith("Imported 3 edits with 6 probe prompts") and [e[0] for e in errors] == [3]
+    assert message.startswith("Imported 3 edits with 6 probe prompts") and [e[0] for e in errors] == ["record 3"]
 
     cli_repo, ui_repo = EditRepository(cli_db), EditRepository(ui_db)
     assert [(e.prompt, e.target, e.subject) for e in cli_repo.list_edits()] == [
@@ -145,8 +146,8 @@ def test_add_and_import_follow_the_one_conflict_rule(db_url, tmp_path):
     proc = run(db_url, "import", str(path), check=False)
     assert proc.returncode == 2 and ":1: rejected: this edit contradicts #1" in proc.stderr
     assert (
-        ":3: rejected: contradicts record(s) 4" in proc.stderr
-        and ":4: rejected: contradicts record(s) 3" in proc.stderr
+        ":3: rejected: contradicts line(s) 4" in proc.stderr  # a JSONL file: its records are lines
+        and ":4: rejected: contradicts line(s) 3" in proc.stderr
     )
     assert len(run(db_url, "list", "--json").stdout.splitlines()) == 1  # nothing imported
     settled = run(db_url, "import", str(path), "--skip-invalid", "--on-conflict", "retire")

@@ -143,7 +143,7 @@ def test_import_reports_bad_lines_and_keeps_probe_prompts(services, tmp_path, co
     lines = [json.dumps(r) for r in counterfact_slice[:3]] + ['{"prompt": "no target"}', "not json"]
     path.write_text("\n".join(lines) + "\n")
     message, errors = edits.import_file(services, ALICE, str(path), "jsonl", False)
-    assert "Nothing imported" in message and [e[0] for e in errors] == [4, 5]
+    assert "Nothing imported" in message and [e[0] for e in errors] == ["line 4", "line 5"]
     assert services.repository.count_edits() == 0
     fractions = []
     message, errors = edits.import_file(services, ALICE, str(path), "jsonl", True, lambda f, d: fractions.append(f))
@@ -157,10 +157,13 @@ def test_import_reports_bad_lines_and_keeps_probe_prompts(services, tmp_path, co
     assert services.check_consistency().ok
     # the same records again repeat the active edits: refused by default, or settled with their probes kept
     message, errors = edits.import_file(services, ALICE, str(path), "jsonl", True)
-    assert "Nothing imported" in message and [e[0] for e in errors] == [1, 2, 3, 4, 5]
+    assert "Nothing imported" in message and [e[0] for e in errors] == [f"line {n}" for n in range(1, 6)]
     assert "repeats #1" in errors[0][1]
     message, errors = edits.import_file(services, ALICE, str(path), "jsonl", True, None, "retire")
-    assert message.startswith("Imported 3 edits with 6 probe prompts") and [e[0] for e in errors] == [4, 5]
+    assert message.startswith("Imported 3 edits with 6 probe prompts") and [e[0] for e in errors] == [
+        "line 4",
+        "line 5",
+    ]
     assert [e.status for e in services.repository.list_edits()] == ["retired"] * 3 + ["active"] * 3
     assert len(services.probes_for([4])[4]) == 2 and services.check_consistency().ok
 
@@ -184,7 +187,7 @@ def test_probe_set_passes_and_curator_probes_are_kept(services):
     assert "only curators" in probe.add_probe(services, VICTOR, 1, "x y z", "in scope")
     assert "expect" in probe.add_probe(services, ALICE, 1, "x y z", "sideways")
     summary, rows, _ = probe.probe_edit(services, ALICE, 1)
-    assert [(r[0], r[-1]) for r in rows] == [
+    assert [(r[1], r[0]) for r in rows] == [
         ("in scope", "pass"),
         ("in scope", "pass"),
         ("out of scope", "pass"),
@@ -206,7 +209,7 @@ def test_scope_map_places_the_probe_and_finds_crowded_edits(services):
     )
     fig, pairs, note = scope_map.scope_map(services, ALICE, PARAPHRASE)
     assert note.startswith("3 active edit(s) mapped") and len(fig.data) == 2 and fig.data[1].name == "probe"
-    assert {(row[0], row[2]) for row in pairs} >= {(1, "#2"), (2, "#1")}
+    assert {(row[0], row[2]) for row in pairs} >= {(1, "#2")}  # each pair once
     assert all(row[0] != 3 for row in pairs)
 
 
@@ -217,7 +220,7 @@ def test_threshold_sweep_and_setting_it_is_logged(services):
     sweep = threshold.sweep(services)
     assert sweep.expected.count(None) == 4 and len(sweep.expected) == 7
     assert sweep.rates(0.0) == (1.0, 0.0) and sweep.rates(1.0)[0] == 0.0
-    fig, text = threshold.threshold_view(services, VICTOR, 0.7)
+    fig, text, _ = threshold.threshold_view(services, VICTOR, 0.7)
     assert len(fig.data) == 2 and "At **0.70**" in text
     assert "only curators" in threshold.set_threshold(services, VICTOR, 0.7)
     assert "must be in [0, 1]" in seen(threshold.set_threshold(services, ALICE, 7))

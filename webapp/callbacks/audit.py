@@ -1,6 +1,8 @@
 """Audit tab callbacks: the history of adds, changes, retires, restores, imports and settings, filtered by
 edit, user and time, and exported as CSV.
 
+Each row shows its change in words ("target: Madrid → Paris", "retired", "threshold: 0.50 → 0.40"), not as
+JSON; the CSV export keeps the words and the stored before/after JSON beside them (nothing is lost).
 Invariant: read-only; times are shown and parsed as UTC.
 """
 
@@ -17,7 +19,8 @@ from services.services import Services
 from webapp.auth import User
 from webapp.callbacks import error_text, parse_id
 
-AUDIT_COLUMNS = ("id", "when (UTC)", "user", "action", "edit", "before", "after", "reason")
+AUDIT_COLUMNS = ("id", "when (UTC)", "user", "action", "edit", "change", "reason")
+CSV_COLUMNS = (*AUDIT_COLUMNS, "before (JSON)", "after (JSON)")
 MAX_ROWS = 1000
 
 
@@ -29,18 +32,7 @@ def audit_rows(
         entries = _entries(services, edit_id, actor, since, until)
     except EditorError as exc:
         return [], error_text(exc)
-    rows = [
-        [
-            e.id,
-            e.at.strftime("%Y-%m-%d %H:%M:%S"),
-            e.actor,
-            e.action,
-            e.edit_id or "",
-            *_changed(e.before, e.after),
-            e.reason or "",
-        ]
-        for e in entries
-    ]
+    rows = [_row(e) for e in entries]
     more = " (the newest shown; narrow the filters)" if len(rows) == MAX_ROWS else ""
     return rows, f"{len(rows)} audit entr{'y' if len(rows) == 1 else 'ies'}{more}."
 
@@ -48,15 +40,17 @@ def audit_rows(
 def export_csv(
     services: Services, user: User, edit_id: object = None, actor: str = "", since: str = "", until: str = ""
 ) -> tuple[str | None, str]:
-    """(path of a CSV with the filtered entries, a note)."""
-    rows, note = audit_rows(services, user, edit_id, actor, since, until)
-    if note.startswith("**Error"):
-        return None, note
+    """(path of a CSV with the filtered entries, a note): the rows as shown, plus the stored JSON."""
+    try:
+        entries = _entries(services, edit_id, actor, since, until)
+    except EditorError as exc:
+        return None, error_text(exc)
+    rows = [[*_row(e), _j(e.before), _j(e.after)] for e in entries]
     folder = Path(tempfile.mkdtemp(prefix="serac-audit-"))
     path = folder / f"audit-{datetime.now(UTC):%Y%m%d-%H%M%S}.csv"
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(AUDIT_COLUMNS)
+        writer.writerow(CSV_COLUMNS)
         writer.writerows(rows)
     return str(path), f"Exported {len(rows)} entries."
 
@@ -72,20 +66,68 @@ def parse_time(value: str, name: str) -> datetime | None:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
+def _row(e) -> list:
+    return [
+        e.id,
+        e.at.strftime("%Y-%m-%d %H:%M:%S"),
+        e.actor,
+        e.action,
+        e.edit_id or "",
+        change_words(e),
+        e.reason or "",
+    ]
+
+
 def _entries(services: Services, edit_id, actor, since, until):
-    edit = None if edit_id in (None, "", 0) else parse_id(edit_id)
+    blank = edit_id is None or (isinstance(edit_id, str) and not edit_id.strip())
+    edit = None if blank else parse_id(edit_id)
     start, end = parse_time(since, "since"), parse_time(until, "until")
     if start and end and start > end:
         raise InvalidInput("'since' is after 'until'")
     return services.repository.audit_entries(edit, (actor or "").strip() or None, start, end, limit=MAX_ROWS)
 
 
-def _changed(before: dict | None, after: dict | None) -> tuple[str, str]:
-    """Before and after as JSON, showing only the fields that changed when both exist."""
-    if before and after:
-        keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
-        before, after = {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
-    return _j(before), _j(after)
+STATUS_WORDS = {("active", "retired"): "retired", ("retired", "active"): "restored"}
+
+
+def change_words(entry) -> str:
+    """An audit row's change in words: what a new edit or probe says, or each changed field as
+    "field: old → new" (a status change as "retired" / "restored"), joined by "; "."""
+    before, after = entry.before, entry.after
+    if after and not before:
+        if entry.action == "add-probe":
+            scope = "in scope" if after.get("expect") == "in" else "out of scope"
+            return f"probe ({scope}): {after.get('prompt', '')}"
+        if "prompt" in after and "target" in after:
+            return f"new edit: {after['prompt']} → {after['target']}"
+    if before and not after:
+        return "removed: " + _fields(before)
+    keys = [k for k in _keys(before, after) if (before or {}).get(k) != (after or {}).get(k)]
+    return "; ".join(_field_change(k, (before or {}).get(k), (after or {}).get(k)) for k in keys) or "no change"
+
+
+def _field_change(key: str, old: object, new: object) -> str:
+    if key == "status" and (old, new) in STATUS_WORDS:
+        return STATUS_WORDS[(old, new)]
+    return f"{key}: {_value(old)} → {_value(new)}"
+
+
+def _keys(before: dict | None, after: dict | None) -> list[str]:
+    """Fields in a stable order: those of the first dict, then any new ones of the second."""
+    seen = list(before or {})
+    return seen + [k for k in (after or {}) if k not in seen]
+
+
+def _fields(values: dict) -> str:
+    return ", ".join(f"{k}: {_value(v)}" for k, v in values.items())
+
+
+def _value(value: object) -> str:
+    if value is None or value == "":
+        return "(none)"
+    if isinstance(value, float):
+        return f"{value:.2f}" if value == round(value, 2) else f"{value:g}"
+    return str(value)
 
 
 def _j(value: dict | None) -> str:

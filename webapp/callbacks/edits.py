@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.datasets import read_edit_file
+from core.datasets import place, read_edit_file
 from core.errors import EditorError, InvalidInput
 from core.progress import NoProgress, fraction_progress
 from core.types import Edit, EditDraft
@@ -24,7 +24,7 @@ from webapp.shown import md
 
 EDIT_COLUMNS = ("id", "status", "prompt", "target", "subject", "notes", "updated", "updated by")
 NEIGHBOUR_COLUMNS = ("edit id", "why", "score", "prompt", "target")
-IMPORT_ERROR_COLUMNS = ("line", "problem")
+IMPORT_ERROR_COLUMNS = ("where", "problem")
 STATUSES = ("all", "active", "retired")
 IMPORT_BATCH = 200
 MAX_UPLOAD_BYTES = 32 << 20  # 32 MiB: ten times CounterFact's train.json; larger files are refused unread
@@ -220,7 +220,7 @@ def import_file(
     progress: Callable[[float, str], None] | None = None,
     on_conflict: str = "refuse",
 ) -> tuple[str, list[list]]:
-    """Import a JSONL/CSV/CounterFact/zsRE file in batches; (summary, per-line errors). All-or-nothing
+    """Import a JSONL/CSV/CounterFact/zsRE file in batches; (summary, one row per rejected record). All-or-nothing
     unless skip_invalid. Paraphrases and unrelated prompts in the records are kept as the edits' probes
     (services.imports: the same rules as `app.py import`)."""
     try:
@@ -243,16 +243,20 @@ def import_file(
         return (
             f"**Nothing imported:** {len(exc.rejected)} of {exc.total} records rejected "
             "(see below). Fix them, or tick *import the valid records*.",
-            _error_rows(exc.rejected),
+            _error_rows(exc.rejected, exc.unit),
         )
     except EditorError as exc:
         return error_text(exc), []
     tail = f"; rejected {len(result.rejected)} (see below)" if result.rejected else ""
-    return (f"Imported {result.imported} edits with {result.probes} probe prompts{tail}.", _error_rows(result.rejected))
+    return (
+        f"Imported {result.imported} edits with {result.probes} probe prompts{tail}.",
+        _error_rows(result.rejected, result.unit),
+    )
 
 
-def _error_rows(rejected: list[tuple[int, str]]) -> list[list]:
-    return [[line, message] for line, message in rejected]
+def _error_rows(rejected: list[tuple[int, str]], unit: str) -> list[list]:
+    """One row per rejected record: 'line 4' of a JSONL or CSV file, 'record 4' of a JSON list."""
+    return [[place(unit, number), message] for number, message in rejected]
 
 
 def _check_upload_size(path: Path) -> None:

@@ -15,11 +15,11 @@ from core.types import Edit, RoutingRecord
 from services.services import Services
 from webapp.auth import User, require_curator
 from webapp.callbacks import error_text, parse_id
-from webapp.figures import empty_figure, scores_figure
+from webapp.figures import empty_figure, probe_set_figure, scores_figure
 from webapp.shown import md
 
 CANDIDATE_COLUMNS = ("edit id", "score", "similarity", "prompt", "target")
-PROBE_COLUMNS = ("expect", "prompt", "route", "edit", "top score", "base answer", "edited answer", "result")
+PROBE_COLUMNS = ("result", "expect", "prompt", "routed to", "top score", "base answer", "edited answer")
 # Out-of-scope prompts used when an edit has none of its own: general facts no edit in a test set targets.
 DEFAULT_UNRELATED = ("The capital of France is", "Water is made of hydrogen and")
 
@@ -49,7 +49,8 @@ def probe_set(services: Services, edit: Edit) -> list[tuple[str, str, str]]:
 
 
 def probe_edit(services: Services, user: User, edit_id: object) -> tuple[str, list[list], go.Figure]:
-    """Run an edit's probe set: (summary, one row per probe with pass/fail, chart of the first in-scope probe)."""
+    """Run an edit's probe set: (summary, one row per probe with pass/fail first, chart of the set's top scores
+    against the threshold, coloured by pass/fail)."""
     try:
         edit = services.repository.get(parse_id(edit_id))
         probes = probe_set(services, edit)
@@ -57,24 +58,30 @@ def probe_edit(services: Services, user: User, edit_id: object) -> tuple[str, li
     except EditorError as exc:
         return error_text(exc), [], empty_figure("No probe yet")
     rows = [probe_row(edit, expect, record) for (expect, _, _), record in zip(probes, records)]
-    passed = sum(row[-1] == "pass" for row in rows)
+    passed = sum(row[0] == "pass" for row in rows)
     status = "" if edit.status == "active" else " (this edit is retired, so in-scope probes are expected to fail)"
     summary = f"Edit #{edit.id} {md(edit.prompt)} → **{md(edit.target)}**: {passed} of {len(rows)} probes pass{status}."
-    return summary, rows, scores_figure(records[0])
+    figure = probe_set_figure(
+        [row[2] for row in rows],
+        [r.decision.candidates[0].score if r.decision.candidates else 0.0 for r in records],
+        [row[0] == "pass" for row in rows],
+        [row[1] for row in rows],
+        services.editor.threshold,
+    )
+    return summary, rows, figure
 
 
 def probe_row(edit: Edit, expect: str, record: RoutingRecord) -> list:
     chosen = record.chosen_edit
     top = record.decision.candidates[0].score if record.decision.candidates else None
     return [
+        "pass" if passes(edit, expect, record) else "fail",
         ("in scope" if expect == "in" else "out of scope"),
         record.query,
-        record.route,
-        f"#{chosen.id}" if chosen else "",
+        f"edit #{chosen.id}" if chosen else "base model",
         round(top, 4) if top is not None else "",
         record.base_answer or "",
         record.edited_answer,
-        "pass" if passes(edit, expect, record) else "fail",
     ]
 
 

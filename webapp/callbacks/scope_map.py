@@ -1,7 +1,9 @@
 """Scope map callbacks: a 2-D projection of the active edits' embeddings with the probe placed among them,
-and the edits that crowd each other (another edit's prompt scores at or above the threshold for them).
+and the edits that crowd each other (one edit's scope score on the other's prompt is at or above the
+threshold).
 
-Invariant: read-only; the embeddings come from the index (no re-encoding of edits).
+Invariants: read-only; the embeddings come from the index (no re-encoding of edits); each crowded pair is
+listed once, with both edits' prompts and targets and the higher of its two scores.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from webapp.auth import User
 from webapp.callbacks import error_text
 from webapp.figures import empty_figure, project_2d, scope_map_figure
 
-CROWD_COLUMNS = ("edit id", "prompt", "crowded by", "its prompt", "score")
+CROWD_COLUMNS = ("edit", "prompt → target", "other edit", "its prompt → target", "score")
 MAX_POINTS = 2000
 NEIGHBOURS = 3
 
@@ -32,17 +34,18 @@ def scope_map(services: Services, user: User, probe: str = "") -> tuple[go.Figur
         return empty_figure("No map"), [], error_text(exc)
     points, probe_points = project_2d(vectors, probe_vec)
     pairs = crowded_pairs(services, edits, vectors)
-    crowded = {row[0] for row in pairs}
+    crowded = {int(edit_id) for row in pairs for edit_id in (row[0], row[2].lstrip("#"))}
     labels = [f"#{e.id} {e.prompt} → {e.target}" for e in edits]
     fig = scope_map_figure(
         points, labels, [e.id in crowded for e in edits], None if probe_points is None else probe_points[0], probe
     )
-    note = f"{len(edits)} active edit(s) mapped; {len(crowded)} crowded by another edit."
+    note = f"{len(edits)} active edit(s) mapped; {len(crowded)} crowded by another edit ({len(pairs)} pair(s))."
     return fig, pairs, note
 
 
 def crowded_pairs(services: Services, edits: list[Edit], vectors: np.ndarray) -> list[list]:
-    """For each edit, the nearest other edits whose scope score on its prompt passes the threshold."""
+    """Pairs of edits among each edit's nearest others where one's scope score on the other's prompt passes
+    the threshold: one row per pair (the lower id first), the higher score of the two ways, best first."""
     if len(edits) < 2:
         return []
     sims = vectors @ vectors.T  # (n, n) cosine: the vectors are unit length
@@ -52,9 +55,16 @@ def crowded_pairs(services: Services, edits: list[Edit], vectors: np.ndarray) ->
     candidates = [[Candidate(edits[j], float(sims[i, j])) for j in row] for i, row in enumerate(nearest)]
     scores = services.score_pairs([e.prompt for e in edits], candidates)
     threshold = services.editor.threshold
-    return [
-        [edit.id, edit.prompt, f"#{c.edit.id}", c.edit.prompt, round(s, 4)]
-        for edit, row, row_scores in zip(edits, candidates, scores)
-        for c, s in zip(row, row_scores)
-        if s >= threshold
-    ]
+    best: dict[tuple[int, int], tuple[float, Edit, Edit]] = {}
+    for edit, row, row_scores in zip(edits, candidates, scores):
+        for c, score in zip(row, row_scores):
+            first, second = sorted((edit, c.edit), key=lambda e: e.id)
+            key = (first.id, second.id)
+            if score >= threshold and score > best.get(key, (-1.0,))[0]:
+                best[key] = (float(score), first, second)
+    ranked = sorted(best.values(), key=lambda v: (-v[0], v[1].id, v[2].id))
+    return [[a.id, _said(a), f"#{b.id}", _said(b), round(score, 4)] for score, a, b in ranked]
+
+
+def _said(edit: Edit) -> str:
+    return f"{edit.prompt} → {edit.target}"

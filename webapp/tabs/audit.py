@@ -8,12 +8,15 @@ import gradio as gr
 from services.services import Services
 from webapp.callbacks import audit as cb
 
+# id, when, user, action, edit, change, reason: the change and the reason get the room, the rest their text
+AUDIT_WIDTHS = ["5%", "13%", "8%", "8%", "5%", "36%", "25%"]
+
 
 def audit_tab(services: Services, who) -> list[tuple]:
     with gr.Tab("Audit", id="audit"):
         with gr.Row():
-            edit_id = gr.Number(value=None, label="Edit id (blank: all)", precision=0, elem_id="audit-edit")
-            actor = gr.Textbox(label="User", elem_id="audit-user")
+            edit_id = gr.Textbox(label="Edit id", placeholder="all edits", elem_id="audit-edit")
+            actor = gr.Textbox(label="User (any case)", placeholder="all users", elem_id="audit-user")
             since = gr.Textbox(label="Since (UTC, e.g. 2026-11-22 08:00)", elem_id="audit-since")
             until = gr.Textbox(label="Until (UTC)", elem_id="audit-until")
         with gr.Row():
@@ -21,15 +24,21 @@ def audit_tab(services: Services, who) -> list[tuple]:
             export = gr.Button("Export CSV", elem_id="audit-export")
         note = gr.Markdown(elem_id="audit-note")
         table = gr.Dataframe(
-            headers=list(cb.AUDIT_COLUMNS), interactive=False, wrap=True, label="Audit history", elem_id="audit-table"
+            headers=list(cb.AUDIT_COLUMNS),
+            interactive=False,
+            wrap=True,
+            column_widths=AUDIT_WIDTHS,
+            label="Audit history",
+            elem_id="audit-table",
         )
-        download = gr.File(label="CSV", interactive=False, elem_id="audit-file")
+        download = gr.File(label="CSV", interactive=False, visible=False, height=80, elem_id="audit-file")
 
     def on_show(e, a, s, u, request: gr.Request):
         return cb.audit_rows(services, who(request), e, a, s, u)
 
     def on_export(e, a, s, u, request: gr.Request):
-        return cb.export_csv(services, who(request), e, a, s, u)
+        path, note = cb.export_csv(services, who(request), e, a, s, u)
+        return gr.update(value=path, visible=path is not None), note  # the file box shows only with a file
 
     filters = [edit_id, actor, since, until]
     show.click(on_show, filters, [table, note])

@@ -1,5 +1,5 @@
-"""The Edits tab: add one edit (conflict check, confirm), import a file (progress, per-line errors), the
-searchable paged edit log, retire / restore with a reason, change a target."""
+"""The Edits tab: add one edit (conflict check, confirm), import a file (progress, each rejected record by
+its line or record number), the searchable paged edit log, retire / restore with a reason, change a target."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from core.datasets import FORMATS
 from services.services import Services
 from webapp.callbacks import edits as cb
 from webapp.tabs import MODEL, writers_only
+
+# id, status, prompt, target, subject, notes, updated, updated by: fits 1400 px, long text wraps in its cell
+EDIT_WIDTHS = ["5%", "8%", "27%", "15%", "11%", "14%", "12%", "8%"]
 
 
 def edits_tab(services: Services, who) -> list[tuple]:
@@ -92,7 +95,7 @@ def _import_section(services, who, buttons: list) -> list:
                 run = gr.Button("Import", variant="primary", elem_id="import-button")
         status = gr.Markdown(elem_id="import-status")
         errors = gr.Dataframe(
-            headers=list(cb.IMPORT_ERROR_COLUMNS), interactive=False, label="Rejected lines", elem_id="import-errors"
+            headers=list(cb.IMPORT_ERROR_COLUMNS), interactive=False, label="Rejected records", elem_id="import-errors"
         )
 
     def on_import(path, f, s, c, request: gr.Request, progress=gr.Progress()):
@@ -116,10 +119,15 @@ def _log_section(services, who, buttons: list):
             info = gr.Markdown(elem_id="edits-page-info")
             following = gr.Button("Older ▶", size="sm", scale=0, elem_id="edits-next")
         table = gr.Dataframe(
-            headers=list(cb.EDIT_COLUMNS), interactive=False, wrap=True, label="Edits", elem_id="edits-table"
+            headers=list(cb.EDIT_COLUMNS),
+            interactive=False,
+            wrap=True,
+            column_widths=EDIT_WIDTHS,
+            label="Edits",
+            elem_id="edits-table",
         )
         with gr.Row():
-            edit_id = gr.Number(value=None, label="Edit id (or click a row)", precision=0, elem_id="action-id", scale=1)
+            edit_id = gr.Textbox(label="Edit id", placeholder="click a row", elem_id="action-id", scale=1)
             reason = gr.Textbox(label="Reason (kept in the audit log)", elem_id="action-reason", scale=3)
             retire = gr.Button("Retire", variant="stop", elem_id="retire-button", scale=1)
             restore = gr.Button("Restore (undo retire)", elem_id="restore-button", scale=1)

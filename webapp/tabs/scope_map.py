@@ -22,7 +22,10 @@ def scope_map_tab(services: Services, who) -> list[tuple]:
             headers=list(cb.CROWD_COLUMNS),
             interactive=False,
             wrap=True,
-            label="Crowded edits (another edit scores at or above the threshold on their prompt)",
+            column_widths=["6%", "38%", "8%", "38%", "10%"],
+            label="Crowded edits: pairs where one edit scores at or above the threshold on the other's prompt "
+            "(score: the higher of the two ways)",
+            elem_id="map-crowded",
         )
 
     def on_draw(text, request: gr.Request):

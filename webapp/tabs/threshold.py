@@ -1,4 +1,10 @@
-"""The Threshold tab: in-scope recall and out-of-scope rejection of the probe set vs threshold; set it (logged)."""
+"""The Threshold tab: in-scope recall and out-of-scope rejection of the probe set vs threshold, the probes
+that flip at the tried value, and setting it (confirmed first, logged).
+
+Invariant: Set only asks; the change happens on Confirm, with the value that was asked about (moving the
+slider afterwards changes nothing until Set is pressed again); the "current" line, the plot and the flips
+then show the threshold that serves.
+"""
 
 from __future__ import annotations
 
@@ -26,20 +32,45 @@ def threshold_tab(services: Services, who) -> list[tuple]:
             show = gr.Button("Show routing of the probe set", scale=1, elem_id="threshold-show")
         summary = gr.Markdown(elem_id="threshold-summary")
         plot = gr.Plot(value=empty_figure("Press Show"), label="Threshold sweep", elem_id="threshold-plot")
+        flips = gr.Dataframe(
+            headers=list(cb.FLIP_COLUMNS),
+            interactive=False,
+            wrap=True,
+            column_widths=["34%", "7%", "10%", "17%", "18%", "14%"],
+            label="Probes whose routing changes at the tried threshold",
+            elem_id="threshold-flips",
+        )
         with gr.Row():
             reason = gr.Textbox(label="Reason (kept in the audit log)", scale=4, elem_id="threshold-reason")
             apply = gr.Button("Set this threshold", variant="stop", scale=1, elem_id="threshold-set")
+        with gr.Group(visible=False, elem_id="threshold-confirm-box") as confirm_box:
+            question = gr.Markdown(elem_id="threshold-question")
+            with gr.Row():
+                confirm = gr.Button("Confirm: set it for everyone", variant="stop", elem_id="threshold-confirm")
+                cancel = gr.Button("Cancel", elem_id="threshold-cancel")
         status = gr.Markdown(elem_id="threshold-status")
+        pending = gr.State(None)
 
     def on_show(t, request: gr.Request):
         return cb.threshold_view(services, who(request), t)
 
-    def on_set(t, r, request: gr.Request):
-        return cb.set_threshold(services, who(request), t, r)
+    def on_ask_set(t, request: gr.Request):
+        text, value = cb.ask_to_set(services, who(request), t)
+        asking = value is not None
+        return gr.update(visible=asking), text if asking else "", value, "" if asking else text
+
+    def on_confirm(value, r, request: gr.Request):
+        message = cb.set_threshold(services, who(request), value, r)
+        return gr.update(visible=False), None, message, cb.serving_line(services)
 
     def now():
-        return f"Current routing threshold: **{services.editor.threshold:.2f}**"
+        return cb.serving_line(services)
 
-    show.click(on_show, trial, [plot, summary], **MODEL)
-    apply.click(on_set, [trial, reason], status).then(now, None, current)
-    return [(now, None, current), writers_only(who, [apply])]
+    views = [plot, summary, flips]
+    show.click(on_show, trial, views, **MODEL)
+    apply.click(on_ask_set, trial, [confirm_box, question, pending, status])
+    confirm.click(on_confirm, [pending, reason], [confirm_box, pending, status, current]).then(
+        on_show, trial, views, **MODEL
+    )
+    cancel.click(lambda: (gr.update(visible=False), None, "Nothing changed."), None, [confirm_box, pending, status])
+    return [(now, None, current), writers_only(who, [apply, confirm])]

@@ -29,7 +29,7 @@ def coloured(rows: list[list]):
     if not rows:
         return rows
     frame = pd.DataFrame(rows, columns=list(cb.PROBE_COLUMNS))
-    return frame.style.map(lambda v: VERDICT_STYLE.get(v, ""), subset=["result"])
+    return frame.style.map(lambda v: VERDICT_STYLE.get(v, ""), subset=["result"]).format(precision=4)
 
 
 def probe_tab(services: Services, who) -> list[tuple]:

@@ -59,7 +59,7 @@ def threshold_tab(services: Services, who) -> list[tuple]:
         asking = value is not None
         return gr.update(visible=asking), text if asking else "", value, "" if asking else text
 
-    def on_confirm(value, r, request: gr.Request):
+    def on_confirm_set(value, r, request: gr.Request):
         message = cb.set_threshold(services, who(request), value, r)
         return gr.update(visible=False), None, message, cb.serving_line(services)
 
@@ -69,7 +69,7 @@ def threshold_tab(services: Services, who) -> list[tuple]:
     views = [plot, summary, flips]
     show.click(on_show, trial, views, **MODEL)
     apply.click(on_ask_set, trial, [confirm_box, question, pending, status])
-    confirm.click(on_confirm, [pending, reason], [confirm_box, pending, status, current]).then(
+    confirm.click(on_confirm_set, [pending, reason], [confirm_box, pending, status, current]).then(
         on_show, trial, views, **MODEL
     )
     cancel.click(lambda: (gr.update(visible=False), None, "Nothing changed."), None, [confirm_box, pending, status])

@@ -128,14 +128,14 @@ def test_the_probes_that_flip_between_two_thresholds():
 def test_the_threshold_view_lists_flips_and_says_what_it_sampled(services):
     services.add_edits([EditDraft(f"The capital of Land{i} is", f"City{i}") for i in range(3)], "alice")
     fig, text, flips = threshold.threshold_view(services, VICTOR, 1.0)
-    assert "Probe set of all 3 active edit(s): 3 in-scope and 6 out-of-scope prompts" in seen(text)
+    assert "Probe set: all 3 active edit(s): 3 in-scope and 6 out-of-scope prompts" in seen(text)
     routed_now = [r for r in flips if r[3] != "base model"]
     assert flips and routed_now == flips and all(r[4] == "base model" for r in flips)  # nothing routes at 1.0
     assert {r[0] for r in flips if r[2] == "in scope"} == {f"The capital of Land{i} is" for i in range(3)}
     assert all(r[5] == "broken" for r in flips if r[2] == "in scope")
     assert f"{len(flips)} probe(s) change their routing" in seen(text)
     _, sample, _ = threshold.threshold_view(services, VICTOR, 0.5, limit=2)
-    assert "Probe set of the newest 2 of 3 active edits (a sample" in seen(sample)
+    assert "Probe set: the newest 2 of 3 active edits (a sample" in seen(sample)
 
 
 def test_setting_the_threshold_asks_first_and_then_shows_the_new_value(services):

@@ -118,17 +118,20 @@ def threshold_view(
     text = (
         f"{_coverage(result)}: {n_in} in-scope and {len(result.expected) - n_in} out-of-scope prompts. "
         f"At the current threshold **{current:.2f}**: recall {_pct(r0)}, rejection {_pct(j0)}. "
-        f"At **{try_t:.2f}**: recall {_pct(r1)}, rejection {_pct(j1)}; "
-        f"{len(flips)} probe(s) change their routing (listed below)."
+        f"At **{try_t:.2f}**: recall {_pct(r1)}, rejection {_pct(j1)}; {_flip_count(flips)}."
     )
     return fig, text, flips
 
 
+def _flip_count(flips: list) -> str:
+    return f"{len(flips)} probe(s) change their routing (listed below)" if flips else "no probe changes its routing"
+
+
 def _coverage(result: Sweep) -> str:
     if result.edits_used == result.edits_active:
-        return f"Probe set of all {result.edits_active} active edit(s)"
+        return f"Probe set: all {result.edits_active} active edit(s)"
     return (
-        f"Probe set of the newest {result.edits_used} of {result.edits_active} active edits "
+        f"Probe set: the newest {result.edits_used} of {result.edits_active} active edits "
         "(a sample: the older edits' probes are not routed here)"
     )
 

@@ -43,7 +43,7 @@ def threshold_tab(services: Services, who) -> list[tuple]:
         with gr.Row():
             reason = gr.Textbox(label="Reason (kept in the audit log)", scale=4, elem_id="threshold-reason")
             apply = gr.Button("Set this threshold", variant="stop", scale=1, elem_id="threshold-set")
-        with gr.Group(visible=False, elem_id="threshold-confirm-box") as confirm_box:
+        with gr.Column(visible=False, variant="panel", elem_id="threshold-confirm-box") as confirm_box:
             question = gr.Markdown(elem_id="threshold-question")
             with gr.Row():
                 confirm = gr.Button("Confirm: set it for everyone", variant="stop", elem_id="threshold-confirm")

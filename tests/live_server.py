@@ -100,30 +100,28 @@ def launch(
     tests' environment (tests/conftest.py) serves the untrained fallback."""
     db_url = db_url or f"sqlite:///{folder / 'live.sqlite'}"
     tokens = _accounts(db_url, extra_users)
+    with start_app(folder, db_url, folder / "users.json", models_dir) as (url, process):
+        yield LiveServer(url, folder, CURATOR, VIEWER, tokens[CURATOR[0]], tokens[VIEWER[0]], process, tokens, db_url)
+
+
+@contextmanager
+def start_app(
+    folder: Path, db_url: str, users_file: Path, models_dir: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python app.py --db DB_URL --users USERS_FILE` on a free port, as it is (no users made for it), logging to
+    folder/server.log; yields (its URL, the process) once it answers, and stops it on exit."""
     port, log = free_port(), folder / "server.log"
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     if models_dir is not None:
         env["SERAC_MODELS_DIR"] = str(models_dir)
-    command = [
-        sys.executable,
-        str(ROOT / "app.py"),
-        "--db",
-        db_url,
-        "--users",
-        str(folder / "users.json"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--device",
-        "cpu",
-    ]
+    command = [sys.executable, str(ROOT / "app.py"), "--db", db_url, "--users", str(users_file)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, process, log)
-        yield LiveServer(url, folder, CURATOR, VIEWER, tokens[CURATOR[0]], tokens[VIEWER[0]], process, tokens, db_url)
+        yield url, process
     finally:
         process.terminate()
         try:

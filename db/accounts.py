@@ -64,13 +64,16 @@ class ImportedAccount:
 
 _ACCOUNT = (users.c.name, users.c.role, users.c.password_hash)
 _TOKEN = (api_tokens.c.id, users.c.name, api_tokens.c.label, api_tokens.c.created_at, api_tokens.c.revoked_at)
+_TOKENS_AND_USERS = api_tokens.join(users, users.c.id == api_tokens.c.user_id)
+_TOKEN_LIST = sa.select(*_TOKEN).select_from(_TOKENS_AND_USERS)
+_USER_COUNT = sa.select(sa.func.count()).select_from(users)
 
 
 def token_lookup(hashed: str) -> sa.Select:
     """The active token with this hash and its user: an equality on the unique index ix_api_tokens_hash."""
     return (
         sa.select(*_ACCOUNT, api_tokens.c.token_hash)
-        .select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
+        .select_from(_TOKENS_AND_USERS)
         .where(api_tokens.c.token_hash == hashed, api_tokens.c.revoked_at.is_(None))
     )
 
@@ -93,7 +96,7 @@ class AccountRepository:
 
     def count(self) -> int:
         with read_transaction(self.engine) as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one()
+            return conn.execute(_USER_COUNT).scalar_one()
 
     def account_for_token(self, hashed: str) -> tuple[Account, str] | None:
         """The user of the active (not revoked) token with this sha256, and the stored hash; or None."""
@@ -102,7 +105,7 @@ class AccountRepository:
         return (Account(*row[:3]), row[3]) if row else None
 
     def tokens(self, name: str | None = None) -> list[TokenRecord]:
-        query = sa.select(*_TOKEN).select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
+        query = _TOKEN_LIST
         if name is not None:
             query = query.where(users.c.name == name)
         with read_transaction(self.engine) as conn:
@@ -139,8 +142,7 @@ class AccountRepository:
     def revoke_token(self, token_id: int) -> TokenRecord:
         """Revoke a token by its id (`token list` shows ids); refused when unknown or already revoked."""
         with write_transaction(self.engine) as conn:
-            query = sa.select(*_TOKEN).select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
-            row = conn.execute(query.where(api_tokens.c.id == token_id)).first()
+            row = conn.execute(_TOKEN_LIST.where(api_tokens.c.id == token_id)).first()
             if row is None:
                 raise InvalidInput(f"no API token with id {token_id}; `app.py token list` shows them")
             if row.revoked_at is not None:
@@ -154,7 +156,7 @@ class AccountRepository:
         are serialised by the write transaction; the unique name is the backstop, so a loser gets False."""
         try:
             with write_transaction(self.engine) as conn:
-                if conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one():
+                if conn.execute(_USER_COUNT).scalar_one():
                     return False
                 conn.execute(
                     users.insert().values(name=name, role=role, password_hash=password_hash, created_at=_now())
@@ -168,7 +170,7 @@ class AccountRepository:
         returns how many users were added (0 when the table already had users)."""
         try:
             with write_transaction(self.engine) as conn:
-                if conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one():
+                if conn.execute(_USER_COUNT).scalar_one():
                     return 0  # concurrent importers are serialised: the later ones find the users here
                 for entry in entries:
                     _insert_imported(conn, entry, _now())

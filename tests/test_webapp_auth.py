@@ -192,6 +192,7 @@ def test_cli_adds_users_and_creates_lists_and_revokes_tokens(db_url, tmp_path):
         (("token", "revoke", "7"), "error: no API token with id 7"),
         (("token", "revoke", "seven"), "error: token revoke needs a token id"),
         (("token", "create"), "error: token create needs a USER"),
+        (("token", "list", "ghost"), "error: no user named 'ghost'"),
         (("user", "role", "ghost", "--role", "viewer"), "error: no user named 'ghost'"),
         (("user", "add"), "error: user add needs a NAME"),
     ],

@@ -192,6 +192,9 @@ class UserStore:
         return token
 
     def tokens(self, name: str | None = None) -> list[TokenRecord]:
+        """Every token (or one user's), revoked ones too, without hashes."""
+        if name is not None and self.accounts.account(name) is None:
+            raise InvalidInput(f"no user named {name!r}")
         return self.accounts.tokens(name)
 
     def revoke_token(self, token_id: int) -> TokenRecord:

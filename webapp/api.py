@@ -67,13 +67,7 @@ class AskIn(BaseModel):
 
 def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
     """Add the /api routes and the EditorError -> JSON handler to the server."""
-    bearer = HTTPBearer(auto_error=False, description="an API token from `python app.py token create USER`")
-
-    def current_user(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> User:
-        user = users.user_for_token(credentials.credentials if credentials else None)
-        if user is None:
-            raise NotAuthenticated(NO_TOKEN)
-        return user
+    current_user = bearer_user(users)
 
     @server.exception_handler(EditorError)
     async def _editor_error(_: Request, exc: EditorError) -> JSONResponse:
@@ -94,6 +88,19 @@ def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
 
     server.add_middleware(BodyGuard)
     server.include_router(_router(services, current_user), prefix="/api")
+
+
+def bearer_user(users: UserStore):
+    """The FastAPI dependency that turns `Authorization: Bearer TOKEN` into its User, or NotAuthenticated (401)."""
+    bearer = HTTPBearer(auto_error=False, description="an API token from `python app.py token create USER`")
+
+    def current_user(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> User:
+        user = users.user_for_token(credentials.credentials if credentials else None)
+        if user is None:
+            raise NotAuthenticated(NO_TOKEN)
+        return user
+
+    return current_user
 
 
 def _router(services: Services, current_user) -> APIRouter:

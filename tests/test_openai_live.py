@@ -160,6 +160,10 @@ def test_bad_requests_get_the_openai_error_shape_and_write_nothing(client, api, 
     assert chat.status_code == 400 and "role 'user'" in chat.json()["error"]["message"]
     broken = api.post("/v1/chat/completions", content=b'{"model": ', headers={"content-type": "application/json"})
     assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]["message"]
+    huge = api.post("/v1/completions", json={"model": "serac", "prompt": "x" * (2 << 20)})
+    assert huge.status_code == 413 and "larger than the limit" in huge.json()["error"]["message"]
+    latin1 = api.post("/v1/completions", content='{"prompt": "café"}'.encode("latin-1"))
+    assert latin1.status_code == 400 and "UTF-8" in latin1.json()["error"]["message"]
     assert api.get("/v1/completions").status_code == 405 and api.get("/v1/nowhere").status_code == 404
     assert _rows(live_server) == before  # neither the answers above nor the refusals wrote to the edit log
 

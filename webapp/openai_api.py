@@ -102,8 +102,13 @@ def _route_class(users: UserStore) -> type[APIRoute]:
 
 def install_openai(server: FastAPI, services: Services, users: UserStore) -> None:
     """Add the /v1 routes (and a body-size guard answering in the OpenAI error shape) to the server."""
-    server.add_middleware(BodyGuard, prefix="/v1", shape=lambda status, detail: error_body(status, detail))
+    server.add_middleware(BodyGuard, prefix="/v1", shape=_guard_refusal)
     server.include_router(_router(services, users), prefix="/v1")
+
+
+def _guard_refusal(status: int, detail: str) -> tuple[int, dict]:
+    """A body the guard refuses (too large, not UTF-8), answered like every /v1 error."""
+    return (400 if status == 422 else status), error_body(status, detail)
 
 
 def _router(services: Services, users: UserStore) -> APIRouter:

@@ -101,8 +101,9 @@ def test_streams_carry_the_same_answer_routing_and_usage(client, edit):
     assert text == TARGET and [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens >= 1
     whole = client.completions.create(model="serac", prompt=UNRELATED, max_tokens=12).choices[0].text
-    streamed = client.completions.create(model="serac", prompt=UNRELATED, max_tokens=12, stream=True)
-    assert "".join(c.choices[0].text for c in streamed) == whole
+    streamed = list(client.completions.create(model="serac", prompt=UNRELATED, max_tokens=12, stream=True))
+    assert "".join(c.choices[0].text for c in streamed) == whole and streamed[-1].choices[0].finish_reason == "length"
+    assert streamed[0].model_extra["serac"]["route"] == "base" and "serac" not in streamed[1].model_extra
 
 
 def test_max_tokens_stop_and_seeded_sampling(client):

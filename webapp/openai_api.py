@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 
 from core.errors import EditorError
+from core.generation import Prompt
 from services.services import Services
 from services.serving import Served, serve
 from webapp.api import NO_TOKEN, _bearer, _methods_for, bearer_user, validation_line
@@ -124,29 +125,24 @@ def _router(services: Services, users: UserStore) -> APIRouter:
         _known(model)
         return _card()
 
+    def answer(body, prompt: Prompt, default_max_tokens: int, tasks: BackgroundTasks, user: User) -> Response:
+        """Serve one request: route and generate; the whole answer as JSON, or server-sent events."""
+        served = serve(services, prompt, body.settings(default_max_tokens))
+        tasks.add_task(served.log, user.name)  # the opt-in probe log, after the response
+        frame = _Frame(isinstance(body, ChatRequest), served)
+        if body.stream:
+            return _events(frame.chunks(bool(body.stream_options and body.stream_options.include_usage)), served, tasks)
+        return JSONResponse(frame.whole(served.text()), headers=routing_headers(served))
+
     @v1.post("/completions", summary="Continue a prompt with the edited model", responses=STREAM_DOC)
     def completions(body: CompletionRequest, tasks: BackgroundTasks, user: User = Depends(current_user)) -> Completion:
         _known(body.model)
-        served = serve(services, body.prompt_text(), body.settings(COMPLETION_MAX_TOKENS))
-        tasks.add_task(served.log, user.name)
-        frame = _Frame("cmpl", "text_completion", served)
-        if body.stream:
-            usage = bool(body.stream_options and body.stream_options.include_usage)
-            return _events(frame.completion_chunks(usage), served, tasks)
-        text = served.text()
-        return _with_headers(frame.whole({"text": text}), served)
+        return answer(body, body.prompt_text(), COMPLETION_MAX_TOKENS, tasks, user)
 
     @v1.post("/chat/completions", summary="Answer a chat with the edited model", responses=STREAM_DOC)
     def chat(body: ChatRequest, tasks: BackgroundTasks, user: User = Depends(current_user)) -> ChatCompletion:
         _known(body.model)
-        served = serve(services, body.chat(), body.settings(CHAT_MAX_TOKENS))
-        tasks.add_task(served.log, user.name)
-        frame = _Frame("chatcmpl", "chat.completion", served)
-        if body.stream:
-            usage = bool(body.stream_options and body.stream_options.include_usage)
-            return _events(frame.chat_chunks(usage), served, tasks)
-        text = served.text()
-        return _with_headers(frame.whole({"message": {"role": "assistant", "content": text}}), served)
+        return answer(body, body.chat(), CHAT_MAX_TOKENS, tasks, user)
 
     @v1.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def no_route(path: str, request: Request, user: User = Depends(current_user)) -> dict:
@@ -193,10 +189,6 @@ def serac_info(served: Served) -> dict:
     }
 
 
-def _with_headers(body: dict, served: Served) -> JSONResponse:
-    return JSONResponse(body, headers=routing_headers(served))
-
-
 def _events(chunks: Iterator[dict], served: Served, tasks: BackgroundTasks) -> StreamingResponse:
     """Server-sent events: each chunk as `data: {json}`, then `data: [DONE]`; an error mid-stream as an error event."""
 
@@ -216,10 +208,11 @@ def _events(chunks: Iterator[dict], served: Served, tasks: BackgroundTasks) -> S
 
 
 class _Frame:
-    """One response's id, time and routing, and the chunks or the whole body built around its text."""
+    """One response's id, time and routing, and the whole body or the chunks built around its text."""
 
-    def __init__(self, prefix: str, kind: str, served: Served):
-        self.id, self.kind, self.served = f"{prefix}-{uuid.uuid4().hex}", kind, served
+    def __init__(self, chat: bool, served: Served):
+        self.chat, self.served = chat, served
+        self.id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
         self.created = int(time.time())
 
     def _head(self, kind: str) -> dict:
@@ -233,30 +226,32 @@ class _Frame:
             "total_tokens": g.prompt_tokens + g.completion_tokens,
         }
 
-    def whole(self, content: dict) -> dict:
-        choice = {"index": 0, **content, "finish_reason": self.served.generation.finish_reason, "logprobs": None}
-        return {**self._head(self.kind), "choices": [choice], "usage": self.usage(), "serac": serac_info(self.served)}
+    def _choice(self, text: str | None, finish: str | None, stream: bool) -> dict:
+        if not self.chat:
+            content = {"text": text or ""}
+        elif stream:
+            content = {"delta": {"content": text} if text is not None else {}}
+        else:
+            content = {"message": {"role": "assistant", "content": text}}
+        return {"index": 0, **content, "logprobs": None, "finish_reason": finish}
 
-    def _chunk(self, kind: str, choice: dict | None, **extra) -> dict:
-        return {**self._head(kind), "choices": [{"index": 0, **choice}] if choice else [], **extra}
+    def whole(self, text: str) -> dict:
+        choice = self._choice(text, self.served.generation.finish_reason, stream=False)
+        kind = "chat.completion" if self.chat else "text_completion"
+        return {**self._head(kind), "choices": [choice], "usage": self.usage(), "serac": serac_info(self.served)}
 
-    def completion_chunks(self, with_usage: bool) -> Iterator[dict]:
-        kind, first = "text_completion", {"serac": serac_info(self.served)}
+    def chunks(self, with_usage: bool) -> Iterator[dict]:
+        """The stream's chunks: the routing on the first (a chat's opens with the assistant role), the text as it
+        comes, the finish reason, then (when asked) the usage in a chunk without choices."""
+        head = self._head("chat.completion.chunk" if self.chat else "text_completion")
+        extra = {"serac": serac_info(self.served)}  # on the first chunk only
+        if self.chat:  # a chat stream opens with the assistant's role
+            opening = self._choice("", None, True) | {"delta": {"role": "assistant", "content": ""}}
+            yield {**head, "choices": [opening], **extra}
+            extra = {}
         for delta in self.served.stream():
-            yield self._chunk(kind, {"text": delta, "logprobs": None, "finish_reason": None}, **first)
-            first = {}
-        finish = self.served.generation.finish_reason
-        yield self._chunk(kind, {"text": "", "logprobs": None, "finish_reason": finish}, **first)
+            yield {**head, "choices": [self._choice(delta, None, True)], **extra}
+            extra = {}
+        yield {**head, "choices": [self._choice(None, self.served.generation.finish_reason, True)], **extra}
         if with_usage:
-            yield self._chunk(kind, None, usage=self.usage())
-
-    def chat_chunks(self, with_usage: bool) -> Iterator[dict]:
-        kind = "chat.completion.chunk"
-        role = {"role": "assistant", "content": ""}
-        yield self._chunk(kind, {"delta": role, "logprobs": None, "finish_reason": None}, serac=serac_info(self.served))
-        for delta in self.served.stream():
-            yield self._chunk(kind, {"delta": {"content": delta}, "logprobs": None, "finish_reason": None})
-        finish = self.served.generation.finish_reason
-        yield self._chunk(kind, {"delta": {}, "logprobs": None, "finish_reason": finish})
-        if with_usage:
-            yield self._chunk(kind, None, usage=self.usage())
+            yield {**head, "choices": [], "usage": self.usage()}

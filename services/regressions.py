@@ -208,14 +208,15 @@ class LogScan:
         return self.edits < self.active
 
 
-def failing_probes(services, limit: int = MAX_LOG_PROBES) -> LogScan:
-    """Check the probe sets of the active edits, newest first, up to `limit` probes; the failing ones."""
+def failing_probes(services, limit: int | None = MAX_LOG_PROBES) -> LogScan:
+    """Check the probe sets of the active edits, newest first, up to `limit` probes (None: all of them);
+    the failing ones."""
     active = list(reversed(services.repository.active_edits()))
     probes: list[Probe] = []
     edits = 0
     for start in range(0, len(active), 200):
         for group in _by_edit(probe_sets(services, active[start : start + 200])):
-            if probes and len(probes) + len(group) > limit:
+            if limit is not None and probes and len(probes) + len(group) > limit:
                 return _scan(services, probes, edits, len(active))
             probes += group
             edits += 1

@@ -1,0 +1,127 @@
+"""The Edit tab: one edit's page (details, probe set with pass/fail, neighbours, its own history) with its
+actions in one place (retire, restore, change target, add a probe). It opens from its id box, from a row of
+the Edits table (webapp/tabs/edits.py wires that), or from the address `/?edit=12`; opening an edit puts its
+address in the browser's location bar, so the page can be bookmarked or sent.
+
+Invariant: the action buttons are enabled only for a curator and only when they apply (Retire for an active
+edit, Restore for a retired one); the callbacks refuse a viewer anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from services.services import Services
+from webapp.callbacks import edit_page as cb
+from webapp.tabs import MODEL
+
+TAB_ID = "edit"
+# Switch to this tab from the browser (its button's id is the tab's elem_id + "-button"), and show the
+# open edit's address in the location bar.
+SWITCH_JS = "() => { document.querySelector('#edit-page-button')?.click(); }"
+ADDRESS_JS = "(id) => { if (id) { history.replaceState(null, '', '?edit=' + id); } }"
+
+
+@dataclass(frozen=True)
+class EditPage:
+    """What other tabs use: the id box, the outputs a view fills, the view function, and the writes."""
+
+    id_box: gr.Number
+    outputs: list
+    show: object  # (edit_id, request) -> the outputs' values
+    writes: list  # events after which the edit table should refresh
+    loads: list  # (fn, inputs, outputs) to run when the page loads: the edit named in the address
+
+
+def edit_page_tab(services: Services, who) -> EditPage:
+    with gr.Tab("Edit", id=TAB_ID, elem_id="edit-page"):
+        with gr.Row(equal_height=True):
+            page_id = gr.Number(
+                value=None,
+                precision=0,
+                minimum=1,
+                label="Edit id",
+                info="or click a row of the Edits tab; the address bar then opens this edit directly",
+                scale=3,
+                elem_id="page-id",
+            )
+            go = gr.Button("Open", scale=1, elem_id="page-open")
+        details = gr.Markdown(cb.CHOOSE, elem_id="page-details")
+        buttons, fields = _actions()
+        status = gr.Markdown(elem_id="page-status")
+        summary = gr.Markdown(elem_id="page-probe-summary")
+        probes = gr.Dataframe(
+            headers=list(cb.PROBE_COLUMNS), interactive=False, wrap=True, label="Probe set", elem_id="page-probes"
+        )
+        neighbours = gr.Dataframe(
+            headers=list(cb.NEIGHBOUR_COLUMNS),
+            interactive=False,
+            wrap=True,
+            label="Neighbours in the edit memory (nearest prompts; scope score for this edit's prompt)",
+            elem_id="page-neighbours",
+        )
+        history = gr.Dataframe(
+            headers=list(cb.HISTORY_COLUMNS), interactive=False, wrap=True, label="History", elem_id="page-history"
+        )
+    outputs = [details, summary, probes, neighbours, history, *buttons]
+
+    def shown(view: cb.EditView) -> tuple:
+        allowed = (view.can_retire, view.can_restore, view.can_change, view.can_change)
+        return (*view.outputs(), *(gr.update(interactive=a) for a in allowed))
+
+    def show(edit_id, request: gr.Request):
+        return shown(cb.open_edit(services, who(request), edit_id))
+
+    def from_url(request: gr.Request):
+        edit_id, view = cb.open_from_url(services, who(request), dict(request.query_params))
+        return (edit_id, *shown(view))
+
+    def on_retire(edit_id, reason, request: gr.Request):
+        return _with_message(*cb.retire(services, who(request), edit_id, reason))
+
+    def on_restore(edit_id, reason, request: gr.Request):
+        return _with_message(*cb.restore(services, who(request), edit_id, reason))
+
+    def on_change(edit_id, target, reason, request: gr.Request):
+        return _with_message(*cb.change_target(services, who(request), edit_id, target, reason))
+
+    def on_keep(edit_id, prompt, expect, request: gr.Request):
+        return _with_message(*cb.add_probe(services, who(request), edit_id, prompt, expect))
+
+    def _with_message(message: str, view: cb.EditView) -> tuple:
+        return (message, *shown(view))
+
+    for opener in (go.click, page_id.submit):
+        opener(show, page_id, outputs, **MODEL).then(None, page_id, None, js=ADDRESS_JS)
+    reason, target, probe, expect = fields
+    writes = [
+        buttons[0].click(on_retire, [page_id, reason], [status, *outputs], **MODEL),
+        buttons[1].click(on_restore, [page_id, reason], [status, *outputs], **MODEL),
+        buttons[2].click(on_change, [page_id, target, reason], [status, *outputs], **MODEL),
+        buttons[3].click(on_keep, [page_id, probe, expect], [status, *outputs], **MODEL),
+    ]
+    return EditPage(page_id, outputs, show, writes, [(from_url, None, [page_id, *outputs])])
+
+
+def _actions() -> tuple[list, list]:
+    """The action rows; every button starts disabled until an edit is open (and the user may write)."""
+    with gr.Group():
+        with gr.Row(equal_height=True):
+            reason = gr.Textbox(label="Reason (kept in the audit log)", scale=3, elem_id="page-reason")
+            retire = gr.Button("Retire", variant="stop", interactive=False, scale=1, elem_id="page-retire")
+            restore = gr.Button("Restore", interactive=False, scale=1, elem_id="page-restore")
+        with gr.Row(equal_height=True):
+            target = gr.Textbox(label="New target", scale=3, elem_id="page-target")
+            change = gr.Button("Change target", interactive=False, scale=2, elem_id="page-change")
+        with gr.Row(equal_height=True):
+            probe = gr.Textbox(label="Add a probe prompt", scale=3, elem_id="page-probe-new")
+            expect = gr.Radio(["in scope", "out of scope"], value="in scope", label="Expect", scale=1)
+            keep = gr.Button("Add probe", interactive=False, scale=1, elem_id="page-keep")
+    return [retire, restore, change, keep], [reason, target, probe, expect]
+
+
+def tab_for_url(request: gr.Request):
+    """On page load: select the Edit tab when the address names an edit (`/?edit=12`)."""
+    return gr.Tabs(selected=TAB_ID) if request.query_params.get("edit") else gr.update()

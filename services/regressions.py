@@ -193,6 +193,12 @@ def guarded(
     return result, Regression(tuple(before), tuple(after))
 
 
+def guarded_edit(services, edit_id: int, write: Callable[[int], Edit]) -> tuple[Edit, Regression]:
+    """Change one edit (retire, restore, new target) between two checks of the probes near its prompt."""
+    prompt = services.repository.get(edit_id).prompt
+    return guarded(services, [prompt], lambda: write(edit_id), lambda e: [e.id])
+
+
 @dataclass(frozen=True)
 class LogScan:
     """Every failing probe of the log's active edits (the newest ones when the log has more probes than

@@ -18,7 +18,7 @@ from core.progress import NoProgress, fraction_progress
 from core.types import Edit, EditDraft
 from services.conflicts import Conflicts, find_conflicts, settle
 from services.imports import RejectedRecords, import_read
-from services.regressions import Regression, guarded
+from services.regressions import Regression, guarded, guarded_edit
 from services.services import Services
 from webapp.auth import User, require_curator
 from webapp.callbacks import error_text, is_whole, parse_id, parse_number
@@ -215,7 +215,7 @@ def restore(services: Services, user: User, edit_id: object, reason: str = "") -
 def change_target(services: Services, user: User, edit_id: object, target: str, reason: str = "") -> str:
     try:
         require_curator(user)
-        edit, report = guarded_change(
+        edit, report = guarded_edit(
             services, parse_id(edit_id), lambda i: services.change_target(i, target, user.name, reason or None)
         )
     except EditorError as exc:
@@ -228,16 +228,10 @@ def change_target(services: Services, user: User, edit_id: object, target: str, 
 def _state_change(services: Services, action: Callable, done: str, user: User, edit_id: object, reason: str) -> str:
     try:
         require_curator(user)
-        edit, report = guarded_change(services, parse_id(edit_id), lambda i: action(i, user.name, reason or None))
+        edit, report = guarded_edit(services, parse_id(edit_id), lambda i: action(i, user.name, reason or None))
     except EditorError as exc:
         return error_text(exc)
     return done.format(id=edit.id) + probe_check(report)
-
-
-def guarded_change(services: Services, edit_id: int, write: Callable[[int], Edit]) -> tuple[Edit, Regression]:
-    """Change one edit (retire, restore, new target) between two checks of the probes near its prompt."""
-    prompt = services.repository.get(edit_id).prompt
-    return guarded(services, [prompt], lambda: write(edit_id), lambda e: [e.id])
 
 
 def import_file(

@@ -149,10 +149,10 @@ class Regression:
 
     def summary(self) -> str:
         """One paragraph for the curator: how many probes were re-run, which now fail and why."""
-        edits = len({c.probe.edit.id for c in self.after})
-        head = f"Probe check: re-ran {len(self.after)} probe(s) of {edits} edit(s) nearby"
         if not self.after:
             return "Probe check: no active edit nearby has probes to re-run."
+        edits = len({c.probe.edit.id for c in self.after})
+        head = f"Probe check: re-ran {len(self.after)} probe(s) of {edits} edit(s) nearby"
         new, old, fixed = self.now_failing, self.still_failing, self.now_passing
         parts = [f"{head}; {len(new)} now fail" + (": " + "; ".join(c.reason() for c in new) if new else "")]
         if fixed:
@@ -185,7 +185,7 @@ def guarded(
     services, prompts: Sequence[str], write: Callable[[], T], touched: Callable[[T], Iterable[int]] = lambda _: ()
 ) -> tuple[T, Regression]:
     """Run `write` between two checks of the probe sets near `prompts`; `touched(result)` adds the ids the
-    write created or changed (a new edit's own probes). A write that raises propagates; nothing is checked."""
+    write created or changed (a new edit's own probes). A write that raises propagates (no check after it)."""
     near = neighbourhood(services, prompts)
     before = check_edits(services, near)
     result = write()

@@ -49,7 +49,7 @@ def test_an_edits_page_shows_details_probes_neighbours_and_history(services):
     ]
     assert view.probes[1][5].startswith("edit #1's paraphrase routes to #2 (→ French")
     assert [row[0] for row in view.neighbours] == [2] and view.neighbours[0][3:] == [THIEF, "French", "no"]
-    assert [(row[2], row[3]) for row in view.history] == [("alice", "add")]
+    assert [(row[1], row[2]) for row in view.history] == [("alice", "add")]
     assert allowed(view) == (True, False, True)
 
 
@@ -67,7 +67,7 @@ def test_retire_restore_change_and_add_probe_from_the_page(services):
     assert seen(message).startswith("Retired edit #1") and "Probe check:" in seen(message)
     assert seen(view.details).startswith("Edit #1 · ✕ retired") and allowed(view) == (False, True, True)
     assert "retired, so its prompt and paraphrases cannot route to it" in seen(view.probe_summary)
-    assert [row[1] for row in view.history] and [row[3] for row in view.history] == ["retire", "add"]
+    assert [row[2] for row in view.history] == ["retire", "add"] and view.history[0][-1] == "wrong source"
     message, view = edit_page.restore(services, ALICE, 1, "right after all")
     assert seen(message).startswith("Restored edit #1") and allowed(view) == (True, False, True)
     message, view = edit_page.change_target(services, ALICE, 1, "French", "typo")
@@ -75,7 +75,7 @@ def test_retire_restore_change_and_add_probe_from_the_page(services):
     message, view = edit_page.add_probe(services, ALICE, 1, "Danielle Darrieux grew up speaking", "in scope")
     assert "as an in scope probe" in seen(message)
     assert view.probes[-1][:2] == ["paraphrase", "Danielle Darrieux grew up speaking"]
-    assert view.probes[-1][4] in ("✓ pass", "✗ FAIL") and view.history[0][3] == "add-probe"
+    assert view.probes[-1][4] in ("✓ pass", "✗ FAIL") and view.history[0][2] == "add-probe"
 
 
 def test_bad_or_missing_ids_get_a_message_and_no_actions(services):
@@ -114,7 +114,7 @@ def test_the_overview_counts_lists_failing_probes_with_links_and_the_activity(se
         ["[#1](?edit=1)", "paraphrase", PARAPHRASE, "#2 → French", failing[0][4]],
     ]
     assert failing[0][4].startswith("edit #1's paraphrase routes to #2") and failing[0][4].endswith("instead of #1")
-    assert [(row[3], row[4]) for row in recent] == [("restore", 2), ("retire", 2), ("add", 2), ("add", 1)]
+    assert [(row[2], row[3]) for row in recent] == [("restore", 2), ("retire", 2), ("add", 2), ("add", 1)]
     _, note, _, _ = overview.overview(services, VICTOR, limit=1)
     assert "checked the newest 1 of 2 active edits (1 probes; press Check every probe" in seen(note)
 

@@ -253,7 +253,7 @@ def test_audit_filters_and_exports_csv(services):
 def test_build_app_lays_out_every_tab_without_launching(services):
     app = build_app(services)
     labels = {block.label for block in app.blocks.values() if type(block).__name__ == "Tab"}
-    assert labels == {"Edits", "Probe", "Scope map", "Threshold", "Audit"}
+    assert labels == {"Overview", "Edits", "Edit", "Probe", "Scope map", "Threshold", "Audit"}
 
 
 def test_reads_do_not_wait_for_the_model_slot(services):

@@ -43,7 +43,7 @@ def build_app(services: Services, users: UserStore | None = None) -> gr.Blocks:
             return f"Signed in as **{md(user.name)}** ({user.role}: {rights})  \n{md(models_line(services))}"
 
         app.load(whoami, None, signed_in)
-        app.load(tab_for_url, None, tabs)  # `/?edit=12` opens that edit's page
+        app.load(tab_for_url, None, tabs, queue=False)  # `/?edit=12` opens that edit's page at once
         for fn, inputs, outputs in loads:
             app.load(fn, inputs, outputs)
     return app

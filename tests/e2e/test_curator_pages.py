@@ -86,12 +86,18 @@ def api(live_server, method: str, path: str, **body) -> dict:
 
 def open_edit_by_address(page, live_server, edit_id: int) -> None:
     page.goto(f"{live_server.url}/?edit={edit_id}")
-    expect(page.get_by_role("tab", name="Edit", exact=True)).to_have_attribute("aria-selected", "true")
+    edit_tab = page.get_by_role("tab", name="Edit", exact=True)
+    expect(edit_tab).to_have_attribute("aria-selected", "true", timeout=MODEL_WAIT_MS)
     expect(page.locator("#page-details")).to_contain_text(f"Edit #{edit_id} ·", timeout=MODEL_WAIT_MS)
 
 
+def row(page, table: str, text: str):
+    """The shown rows of a table (Gradio's visible grid, not its hidden sizing copy) that contain `text`."""
+    return page.locator(f"#{table} .virtual-row").filter(has_text=text)
+
+
 def probe_row(page, prompt: str):
-    return page.locator("#page-probes tbody tr").filter(has_text=prompt)
+    return row(page, "page-probes", prompt)
 
 
 def test_the_address_opens_an_edits_page_with_its_details_and_history(page, live_server, state):
@@ -139,14 +145,17 @@ def test_the_overview_shows_counts_and_the_failing_probe_linked_to_its_edit(page
     expect(status).to_contain_text(f"{counts['total']} edits: {counts['active']} active, {counts['retired']} retired")
     expect(status).to_contain_text("Serving: scope: trained cross-encoder")
     failing = page.locator("#overview-failing")
-    row = failing.locator("tbody tr").filter(has_text=MISLABELLED)
-    expect(row).to_contain_text(f"edit #{edit_id}'s unrelated prompt routes to #{edit_id}", timeout=MODEL_WAIT_MS)
+    mislabelled = row(page, "overview-failing", MISLABELLED)
+    expect(mislabelled).to_contain_text(
+        f"edit #{edit_id}'s unrelated prompt routes to #{edit_id}", timeout=MODEL_WAIT_MS
+    )
     expect(page.locator("#overview-failing-note")).to_contain_text("failing")
     expect(page.locator("#overview-recent")).to_contain_text("add-probe")
     assert_no_python_repr(page)
     shot(page, "overview")
-    link = row.locator("a", has_text=f"#{edit_id}")
-    assert link.get_attribute("href") == f"?edit={edit_id}"
+    link = mislabelled.locator("a", has_text=f"#{edit_id}")
+    assert link.get_attribute("href") == f"?edit={edit_id}"  # Gradio opens it in a new browser tab
+    expect(failing).to_contain_text(MISLABELLED)
 
 
 def test_retire_from_the_edit_page_changes_its_status_and_history(page, live_server, state):
@@ -176,10 +185,11 @@ def test_a_row_of_the_edits_table_opens_that_edits_page(page, live_server, state
     open_tab(page, "Edits")
     textbox(page, "edits-search").fill("Kuala Langat")
     textbox(page, "edits-search").press("Enter")
-    row = page.locator("#edits-table tbody tr").filter(has_text=PROMPT)
-    expect(row).to_have_count(1)
-    row.locator("td").nth(2).click()
-    expect(page.get_by_role("tab", name="Edit", exact=True)).to_have_attribute("aria-selected", "true")
+    found = row(page, "edits-table", PROMPT)
+    expect(found).to_have_count(1)
+    found.locator("[role=gridcell]").nth(2).click()
+    edit_tab = page.get_by_role("tab", name="Edit", exact=True)
+    expect(edit_tab).to_have_attribute("aria-selected", "true", timeout=MODEL_WAIT_MS)
     expect(page.locator("#page-details")).to_contain_text(f"Edit #{edit_id} · ✕ retired", timeout=MODEL_WAIT_MS)
     expect(page).to_have_url(re.compile(rf"\?edit={edit_id}$"))
     page.locator("#page-restore").click()
@@ -209,3 +219,18 @@ def test_a_viewer_at_1920_sees_the_page_and_the_overview_but_cannot_act(browser,
         shot(viewer, "overview")
     finally:
         viewer.context.close()
+
+
+def test_api_writes_report_the_probe_check_when_asked(live_server, state):
+    """?probe_check=true adds which probes near the write now fail; without it the answer is the edit alone."""
+    edit_id = state["id"]
+    retired = api(live_server, "POST", f"/edits/{edit_id}/retire?probe_check=true", reason="api probe check")
+    assert retired["status"] == "retired" and retired["probe_check"]["now_failing"] == []
+    restored = api(live_server, "POST", f"/edits/{edit_id}/restore?probe_check=true")
+    failing = restored["probe_check"]["now_failing"]  # the mislabelled probe is checked again, and fails
+    assert [(f["edit_id"], f["kind"], f["prompt"], f["routed_to"]) for f in failing] == [
+        (edit_id, "unrelated prompt", MISLABELLED, edit_id)
+    ]
+    assert failing[0]["reason"].endswith("instead of the base model")
+    plain = api(live_server, "PATCH", f"/edits/{edit_id}", target="Malaysia", reason="api: right country")
+    assert plain["target"] == "Malaysia" and "probe_check" not in plain

@@ -25,7 +25,8 @@ from webapp.shown import md
 
 PROBE_COLUMNS = ("kind", "prompt", "routes to", "score", "result", "why")
 NEIGHBOUR_COLUMNS = ("edit id", "similarity", "scope score", "prompt", "target", "same target")
-HISTORY_COLUMNS = audit.AUDIT_COLUMNS
+_SHOWN = [i for i, c in enumerate(audit.AUDIT_COLUMNS) if c not in ("id", "edit")]  # the page names its edit
+HISTORY_COLUMNS = tuple(audit.AUDIT_COLUMNS[i] for i in _SHOWN)  # the Audit tab's rows, for this edit
 CHOOSE = "Choose an edit: click a row of the Edits tab, type its id above, or open a link such as `/?edit=12`."
 
 
@@ -56,7 +57,8 @@ def open_edit(services: Services, user: User, edit_id: object) -> EditView:
         neighbours = neighbour_rows(services, edit)
     except EditorError as exc:
         return EditView(error_text(exc))
-    history, _ = audit.audit_rows(services, user, edit.id)
+    rows, _ = audit.audit_rows(services, user, edit.id)
+    history = [[row[i] for i in _SHOWN] for row in rows]
     active, writer = edit.status == "active", user.can_write
     return EditView(
         details_text(edit),

@@ -18,6 +18,8 @@ from webapp.shown import md
 FAILING_COLUMNS = ("edit", "kind", "prompt", "routes to", "why")
 FAILING_TYPES = ["markdown", "str", "str", "str", "str"]  # only the edit link is Markdown (the app's own text)
 RECENT = 10
+_RECENT_SHOWN = [i for i, c in enumerate(audit.AUDIT_COLUMNS) if c != "id"]
+RECENT_COLUMNS = tuple(audit.AUDIT_COLUMNS[i] for i in _RECENT_SHOWN)  # the Audit tab's columns but its row id
 LOAD_LIMIT = 500  # probes checked when the page loads; "Check every probe" checks the whole log
 
 
@@ -52,7 +54,7 @@ def status_text(services: Services) -> str:
 def recent_rows(services: Services, user: User) -> list[list]:
     """The newest audit entries, as the Audit tab shows them."""
     rows, _ = audit.audit_rows(services, user)
-    return rows[:RECENT]
+    return [[row[i] for i in _RECENT_SHOWN] for row in rows[:RECENT]]
 
 
 def failing_view(services: Services, limit: int | None = LOAD_LIMIT) -> tuple[str, list[list]]:

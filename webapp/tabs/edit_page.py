@@ -43,23 +43,35 @@ def edit_page_tab(services: Services, who) -> EditPage:
                 precision=0,
                 minimum=1,
                 label="Edit id",
-                info="or click a row of the Edits tab; the address bar then opens this edit directly",
-                scale=3,
+                show_label=False,
+                placeholder="Edit id",
+                scale=1,
+                min_width=120,
                 elem_id="page-id",
             )
-            go = gr.Button("Open", scale=1, elem_id="page-open")
-        details = gr.Markdown(cb.CHOOSE, elem_id="page-details")
-        buttons, fields = _actions()
-        status = gr.Markdown(elem_id="page-status")
+            go = gr.Button("Open", scale=0, min_width=100, elem_id="page-open")
+            gr.Markdown("or click a row of the Edits tab; the address bar then opens this edit directly.")
+        with gr.Row():
+            with gr.Column(scale=2):
+                details = gr.Markdown(cb.CHOOSE, elem_id="page-details")
+            with gr.Column(scale=3):
+                buttons, fields = _actions()
+                status = gr.Markdown(elem_id="page-status")
         summary = gr.Markdown(elem_id="page-probe-summary")
         probes = gr.Dataframe(
-            headers=list(cb.PROBE_COLUMNS), interactive=False, wrap=True, label="Probe set", elem_id="page-probes"
+            headers=list(cb.PROBE_COLUMNS),
+            column_widths=["11%", "29%", "14%", "7%", "8%", "31%"],
+            interactive=False,
+            wrap=True,
+            label="Probe set",
+            elem_id="page-probes",
         )
         neighbours = gr.Dataframe(
             headers=list(cb.NEIGHBOUR_COLUMNS),
+            column_widths=["8%", "10%", "10%", "44%", "18%", "10%"],
             interactive=False,
             wrap=True,
-            label="Neighbours in the edit memory (nearest prompts; scope score for this edit's prompt)",
+            label="Neighbours in the edit memory (nearest prompts; their scope score for this edit's prompt)",
             elem_id="page-neighbours",
         )
         history = gr.Dataframe(
@@ -107,19 +119,23 @@ def edit_page_tab(services: Services, who) -> EditPage:
 
 def _actions() -> tuple[list, list]:
     """The action rows; every button starts disabled until an edit is open (and the user may write)."""
-    with gr.Group():
-        with gr.Row(equal_height=True):
-            reason = gr.Textbox(label="Reason (kept in the audit log)", scale=3, elem_id="page-reason")
-            retire = gr.Button("Retire", variant="stop", interactive=False, scale=1, elem_id="page-retire")
-            restore = gr.Button("Restore", interactive=False, scale=1, elem_id="page-restore")
-        with gr.Row(equal_height=True):
-            target = gr.Textbox(label="New target", scale=3, elem_id="page-target")
-            change = gr.Button("Change target", interactive=False, scale=2, elem_id="page-change")
-        with gr.Row(equal_height=True):
-            probe = gr.Textbox(label="Add a probe prompt", scale=3, elem_id="page-probe-new")
-            expect = gr.Radio(["in scope", "out of scope"], value="in scope", label="Expect", scale=1)
-            keep = gr.Button("Add probe", interactive=False, scale=1, elem_id="page-keep")
+    with gr.Row(equal_height=True):
+        reason = text("Reason (kept in the audit log)", "page-reason")
+        retire = gr.Button("Retire", variant="stop", interactive=False, scale=1, elem_id="page-retire")
+        restore = gr.Button("Restore", interactive=False, scale=1, elem_id="page-restore")
+    with gr.Row(equal_height=True):
+        target = text("New target", "page-target")
+        change = gr.Button("Change target", interactive=False, scale=2, elem_id="page-change")
+    with gr.Row(equal_height=True):
+        probe = text("A probe prompt to keep with this edit", "page-probe-new")
+        keep = gr.Button("Add probe", interactive=False, scale=2, elem_id="page-keep")
+    expect = gr.Radio(["in scope", "out of scope"], value="in scope", label="The probe is expected", container=False)
     return [retire, restore, change, keep], [reason, target, probe, expect]
+
+
+def text(label: str, elem_id: str) -> gr.Textbox:
+    """A one-line text box labelled by its placeholder (and its aria label), as tall as the buttons beside it."""
+    return gr.Textbox(placeholder=label, label=label, show_label=False, scale=4, elem_id=elem_id)
 
 
 def tab_for_url(request: gr.Request):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gradio as gr
 
 from services.services import Services
-from webapp.callbacks import audit as audit_cb
 from webapp.callbacks import overview as cb
 from webapp.tabs import MODEL
 
@@ -23,14 +22,15 @@ def overview_tab(services: Services, who) -> list[tuple]:
         failing = gr.Dataframe(
             headers=list(cb.FAILING_COLUMNS),
             datatype=cb.FAILING_TYPES,
+            column_widths=["6%", "11%", "31%", "14%", "38%"],
             interactive=False,
             wrap=True,
-            label="Failing probes (click an edit to open its page)",
+            label="Failing probes (an edit's link opens its page in a new browser tab)",
             elem_id="overview-failing",
         )
         gr.Markdown("### Recent activity")
         recent = gr.Dataframe(
-            headers=list(audit_cb.AUDIT_COLUMNS),
+            headers=list(cb.RECENT_COLUMNS),
             interactive=False,
             wrap=True,
             label="The newest audit entries",

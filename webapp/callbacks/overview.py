@@ -43,12 +43,16 @@ def status_text(services: Services) -> str:
     parts = models_line(services) or "the parts this editor was built with (no trained-parts record)"
     return "\n\n".join(
         [
-            f"### {edits['total']} edits: **{edits['active']} active**, {edits['retired']} retired",
-            f"{figures['audit']['rows']} audit entries · routing threshold **{figures['threshold']:.2f}** · "
-            f"the index ({index['size']} edits) {in_step}",
+            f"### {_count(edits['total'], 'edit')}: **{edits['active']} active**, {edits['retired']} retired",
+            f"{_count(figures['audit']['rows'], 'audit entry', 'audit entries')} · "
+            f"routing threshold **{figures['threshold']:.2f}** · the index ({_count(index['size'], 'edit')}) {in_step}",
             f"**Serving:** {md(parts)}",
         ]
     )
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def recent_rows(services: Services, user: User) -> list[list]:

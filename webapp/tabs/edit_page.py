@@ -77,11 +77,15 @@ def edit_page_tab(services: Services, who) -> EditPage:
         history = gr.Dataframe(
             headers=list(cb.HISTORY_COLUMNS), interactive=False, wrap=True, label="History", elem_id="page-history"
         )
-    outputs = [details, summary, probes, neighbours, history, *buttons]
+    reason, target, probe, expect = fields
+    outputs = [details, summary, probes, neighbours, history, *buttons, status, reason, target, probe]
 
-    def shown(view: cb.EditView) -> tuple:
+    def shown(view: cb.EditView, message: str = "") -> tuple:
+        """The page's outputs; the typed fields are cleared unless the message is an error (then kept)."""
         allowed = (view.can_retire, view.can_restore, view.can_change, view.can_change)
-        return (*view.outputs(), *(gr.update(interactive=a) for a in allowed))
+        keep = message.startswith("**Error")
+        fields = (gr.update() if keep else gr.update(value="") for _ in range(3))
+        return (*view.outputs(), *(gr.update(interactive=a) for a in allowed), message, *fields)
 
     def show(edit_id, request: gr.Request):
         return shown(cb.open_edit(services, who(request), edit_id))
@@ -91,28 +95,28 @@ def edit_page_tab(services: Services, who) -> EditPage:
         return (edit_id, *shown(view))
 
     def on_retire(edit_id, reason, request: gr.Request):
-        return _with_message(*cb.retire(services, who(request), edit_id, reason))
+        message, view = cb.retire(services, who(request), edit_id, reason)
+        return shown(view, message)
 
     def on_restore(edit_id, reason, request: gr.Request):
-        return _with_message(*cb.restore(services, who(request), edit_id, reason))
+        message, view = cb.restore(services, who(request), edit_id, reason)
+        return shown(view, message)
 
     def on_change(edit_id, target, reason, request: gr.Request):
-        return _with_message(*cb.change_target(services, who(request), edit_id, target, reason))
+        message, view = cb.change_target(services, who(request), edit_id, target, reason)
+        return shown(view, message)
 
     def on_keep(edit_id, prompt, expect, request: gr.Request):
-        return _with_message(*cb.add_probe(services, who(request), edit_id, prompt, expect))
-
-    def _with_message(message: str, view: cb.EditView) -> tuple:
-        return (message, *shown(view))
+        message, view = cb.add_probe(services, who(request), edit_id, prompt, expect)
+        return shown(view, message)
 
     for opener in (go.click, page_id.submit):
         opener(show, page_id, outputs, **MODEL).then(None, page_id, None, js=ADDRESS_JS)
-    reason, target, probe, expect = fields
     writes = [
-        buttons[0].click(on_retire, [page_id, reason], [status, *outputs], **MODEL),
-        buttons[1].click(on_restore, [page_id, reason], [status, *outputs], **MODEL),
-        buttons[2].click(on_change, [page_id, target, reason], [status, *outputs], **MODEL),
-        buttons[3].click(on_keep, [page_id, probe, expect], [status, *outputs], **MODEL),
+        buttons[0].click(on_retire, [page_id, reason], outputs, **MODEL),
+        buttons[1].click(on_restore, [page_id, reason], outputs, **MODEL),
+        buttons[2].click(on_change, [page_id, target, reason], outputs, **MODEL),
+        buttons[3].click(on_keep, [page_id, probe, expect], outputs, **MODEL),
     ]
     return EditPage(page_id, outputs, show, writes, [(from_url, None, [page_id, *outputs])])
 

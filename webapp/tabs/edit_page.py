@@ -37,46 +37,14 @@ class EditPage:
 
 def edit_page_tab(services: Services, who) -> EditPage:
     with gr.Tab("Edit", id=TAB_ID, elem_id="edit-page"):
-        with gr.Row(equal_height=True):
-            page_id = gr.Number(
-                value=None,
-                precision=0,
-                minimum=1,
-                label="Edit id",
-                show_label=False,
-                placeholder="Edit id",
-                scale=1,
-                min_width=120,
-                elem_id="page-id",
-            )
-            go = gr.Button("Open", scale=0, min_width=100, elem_id="page-open")
-            gr.Markdown("or click a row of the Edits tab; the address bar then opens this edit directly.")
+        page_id, go = _opener()
         with gr.Row():
             with gr.Column(scale=2):
                 details = gr.Markdown(cb.CHOOSE, elem_id="page-details")
             with gr.Column(scale=3):
                 buttons, fields = _actions()
                 status = gr.Markdown(elem_id="page-status")
-        summary = gr.Markdown(elem_id="page-probe-summary")
-        probes = gr.Dataframe(
-            headers=list(cb.PROBE_COLUMNS),
-            column_widths=["11%", "29%", "14%", "7%", "8%", "31%"],
-            interactive=False,
-            wrap=True,
-            label="Probe set",
-            elem_id="page-probes",
-        )
-        neighbours = gr.Dataframe(
-            headers=list(cb.NEIGHBOUR_COLUMNS),
-            column_widths=["8%", "10%", "10%", "44%", "18%", "10%"],
-            interactive=False,
-            wrap=True,
-            label="Neighbours in the edit memory (nearest prompts; their scope score for this edit's prompt)",
-            elem_id="page-neighbours",
-        )
-        history = gr.Dataframe(
-            headers=list(cb.HISTORY_COLUMNS), interactive=False, wrap=True, label="History", elem_id="page-history"
-        )
+        summary, probes, neighbours, history = _tables()
     reason, target, probe, expect = fields
     outputs = [details, summary, probes, neighbours, history, *buttons, status, reason, target, probe]
 
@@ -84,8 +52,8 @@ def edit_page_tab(services: Services, who) -> EditPage:
         """The page's outputs; the typed fields are cleared unless the message is an error (then kept)."""
         allowed = (view.can_retire, view.can_restore, view.can_change, view.can_change)
         keep = message.startswith("**Error")
-        fields = (gr.update() if keep else gr.update(value="") for _ in range(3))
-        return (*view.outputs(), *(gr.update(interactive=a) for a in allowed), message, *fields)
+        typed = (gr.update() if keep else gr.update(value="") for _ in range(3))
+        return (*view.outputs(), *(gr.update(interactive=a) for a in allowed), message, *typed)
 
     def show(edit_id, request: gr.Request):
         return shown(cb.open_edit(services, who(request), edit_id))
@@ -119,6 +87,50 @@ def edit_page_tab(services: Services, who) -> EditPage:
         buttons[3].click(on_keep, [page_id, probe, expect], outputs, **MODEL),
     ]
     return EditPage(page_id, outputs, show, writes, [(from_url, None, [page_id, *outputs])])
+
+
+def _tables() -> tuple:
+    """The probe set summary and the probe, neighbour and history tables."""
+    summary = gr.Markdown(elem_id="page-probe-summary")
+    probes = gr.Dataframe(
+        headers=list(cb.PROBE_COLUMNS),
+        column_widths=["11%", "29%", "14%", "7%", "8%", "31%"],
+        interactive=False,
+        wrap=True,
+        label="Probe set",
+        elem_id="page-probes",
+    )
+    neighbours = gr.Dataframe(
+        headers=list(cb.NEIGHBOUR_COLUMNS),
+        column_widths=["8%", "10%", "10%", "44%", "18%", "10%"],
+        interactive=False,
+        wrap=True,
+        label="Neighbours in the edit memory (nearest prompts; their scope score for this edit's prompt)",
+        elem_id="page-neighbours",
+    )
+    history = gr.Dataframe(
+        headers=list(cb.HISTORY_COLUMNS), interactive=False, wrap=True, label="History", elem_id="page-history"
+    )
+    return summary, probes, neighbours, history
+
+
+def _opener() -> tuple[gr.Number, gr.Button]:
+    """The id box and its Open button."""
+    with gr.Row(equal_height=True):
+        page_id = gr.Number(
+            value=None,
+            precision=0,
+            minimum=1,
+            label="Edit id",
+            show_label=False,
+            placeholder="Edit id",
+            scale=1,
+            min_width=120,
+            elem_id="page-id",
+        )
+        go = gr.Button("Open", scale=0, min_width=100, elem_id="page-open")
+        gr.Markdown("or click a row of the Edits tab; the address bar then opens this edit directly.")
+    return page_id, go
 
 
 def _actions() -> tuple[list, list]:

@@ -5,9 +5,9 @@ and hands it to the chosen command; an EditorError becomes one line on stderr an
 
 Environment: SERAC_DB_URL, SERAC_DATA_DIR (default ./data beside this file), SERAC_CACHE_DIR
 (default ./.cache/models), SERAC_USER (default: the login name), SERAC_USERS_FILE (default
-./data/users.json: UI/API users), SERAC_MODELS_DIR (default ./models: the trained parts shipped in the
-repository and their manifest, served unless --scope-checkpoint / --counterfactual-checkpoint say
-otherwise). Models load offline
+./data/users.json: a legacy users file imported once into the edit log, which holds the UI/API users),
+SERAC_MODELS_DIR (default ./models: the trained parts shipped in the repository and their manifest,
+served unless --scope-checkpoint / --counterfactual-checkpoint say otherwise). Models load offline
 (HF_HUB_OFFLINE=1) unless HF_HUB_OFFLINE=0 is set to allow hub ids.
 """
 
@@ -99,7 +99,9 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     p.add_argument(
         "--users",
         default=env.get("SERAC_USERS_FILE", str(data_dir / "users.json")),
-        help="JSON file of UI/API users and roles (default %(default)s; created with an admin on first serve)",
+        help="a legacy JSON users file, imported once into the edit log (--db) when that has no users yet; "
+        "users and tokens live in the edit log; the first admin's password file is written beside it "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--log-probes",

@@ -7,9 +7,13 @@ instead of about nine.
 
 from __future__ import annotations
 
-from core.config import SeracConfig
+import sys
+
+from core.config import SeracConfig, mask_url_password
+from db.accounts import AccountRepository
 from db.repository import EditRepository
 from services.edit_log import EditLog
+from webapp.auth import UserStore
 
 
 def open_repository(config: SeracConfig) -> EditRepository:
@@ -19,6 +23,20 @@ def open_repository(config: SeracConfig) -> EditRepository:
 def open_log(config: SeracConfig) -> EditLog:
     """The edit log's writes and reads without a model (the CLI's log commands)."""
     return EditLog(config, open_repository(config))
+
+
+def open_users(config: SeracConfig) -> UserStore:
+    """The UI/API users in the edit log (no model). A legacy users file is imported first, once, when the
+    log has no users yet; that is said on stderr."""
+    store = UserStore(AccountRepository(config.db_url))
+    imported = store.import_file(config.users_file)
+    if imported:
+        print(
+            f"imported {imported} users and their API tokens from {config.users_file} into the edit log "
+            f"{mask_url_password(config.db_url)}; that file is no longer read (keep it as a backup or delete it)",
+            file=sys.stderr,
+        )
+    return store
 
 
 def open_services(config: SeracConfig):

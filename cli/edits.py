@@ -1,6 +1,7 @@
-"""Edit-log commands: add, import, list, retire, restore. `add` and `import` load the scope classifier (and the
-models with it, about ten seconds) to apply the one conflict rule (services.conflicts) as the UI and the API
-do; `list`, `retire` and `restore` load no model."""
+"""Edit-log commands: add, import, list, retire, restore. `add` and `import` apply the one conflict rule
+(services.conflicts) as the UI and the API do: against active edits that needs the scope classifier (the
+models load, about ten seconds); into a log with no active edit only the drafts themselves can clash, so no
+model is loaded. `list`, `retire` and `restore` load no model."""
 
 from __future__ import annotations
 
@@ -40,9 +41,15 @@ def _conflict_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--reason", help="why (kept in the audit log); required with --on-conflict keep")
 
 
+def _checker(config: SeracConfig):
+    """What the conflict rule routes with: the bare edit log while it holds no active edit, else Services."""
+    log = open_log(config)
+    return open_services(config) if log.repository.count_edits("active") else log
+
+
 def _add(args: argparse.Namespace, config: SeracConfig) -> int:
-    services = open_services(config)
-    draft = services.repository.clean_draft(EditDraft(args.prompt, args.target, args.subject, args.notes))
+    draft = open_repository(config).clean_draft(EditDraft(args.prompt, args.target, args.subject, args.notes))
+    services = _checker(config)
     conflicts = find_conflicts(services, [draft])[0]
     added, changed = settle(services, draft, conflicts, args.user, args.on_conflict, args.reason)
     for edit in changed:
@@ -72,7 +79,7 @@ def _import(args: argparse.Namespace, config: SeracConfig) -> int:
     read = read_edit_file(args.file, args.format, args.limit)
     try:
         result = import_read(
-            open_services(config),
+            _checker(config),
             read,
             args.user,
             args.reason or f"import {args.file}",

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from cli import Command
-from cli.context import open_services, serve_forever
+from cli.context import open_services, open_users, serve_forever
 from core.config import SeracConfig
+from webapp.auth import UserStore, ensure_first_user
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -17,13 +18,11 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: SeracConfig) -> int:
-    from webapp.auth import UserStore
-
-    users = UserStore(config.users_file)
+    users = open_users(config)
     secret = first_start(users, Path(config.users_file))
     if secret is not None:
         print(
-            f"first start: created curator 'admin' in {config.users_file}; its password is in {secret} "
+            f"first start: created curator 'admin' in the edit log; its password is in {secret} "
             "(readable by you only; delete it once noted; add users with `app.py user add NAME`)",
             file=sys.stderr,
         )
@@ -36,10 +35,10 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     return 0
 
 
-def first_start(users, users_file: Path) -> Path | None:
-    """Create the first curator when there are no users; its password goes to a 0600 file, whose path is returned."""
-    from webapp.auth import ensure_first_user
-
+def first_start(users: UserStore, users_file: Path) -> Path | None:
+    """Create the first curator when the database has no users; its password goes to a 0600 file beside the
+    (legacy) users file, whose path is returned. Of instances starting together, only the one that created
+    the user writes the file; the others return None."""
     password = ensure_first_user(users)
     return None if password is None else _write_secret(Path(f"{users_file}.admin-password"), password)
 

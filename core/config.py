@@ -57,7 +57,11 @@ class SeracConfig:
     log_probes: bool = described(
         "keep each asked query's routing record in the probe_log table; off, asking only reads the log", False
     )
-    users_file: str = described("JSON file of the UI/API users (password and token hashes, roles)", "data/users.json")
+    users_file: str = described(
+        "legacy JSON users file: imported once into the edit log's users table while that is empty "
+        "(users and tokens live in the edit log); the first admin's password file is written beside it",
+        "data/users.json",
+    )
 
     def __post_init__(self) -> None:
         check(

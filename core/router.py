@@ -19,7 +19,7 @@ from typing import Protocol
 from core.embedder import Embedder
 from core.memory import EditMemory
 from core.scope import ScopeClassifier
-from core.types import Candidate, RoutingDecision, Timings
+from core.types import Candidate, RoutingDecision, Timings, unrouted
 
 
 class Router(Protocol):
@@ -47,6 +47,8 @@ class ScopeRouter:
 
     def route(self, queries: Sequence[str], threshold: float) -> tuple[list[RoutingDecision], Timings]:
         """Decisions for a batch of queries, with the per-query share of each step's time."""
+        if len(self.memory) == 0:  # nothing to retrieve: skip the embedder
+            return unrouted(queries, threshold), Timings()
         t0 = time.perf_counter()
         vectors = self.embedder.encode(queries)  # (n, dim)
         t1 = time.perf_counter()

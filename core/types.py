@@ -6,6 +6,7 @@ scored, which way it was routed, both answers and the time each step took).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -77,6 +78,11 @@ class RoutingDecision:
     @property
     def route(self) -> Route:
         return "counterfactual" if self.chosen is not None else "base"
+
+
+def unrouted(queries: Sequence[str], threshold: float) -> list[RoutingDecision]:
+    """The decisions when no edit can govern (no active edit): every query goes to the base model."""
+    return [RoutingDecision(q, (), None, threshold) for q in queries]
 
 
 @dataclass(frozen=True)

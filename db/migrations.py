@@ -97,7 +97,35 @@ def m003_probe_prompts(conn: sa.Connection) -> None:
     md.tables["probe_prompts"].create(conn)
 
 
-MIGRATIONS = [m001_initial, m002_probe_log, m003_probe_prompts]
+def m004_accounts(conn: sa.Connection) -> None:
+    """UI/API users and their API tokens (hashes only), shared by every instance and the CLI."""
+    md = sa.MetaData()
+    sa.Table(
+        "users",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("password_hash", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("name", name="uq_users_name"),
+    )
+    sa.Table(
+        "api_tokens",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("label", sa.String(128)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True)),
+        sa.Index("ix_api_tokens_hash", "token_hash", unique=True),
+        sa.Index("ix_api_tokens_user", "user_id"),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS = [m001_initial, m002_probe_log, m003_probe_prompts, m004_accounts]
 
 
 def _ledger(md: sa.MetaData) -> sa.Table:

@@ -96,14 +96,11 @@ class ConflictRefused(StateConflict):
 
 def find_conflicts(services, drafts: Sequence[EditDraft]) -> list[Conflicts]:
     """The conflicts of each (clean) draft with the active edits (one routing pass for all of them) and
-    with the other drafts saved together (an import's file, a batch of API adds)."""
+    with the other drafts saved together (an import's file, a batch of API adds). `services` routes: Services,
+    or a bare EditLog while the log holds no active edit (the CLI then loads no model)."""
     if not drafts:
         return []
-    services.sync()  # edits other instances wrote count too
-    nothing_loaded = len(services.editor.memory) == 0
-    decisions = (
-        [_no_candidates(d, services) for d in drafts] if nothing_loaded else services.route([d.prompt for d in drafts])
-    )
+    decisions = services.route([d.prompt for d in drafts])  # after a sync: other instances' edits count too
     by_prompt: dict[str, list[int]] = {}
     for m, other in enumerate(drafts):
         by_prompt.setdefault(_key(other.prompt), []).append(m)
@@ -155,10 +152,6 @@ def settle(
 
 def _ids(conflicts: Conflicts) -> str:
     return ", ".join(f"#{i}" for i in conflicts.ids())
-
-
-def _no_candidates(draft: EditDraft, services) -> RoutingDecision:
-    return RoutingDecision(draft.prompt, (), None, services.editor.threshold)
 
 
 def _clashes(draft: EditDraft, decision: RoutingDecision) -> list[Clash]:

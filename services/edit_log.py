@@ -4,7 +4,9 @@ Services (which also keeps the index in step).
 Invariants:
 - every write is one transaction: an edit (or a batch) with its audit rows and its probe prompts;
 - input is validated before anything is written (the repository's clean_draft, core.text.clean_field);
-- reads never open a write transaction.
+- reads never open a write transaction;
+- without models it routes only while the log holds no active edit (then no edit can govern a query, so
+  every query goes to the base model); otherwise `route` raises ModelsNeeded and Services must be used.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.config import SeracConfig
-from core.errors import InvalidInput
-from core.types import Edit, EditDraft
+from core.errors import EditorError, InvalidInput
+from core.text import clean_field
+from core.types import Edit, EditDraft, RoutingDecision, unrouted
 from db import probe_prompts
 from db.repository import EditRepository
 
 THRESHOLD_KEY = "threshold"
 Probes = Sequence[tuple[str, str]]  # (prompt, expect) for one edit: expect 'in' (paraphrase) or 'out' (near miss)
+
+
+class ModelsNeeded(EditorError):
+    """Routing against active edits needs the scope classifier (Services), not the bare edit log."""
 
 
 class EditLog:
@@ -78,6 +85,22 @@ class EditLog:
     # ---- reads --------------------------------------------------------------------------
     def probes_for(self, edit_ids: Sequence[int]) -> dict[int, list[probe_prompts.ProbePrompt]]:
         return probe_prompts.probes_for(self.repository.engine, list(edit_ids))
+
+    def route(self, queries: Sequence[str], threshold: float | None = None) -> list[RoutingDecision]:
+        """Routing without models (see the invariants): every query to the base model, or ModelsNeeded."""
+        clean = [self.clean_query(q) for q in queries]
+        if self.repository.count_edits("active"):
+            raise ModelsNeeded("the edit log holds active edits: routing against them needs the scope classifier")
+        return unrouted(clean, self.serving_threshold() if threshold is None else threshold)
+
+    def clean_query(self, query: object) -> str:
+        """A query as asked (validated like an edit's prompt), or InvalidInput."""
+        return clean_field("prompt", query, self.config.max_prompt_chars)
+
+    def serving_threshold(self) -> float:
+        """The threshold in force: the stored setting, else the configured default."""
+        stored = self.stored_threshold()
+        return stored if stored is not None else self.config.threshold
 
     def stored_threshold(self) -> float | None:
         stored = self.repository.get_setting(THRESHOLD_KEY)

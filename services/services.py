@@ -24,7 +24,6 @@ import numpy as np
 from core.config import SeracConfig
 from core.errors import EditorError
 from core.serac import SeracEditor
-from core.text import clean_field
 from core.types import Edit, EditDraft, RoutingDecision, RoutingRecord
 from db.repository import EditRepository
 from services.edit_log import EditLog, Probes, parse_threshold
@@ -209,9 +208,4 @@ class Services(EditLog):
             raise
 
     def _load_threshold(self) -> None:
-        stored = self.stored_threshold()
-        self.editor.threshold = stored if stored is not None else self.config.threshold
-
-    def clean_query(self, query: object) -> str:
-        """A query as asked (validated like an edit's prompt), or InvalidInput."""
-        return clean_field("prompt", query, self.config.max_prompt_chars)
+        self.editor.threshold = self.serving_threshold()

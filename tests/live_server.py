@@ -1,5 +1,5 @@
 """A real server for the browser, API and load tests: `python app.py` in a subprocess on a free port of 127.0.0.1,
-with a temp edit log and a temp users file (curator alice, viewers victor and lockme, each with an API token).
+with a temp edit log holding its users (curator alice, viewers victor and lockme, each with an API token).
 
 `launch(folder, extra_users)` starts one and stops it on exit (the load script uses it too); the
 `live_server` fixture is one shared per test session. The server's stdout and stderr go to `log_path`
@@ -67,11 +67,13 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"server not up after {START_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
 
 
-def _users_file(folder: Path, extra_users: Sequence[tuple[str, str, str]]) -> dict[str, str]:
-    """Write the users file (alice, victor and extra (name, role, password)); returns a token per user."""
+def _accounts(db_url: str, extra_users: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+    """Create the users (alice, victor, lockme and extra (name, role, password)) in the server's edit log
+    before it starts; returns a token per user."""
+    from db.accounts import AccountRepository
     from webapp.auth import UserStore
 
-    users = UserStore(folder / "users.json")
+    users = UserStore(AccountRepository(db_url))
     everyone = [
         (CURATOR[0], "curator", CURATOR[1]),
         (VIEWER[0], "viewer", VIEWER[1]),
@@ -80,7 +82,9 @@ def _users_file(folder: Path, extra_users: Sequence[tuple[str, str, str]]) -> di
     ]
     for name, role, password in everyone:
         users.set_user(name, role, password)
-    return {name: users.create_token(name) for name, _, _ in everyone}
+    tokens = {name: users.create_token(name, "live server") for name, _, _ in everyone}
+    users.accounts.engine.dispose()
+    return tokens
 
 
 @contextmanager
@@ -90,35 +94,34 @@ def launch(
     db_url: str | None = None,
     models_dir: Path | None = None,
 ) -> Iterator[LiveServer]:
-    """Start `python app.py` on 127.0.0.1 with its log, users file and edit log (unless db_url) in `folder`;
+    """Start `python app.py` on 127.0.0.1 with its log and edit log (unless db_url) in `folder`, the users
+    created in that edit log first (`--users` names a file that does not exist: nothing to import);
     stop it on exit. `models_dir` (e.g. ROOT / "models") serves those trained parts; by default the
     tests' environment (tests/conftest.py) serves the untrained fallback."""
-    tokens = _users_file(folder, extra_users)
     db_url = db_url or f"sqlite:///{folder / 'live.sqlite'}"
+    tokens = _accounts(db_url, extra_users)
+    with start_app(folder, db_url, folder / "users.json", models_dir) as (url, process):
+        yield LiveServer(url, folder, CURATOR, VIEWER, tokens[CURATOR[0]], tokens[VIEWER[0]], process, tokens, db_url)
+
+
+@contextmanager
+def start_app(
+    folder: Path, db_url: str, users_file: Path, models_dir: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python app.py --db DB_URL --users USERS_FILE` on a free port, as it is (no users made for it), logging to
+    folder/server.log; yields (its URL, the process) once it answers, and stops it on exit."""
     port, log = free_port(), folder / "server.log"
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     if models_dir is not None:
         env["SERAC_MODELS_DIR"] = str(models_dir)
-    command = [
-        sys.executable,
-        str(ROOT / "app.py"),
-        "--db",
-        db_url,
-        "--users",
-        str(folder / "users.json"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--device",
-        "cpu",
-    ]
+    command = [sys.executable, str(ROOT / "app.py"), "--db", db_url, "--users", str(users_file)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, process, log)
-        yield LiveServer(url, folder, CURATOR, VIEWER, tokens[CURATOR[0]], tokens[VIEWER[0]], process, tokens, db_url)
+        yield url, process
     finally:
         process.terminate()
         try:

@@ -158,3 +158,18 @@ def test_add_and_import_follow_the_one_conflict_rule(db_url, tmp_path):
         ("The national bird of Quorvania is the", "heron", "active"),
         ("The capital of Veltria is", "Osmund", "active"),
     ]
+
+
+def test_writes_into_a_log_with_no_active_edit_load_no_model(db_url, tmp_path):
+    """With no active edit nothing can fall in an edit's scope, so `add` and `import` apply the conflict rule
+    without the models (a broken embedder path proves none is loaded); once an edit is active they need them,
+    and a model that cannot load is a clear error that saves nothing."""
+    broken = ("--embedder", str(tmp_path / "no-such-embedder"))
+    assert "added edit #1" in run(db_url, *broken, "add", "The capital of Veltria is", "Osmund").stdout
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps({"prompt": "The chess champion of Zentha is", "target": "Ilsa Marr"}) + "\n")
+    run(db_url, "retire", "1")
+    assert "imported 1 edits" in run(db_url, *broken, "import", str(path)).stdout
+    failed = run(db_url, *broken, "add", "The national bird of Quorvania is the", "heron", check=False)
+    assert failed.returncode != 0 and "no-such-embedder" in failed.stderr
+    assert len(run(db_url, "list", "--json").stdout.splitlines()) == 2

@@ -8,7 +8,10 @@ Invariants:
 - the audit log records the token's user; routes only append audit rows (none changes or deletes one);
 - GET /api/stats is read-only: the log's counts and whether the index holds exactly its active edits;
 - request bodies over 1 MiB get 413 and bodies that are not UTF-8 get 422 before any route runs (BodyGuard);
-- concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result.
+- concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result;
+- with `?probe_check=true`, a write also re-runs the probe sets of the edits near it and answers with an extra
+  field `probe_check` (services.regressions: which probes now fail, and why); off by default, as it routes
+  every nearby probe twice.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from core.errors import EditorError
 from core.types import EditDraft
 from db.repository import MAX_EDIT_ID
 from services.conflicts import ConflictRefused
+from services.regressions import guarded, guarded_edit
 from services.services import Services
 from services.stats import stats
 from webapp.add_batcher import AddBatcher
@@ -36,6 +40,10 @@ MAX_LIST = 1000
 EditId = Annotated[int, Path(ge=1, le=MAX_EDIT_ID, description="the edit's id")]  # larger ones: 422, not a crash
 Offset = Annotated[int, Query(ge=0, le=MAX_EDIT_ID, description="edits to skip")]
 NO_TOKEN = "a valid API token is required: send 'Authorization: Bearer TOKEN'"
+ProbeCheck = Annotated[
+    bool,
+    Query(description="also re-run the probe sets of the edits nearby; the answer's `probe_check` says which now fail"),
+]
 
 
 class EditIn(BaseModel):
@@ -67,13 +75,7 @@ class AskIn(BaseModel):
 
 def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
     """Add the /api routes and the EditorError -> JSON handler to the server."""
-    bearer = HTTPBearer(auto_error=False, description="an API token from `python app.py token create USER`")
-
-    def current_user(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> User:
-        user = users.user_for_token(credentials.credentials if credentials else None)
-        if user is None:
-            raise NotAuthenticated(NO_TOKEN)
-        return user
+    current_user = bearer_user(users)
 
     @server.exception_handler(EditorError)
     async def _editor_error(_: Request, exc: EditorError) -> JSONResponse:
@@ -96,6 +98,19 @@ def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
     server.include_router(_router(services, current_user), prefix="/api")
 
 
+def bearer_user(users: UserStore):
+    """The FastAPI dependency that turns `Authorization: Bearer TOKEN` into its User, or NotAuthenticated (401)."""
+    bearer = HTTPBearer(auto_error=False, description="an API token from `python app.py token create USER`")
+
+    def current_user(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> User:
+        user = users.user_for_token(credentials.credentials if credentials else None)
+        if user is None:
+            raise NotAuthenticated(NO_TOKEN)
+        return user
+
+    return current_user
+
+
 def _router(services: Services, current_user) -> APIRouter:
     api = APIRouter(tags=["edits"])
     adds = AddBatcher(services)
@@ -105,18 +120,29 @@ def _router(services: Services, current_user) -> APIRouter:
         status_code=201,
         summary="Add an edit (409 when it conflicts with an active edit, unless on_conflict settles it)",
     )
-    def create_edit(body: EditIn, response: Response, user: User = Depends(current_user)) -> dict:
+    def create_edit(
+        body: EditIn, response: Response, probe_check: ProbeCheck = False, user: User = Depends(current_user)
+    ) -> dict:
         require_curator(user)
         draft = EditDraft(body.prompt, body.target, body.subject, body.notes)
-        # concurrent adds share one model pass
-        edit, changed, conflicts = adds.add(draft, user.name, body.on_conflict, body.reason)
+
+        def add():  # concurrent adds share one model pass
+            return adds.add(draft, user.name, body.on_conflict, body.reason)
+
+        if probe_check:
+            (edit, changed, conflicts), report = guarded(
+                services, [draft.prompt], add, lambda r: [e.id for e in [r[0], *r[1]] if e is not None]
+            )
+        else:
+            (edit, changed, conflicts), report = add(), None
         if edit is None:
             response.status_code = 200  # replaced: the old edits changed, nothing was created
-        return {
+        out = {
             "edit": edit.to_dict() if edit else None,
             "changed": [e.to_dict() for e in changed],
             "conflicts": conflicts.to_dict(),
         }
+        return out | ({"probe_check": report.to_dict()} if report else {})
 
     @api.get("/edits", summary="List edits (filter by status and text; paged)")
     def list_edits(
@@ -141,19 +167,31 @@ def _router(services: Services, current_user) -> APIRouter:
         return services.repository.get(edit_id).to_dict()
 
     @api.post("/edits/{edit_id}/retire", summary="Retire an edit (it stops routing; undo with restore)")
-    def retire(edit_id: EditId, body: ReasonIn | None = None, user: User = Depends(current_user)) -> dict:
+    def retire(
+        edit_id: EditId,
+        body: ReasonIn | None = None,
+        probe_check: ProbeCheck = False,
+        user: User = Depends(current_user),
+    ) -> dict:
         require_curator(user)
-        return services.retire(edit_id, user.name, body.reason if body else None).to_dict()
+        return written(edit_id, probe_check, lambda i: services.retire(i, user.name, body.reason if body else None))
 
     @api.post("/edits/{edit_id}/restore", summary="Restore a retired edit")
-    def restore(edit_id: EditId, body: ReasonIn | None = None, user: User = Depends(current_user)) -> dict:
+    def restore(
+        edit_id: EditId,
+        body: ReasonIn | None = None,
+        probe_check: ProbeCheck = False,
+        user: User = Depends(current_user),
+    ) -> dict:
         require_curator(user)
-        return services.restore(edit_id, user.name, body.reason if body else None).to_dict()
+        return written(edit_id, probe_check, lambda i: services.restore(i, user.name, body.reason if body else None))
 
     @api.patch("/edits/{edit_id}", summary="Change an edit's target (recorded as a change, not an overwrite)")
-    def change_target(edit_id: EditId, body: TargetIn, user: User = Depends(current_user)) -> dict:
+    def change_target(
+        edit_id: EditId, body: TargetIn, probe_check: ProbeCheck = False, user: User = Depends(current_user)
+    ) -> dict:
         require_curator(user)
-        return services.change_target(edit_id, body.target, user.name, body.reason).to_dict()
+        return written(edit_id, probe_check, lambda i: services.change_target(i, body.target, user.name, body.reason))
 
     @api.post("/ask", summary="Route and answer a prompt; the full routing record")
     def ask(body: AskIn, user: User = Depends(current_user)) -> dict:
@@ -175,6 +213,13 @@ def _router(services: Services, current_user) -> APIRouter:
                 f"{request.method} is not allowed on /api/{path}; it takes {', '.join(allowed)}", allowed
             )
         raise NoRoute(f"no API route /api/{path}; see /docs")
+
+    def written(edit_id: int, probe_check: bool, write) -> dict:
+        """The edit as JSON after `write`; with probe_check, plus the probe check around the write."""
+        if not probe_check:
+            return write(edit_id).to_dict()
+        edit, report = guarded_edit(services, edit_id, write)
+        return edit.to_dict() | {"probe_check": report.to_dict()}
 
     return api
 

@@ -1,14 +1,20 @@
 """Who may use the curator: users with hashed passwords and roles, API tokens hashed at rest, a login rate limit.
 
-The users file is JSON: {"users": {"alice": {"role": "curator", "password": "scrypt$...", "tokens": [sha256, ...]}}}.
+Users and tokens live in the edit-log database (db.accounts): `UserStore` reads it on every authenticate,
+user_for_token and get, so a user, role change or token written by the CLI or by another instance on the
+same database counts at once, and a revoked token is refused at once. A legacy JSON users file
+({"users": {"alice": {"role": "curator", "password": "scrypt$...", "tokens": [sha256, ...]}}}) is imported
+once, whole, into an empty users table (`UserStore.import_file`); after that it is never read.
 
 Invariants:
 - no password or token is ever stored in clear: passwords as salted scrypt hashes (stdlib hashlib.scrypt),
   tokens as their sha256 (a token is shown once, when it is created);
 - roles: `viewer` reads and probes; `curator` also writes (edits, imports, threshold);
 - after MAX_FAILURES failed logins for a name within WINDOW_S seconds, that name is locked until the
-  window passes, even with the right password;
-- comparisons of hashes are constant-time (hmac.compare_digest).
+  window passes, even with the right password. The limiter is held in memory per server instance (several
+  instances on one database each count their own failures), which bounds guessing per instance;
+- comparisons of hashes are constant-time (hmac.compare_digest); a token is found by an index lookup on its
+  sha256 (which tells a timing observer nothing about the token itself), then compared in constant time.
 """
 
 from __future__ import annotations
@@ -25,9 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import EditorError, InvalidInput
+from core.text import clean_field
+from db.accounts import AccountRepository, ImportedAccount, TokenRecord
 
 ROLES = ("viewer", "curator")
 MAX_FAILURES, WINDOW_S = 5, 300.0
+MAX_LABEL = 128  # characters of a token label
 MAX_TRACKED = 10_000  # names with recent failures held before expired ones are dropped
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -123,91 +132,125 @@ class LoginLimiter:
 
 
 class UserStore:
-    """The users file, loaded in memory; writes go back to the file at once."""
+    """Users and API tokens in the edit-log database (db.accounts.AccountRepository), read on every call."""
 
-    def __init__(self, path: str | Path, limiter: LoginLimiter | None = None):
-        self.path = Path(path)
+    def __init__(self, accounts: AccountRepository, limiter: LoginLimiter | None = None):
+        self.accounts = accounts
         self.limiter = limiter or LoginLimiter()
-        self._lock = threading.Lock()
-        self._users = self._read()
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The user for a name and password, or None (also None while the name is locked out)."""
         name = (name or "").strip()
         if self.limiter.locked(name):
             return None
-        entry = self._users.get(name)
-        if entry is None or not verify_password(password or "", entry.get("password", "")):
+        account = self.accounts.account(name) if name else None
+        if account is None or not verify_password(password or "", account.password_hash):
             self.limiter.fail(name)
             return None
         self.limiter.reset(name)
-        return User(name, entry["role"])
+        return User(account.name, account.role)
 
     def user_for_token(self, token: str | None) -> User | None:
+        """The user of an active API token, or None (unknown, revoked, or its user's row is gone)."""
         if not token:
             return None
         wanted = token_hash(token)
-        for name, entry in self._users.items():
-            if any(hmac.compare_digest(wanted, t) for t in entry.get("tokens", [])):
-                return User(name, entry["role"])
-        return None
+        found = self.accounts.account_for_token(wanted)
+        if found is None or not hmac.compare_digest(wanted, found[1]):
+            return None
+        return User(found[0].name, found[0].role)
 
     def get(self, name: str | None) -> User | None:
-        entry = self._users.get(name or "")
-        return User(name, entry["role"]) if entry else None
+        account = self.accounts.account(name) if name else None
+        return User(account.name, account.role) if account else None
 
     def names(self) -> list[str]:
-        return sorted(self._users)
+        return [a.name for a in self.accounts.accounts()]
+
+    def users(self) -> list[User]:
+        return [User(a.name, a.role) for a in self.accounts.accounts()]
 
     def set_user(self, name: str, role: str, password: str) -> User:
-        name = _check_name(name)
-        if role not in ROLES:
-            raise InvalidInput(f"role must be one of {ROLES}, got {role!r}")
+        """Add a user or give an existing one a new role and password."""
+        name, role = _check_name(name), _check_role(role)
         if len(password) < 8:
             raise InvalidInput("password must have at least 8 characters")
-        with self._lock:
-            entry = self._users.setdefault(name, {"tokens": []})
-            entry.update(role=role, password=hash_password(password))
-            self._write()
+        self.accounts.save_account(name, role, hash_password(password))
         return User(name, role)
 
-    def create_token(self, name: str) -> str:
+    def set_role(self, name: str, role: str) -> User:
+        """Change a user's role; it counts at the user's next request, on every instance."""
+        name, role = _check_name(name), _check_role(role)
+        self.accounts.set_role(name, role)
+        return User(name, role)
+
+    def create_token(self, name: str, label: str | None = None) -> str:
         """A new API token for the user; only its hash is kept, so the caller must show it now."""
-        with self._lock:
-            if name not in self._users:
-                raise InvalidInput(f"no user named {name!r} in {self.path}")
-            token = "serac_" + secrets.token_urlsafe(32)
-            self._users[name].setdefault("tokens", []).append(token_hash(token))
-            self._write()
+        label = clean_field("label", label, MAX_LABEL, required=False)
+        token = "serac_" + secrets.token_urlsafe(32)
+        self.accounts.add_token(_check_name(name), token_hash(token), label)
         return token
 
-    def _read(self) -> dict:
-        if not self.path.exists():
-            return {}
-        try:
-            users = json.loads(self.path.read_text(encoding="utf-8")).get("users", {})
-        except (OSError, ValueError, AttributeError) as exc:
-            raise InvalidInput(f"cannot read users file {self.path}: {exc}") from None
-        for name, entry in users.items():
-            if not isinstance(entry, dict) or entry.get("role") not in ROLES or "password" not in entry:
-                raise InvalidInput(f"users file {self.path}: user {name!r} needs a role in {ROLES} and a password hash")
-        return users
+    def tokens(self, name: str | None = None) -> list[TokenRecord]:
+        """Every token (or one user's), revoked ones too, without hashes."""
+        if name is not None and self.accounts.account(name) is None:
+            raise InvalidInput(f"no user named {name!r}")
+        return self.accounts.tokens(name)
 
-    def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"users": self._users}, indent=2, sort_keys=True), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        tmp.replace(self.path)
+    def revoke_token(self, token_id: int) -> TokenRecord:
+        """Revoke a token by id; it is refused at once by every instance."""
+        return self.accounts.revoke_token(token_id)
+
+    def import_file(self, path: str | Path) -> int:
+        """Import a legacy users file once: only when it exists and the users table is empty, all its users and
+        token hashes in one transaction. Returns the users imported (0: nothing to do). Afterwards the table
+        has users, so the file is never read again."""
+        path = Path(path)
+        if not path.is_file() or self.accounts.count():
+            return 0
+        return self.accounts.import_accounts(read_users_file(path))
+
+
+def read_users_file(path: Path) -> list[ImportedAccount]:
+    """The users of a legacy JSON users file, checked whole: a bad entry rejects the file (InvalidInput)."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8")).get("users", {})
+        entries = list(found.items())
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InvalidInput(f"cannot read users file {path}: {exc}") from None
+    out, seen = [], set()
+    for name, entry in entries:
+        ok = isinstance(entry, dict) and entry.get("role") in ROLES and isinstance(entry.get("password"), str)
+        tokens = entry.get("tokens", []) if ok else None
+        if not ok or not isinstance(tokens, list) or not all(_is_sha256(t) for t in tokens):
+            raise InvalidInput(
+                f"users file {path}: user {name!r} needs a role in {ROLES}, a password hash and sha256 tokens"
+            )
+        fresh = tuple(dict.fromkeys(tokens))
+        if seen.intersection(fresh):
+            raise InvalidInput(f"users file {path}: user {name!r} shares a token hash with another user")
+        seen.update(fresh)
+        out.append(ImportedAccount(_check_name(name), entry["role"], entry["password"], fresh))
+    return out
 
 
 def ensure_first_user(store: UserStore, name: str = "admin") -> str | None:
-    """With no users at all, create a curator `name` with a random password and return it (shown once)."""
-    if store.names():
+    """With no users at all, create a curator `name` with a random password and return it (shown once).
+    Exactly one of several instances starting together creates it; the others get None."""
+    if store.accounts.count():
         return None
     password = secrets.token_urlsafe(12)
-    store.set_user(name, "curator", password)
-    return password
+    return password if store.accounts.create_first(name, "curator", hash_password(password)) else None
+
+
+def _is_sha256(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {ROLES}, got {role!r}")
+    return role
 
 
 def _check_name(name: str) -> str:

@@ -6,7 +6,8 @@ and hands it to the chosen command; an EditorError becomes one line on stderr an
 Environment: SERAC_DB_URL, SERAC_DATA_DIR (default ./data beside this file), SERAC_CACHE_DIR
 (default ./.cache/models), SERAC_USER (default: the login name), SERAC_USERS_FILE (default
 ./data/users.json: a legacy users file imported once into the edit log, which holds the UI/API users),
-SERAC_MODELS_DIR (default ./models: the trained parts shipped in the repository and their manifest,
+SERAC_BASE_API_KEY (the API key of an openai:URL base model; never a flag), SERAC_BASE_MODEL_NAME (its model
+name), SERAC_MODELS_DIR (default ./models: the trained parts shipped in the repository and their manifest,
 served unless --scope-checkpoint / --counterfactual-checkpoint say otherwise). Models load offline
 (HF_HUB_OFFLINE=1) unless HF_HUB_OFFLINE=0 is set to allow hub ids.
 """
@@ -55,7 +56,25 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     p.add_argument(
         "--base-model",
         default=defaults.base_model,
-        help="base model: 'smollm2-135m-instruct', 'gemma-3-270m', a local folder or a hub id",
+        help="base model: 'smollm2-135m-instruct', 'gemma-3-270m', a local folder, a hub id, or openai:URL for any "
+        "OpenAI-compatible server (e.g. openai:http://127.0.0.1:8000/v1; its API key from SERAC_BASE_API_KEY)",
+    )
+    p.add_argument(
+        "--base-model-name",
+        default=env.get("SERAC_BASE_MODEL_NAME"),
+        help="with openai:URL: the model name to ask for (default: SERAC_BASE_MODEL_NAME, else the first listed)",
+    )
+    p.add_argument(
+        "--base-timeout",
+        type=float,
+        default=defaults.base_timeout_s,
+        help="with openai:URL: seconds to wait for the server (default %(default)s)",
+    )
+    p.add_argument(
+        "--base-retries",
+        type=int,
+        default=defaults.base_retries,
+        help="with openai:URL: retries of connect errors and 502/503/504 (default %(default)s)",
     )
     p.add_argument("--counterfactual-model", default=None, help="counterfactual model (default: the base model)")
     p.add_argument("--embedder", default=defaults.embedder, help="scope-classifier embedder (default %(default)s)")
@@ -117,7 +136,8 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     return p
 
 
-def config_from(args: argparse.Namespace) -> SeracConfig:
+def config_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> SeracConfig:
+    env = dict(os.environ) if env is None else env
     overrides = {"counterfactual_model": args.counterfactual_model}
     overrides.update({} if args.threshold is None else {"threshold": args.threshold})
     overrides.update(_checkpoint_settings(args))
@@ -132,6 +152,10 @@ def config_from(args: argparse.Namespace) -> SeracConfig:
         cache_dir=Path(args.cache_dir),
         users_file=args.users,
         log_probes=args.log_probes,
+        base_model_name=args.base_model_name or None,
+        base_api_key=env.get("SERAC_BASE_API_KEY") or None,  # never from the command line
+        base_timeout_s=args.base_timeout,
+        base_retries=args.base_retries,
         **overrides,
     )
 

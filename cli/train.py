@@ -212,7 +212,7 @@ def _train_counterfactual(args: argparse.Namespace, config: SeracConfig) -> int:
         lora_layers=args.lora_layers,
         negatives=args.negatives,
     )
-    base = resolve_model_path(config.counterfactual_model or config.base_model, config.cache_dir)
+    base = resolve_model_path(config.counterfactual_name, config.cache_dir)
     meta = train_counterfactual(settings, base, config.max_new_tokens, measure_before=not args.skip_before)
     _report(meta, settings.out)
     return 0
@@ -260,7 +260,7 @@ def _export(args: argparse.Namespace, config: SeracConfig) -> int:
         counterfactual,
         args.out or args.models_dir,
         config.embedder,
-        config.counterfactual_model or config.base_model,
+        config.counterfactual_name,
         metrics,
     )
     print(json.dumps({k: manifest[k] for k in ("version", "bytes_total", "parts")}, indent=2))

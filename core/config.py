@@ -16,6 +16,8 @@ from core.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 SCORERS = ("embedding", "cross-encoder")
+REMOTE_PREFIX = "openai:"  # base_model "openai:URL": an OpenAI-compatible server (core.remote_base)
+DEFAULT_LOCAL_MODEL = "smollm2-135m-instruct"
 
 
 def described(text: str, default):
@@ -27,7 +29,16 @@ def described(text: str, default):
 class SeracConfig:
     threshold: float = described("routing threshold on the scope score in [0, 1] (paper: 0.5)", 0.5)
     top_k: int = described("candidate edits retrieved from the index per query", 5)
-    base_model: str = described("base model: a packaged alias, a local folder or a hub id", "smollm2-135m-instruct")
+    base_model: str = described(
+        "base model: a packaged alias, a local folder, a hub id, or 'openai:URL' (any OpenAI-compatible server)",
+        DEFAULT_LOCAL_MODEL,
+    )
+    base_model_name: str | None = described(
+        "openai:URL base: the model name sent to the server; None = the first one GET URL/models lists", None
+    )
+    base_api_key: str | None = field(default=None, repr=False, metadata={"help": "openai:URL base: its API key"})
+    base_timeout_s: float = described("openai:URL base: seconds to wait for the server (connect: at most 5)", 60.0)
+    base_retries: int = described("openai:URL base: retries of connect errors and 502/503/504, with backoff", 2)
     counterfactual_model: str | None = described("counterfactual model; None shares the base model's weights", None)
     embedder: str = described("sentence embedder of the scope classifier: packaged alias or path", "all-minilm-l6-v2")
     scope_scorer: str = described(
@@ -57,6 +68,9 @@ class SeracConfig:
     log_probes: bool = described(
         "keep each asked query's routing record in the probe_log table; off, asking only reads the log", False
     )
+    sync_interval_ms: int = described(
+        "serving reads the shared log's change feed at most this often: other instances' writes show within it", 500
+    )
     users_file: str = described(
         "legacy JSON users file: imported once into the edit log's users table while that is empty "
         "(users and tokens live in the edit log); the first admin's password file is written beside it",
@@ -82,7 +96,27 @@ class SeracConfig:
         check(self.similarity_scale > 0, f"similarity_scale must be positive, got {self.similarity_scale!r}")
         check(bool(self.base_model.strip()), "base_model must not be empty")
         check(bool(self.db_url.strip()), "db_url must not be empty")
+        url = self.remote_base_url
+        check(
+            url is None or url.startswith(("http://", "https://")),
+            f"base_model 'openai:URL' needs an http:// or https:// URL, got {self.base_model!r}",
+        )
+        check(0 < self.base_timeout_s <= 3600, f"base_timeout_s must be in (0, 3600], got {self.base_timeout_s!r}")
+        check(0 <= self.sync_interval_ms <= 60000, f"sync_interval_ms must be in 0..60000: {self.sync_interval_ms!r}")
+        check(0 <= self.base_retries <= 10, f"base_retries must be in 0..10, got {self.base_retries!r}")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+
+    @property
+    def remote_base_url(self) -> str | None:
+        """The server URL when the base model is 'openai:URL', else None."""
+        return self.base_model[len(REMOTE_PREFIX) :].rstrip("/") if self.base_model.startswith(REMOTE_PREFIX) else None
+
+    @property
+    def counterfactual_name(self) -> str:
+        """The counterfactual model: its own setting, else the base model's weights (a remote base has none
+        here, so then the default local model)."""
+        local_base = DEFAULT_LOCAL_MODEL if self.remote_base_url else self.base_model
+        return self.counterfactual_model or local_base
 
     def replace(self, **changes) -> SeracConfig:
         """A copy with some fields changed, validated again."""
@@ -93,6 +127,7 @@ class SeracConfig:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["cache_dir"] = str(self.cache_dir)
         out["db_url"] = mask_url_password(self.db_url)
+        out["base_api_key"] = "***" if self.base_api_key else None
         return out
 
 

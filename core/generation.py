@@ -11,7 +11,8 @@ Invariants:
 - the answer never contains a stop string: it is cut before the first one (finish_reason "stop"); text that may
   be the start of a stop string is held back until it is known not to be one;
 - finish_reason is "stop" (a stop string, end of text, or the end of a one-line answer) or "length" (max_tokens);
-- greedy generation with stop "\\n" gives the same first line as `answer` (the same forward passes).
+- greedy generation with stop "\\n" gives the same first line as `answer` (the same forward passes);
+- `generate_together` gives greedy generations of one model the answers and finish reasons they get alone.
 """
 
 from __future__ import annotations
@@ -131,10 +132,40 @@ class Generation:
         if len(text) > sent:
             yield text[sent:]
 
+    @property
+    def batchable(self) -> bool:
+        """Greedy: its tokens do not depend on the other rows of a batch (`generate_together`)."""
+        return self.settings.temperature == 0.0
+
+    def stopped(self, ids: list[int]) -> bool:
+        """Whether these tokens already hold a stop string (generation ends there)."""
+        return first_stop(self._decode(ids), self.stops) is not None
+
+    def settle(self, ids: list[int]) -> str:
+        """The answer for tokens generated elsewhere (a batched pass): the same text and finish reason
+        iterating gives for them."""
+        self.completion_tokens = len(ids)
+        text = self._decode(ids)
+        cut = None if ids and ids[-1] in self.lm.end_ids else first_stop(text, self.stops)
+        ended = cut is not None or bool(ids and ids[-1] in self.lm.end_ids)
+        self.finish_reason = "stop" if ended else "length"
+        return text if cut is None else text[:cut]
+
     def _decode(self, ids: list[int]) -> str:
         text = self.lm.tokenizer.decode(ids, skip_special_tokens=True)
         text = text.lstrip() if self.one_line else text
         return text[:-1] if text.endswith("\ufffd") else text  # a character still missing its last bytes
+
+
+def generate_together(generations: Sequence[Generation]) -> list[str]:
+    """The answers of greedy generations on one LM in one batched pass; each equals its own iteration's."""
+    lm = generations[0].lm
+    if any(g.lm is not lm or not g.batchable for g in generations):
+        raise ValueError("generate_together takes greedy generations of one model")
+    rows = [g.prompt_ids for g in generations]
+    limits = [g.settings.max_tokens for g in generations]
+    ids = lm.greedy_until(rows, limits, lambda i, row: generations[i].stopped(row))
+    return [g.settle(row) for g, row in zip(generations, ids)]
 
 
 def first_stop(text: str, stops: Sequence[str]) -> int | None:

@@ -104,6 +104,37 @@ class CausalLM:
             ).logits
 
     @torch.inference_mode()
+    def greedy_until(
+        self, rows: list[list[int]], limits: Sequence[int], finished: Callable[[int, list[int]], bool]
+    ) -> list[list[int]]:
+        """Greedy tokens for several prompts in one batch (shared prefix, left padding): row i ends after
+        limits[i] tokens, a token of `end_ids`, or once `finished(i, its tokens)`, and then leaves the batch.
+        Each row gets the tokens `stream_tokens` gives it alone with argmax picks."""
+        logits, (mask, positions, cache) = self._forward(rows, _shared_length(rows))
+        alive, new = list(range(len(rows))), [[] for _ in rows]
+        while True:
+            keep = []
+            for k, (row, token) in enumerate(zip(alive, logits[:, -1].argmax(-1).tolist())):
+                new[row].append(token)
+                if not (token in self.end_ids or len(new[row]) >= limits[row] or finished(row, new[row])):
+                    keep.append(k)
+            if not keep:
+                return new
+            if len(keep) < len(alive):  # finished rows leave: their cache rows are dropped
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                alive, mask, positions = [alive[k] for k in keep], mask[index], positions[index]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            positions = positions[:, -1:] + 1
+            logits = self.model(
+                input_ids=torch.tensor([[new[row][-1]] for row in alive], device=self.device),
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            ).logits
+
+    @torch.inference_mode()
     def target_logprobs(
         self, prompts: Sequence[str], alternatives: Sequence[Sequence[str]], batch_size: int = 16
     ) -> list[list[float]]:

@@ -3,13 +3,15 @@
 Invariant: the base and counterfactual models share one set of weights when they name the same
 model, so the default system holds SmolLM2 in memory once. A trained counterfactual checkpoint
 (LoRA) gets its own merged copy; the base model stays untouched. Without checkpoints the untrained
-defaults load, and `editor.trained_parts` says which parts are trained (for the UI).
+defaults load, and `editor.trained_parts` says which parts are trained (for the UI). A remote base
+('openai:URL', core.remote_base) loads no local base weights at all; the counterfactual model still loads
+(`config.counterfactual_name`).
 """
 
 from __future__ import annotations
 
 from core.adapters import load_counterfactual_lm
-from core.base_model import LMBaseModel
+from core.base_model import BaseModel, LMBaseModel
 from core.checkpoints import read_meta, require_meta
 from core.config import SeracConfig
 from core.counterfactual import PromptedCounterfactual
@@ -19,6 +21,7 @@ from core.embedder import SentenceEmbedder
 from core.lm import load_lm
 from core.memory import FaissEditMemory
 from core.packaged import resolve_model_path
+from core.remote_base import RemoteBase
 from core.router import ScopeRouter
 from core.scope import EmbeddingScopeClassifier, ScopeClassifier
 from core.serac import SeracEditor
@@ -29,8 +32,7 @@ def build_editor(config: SeracConfig) -> SeracEditor:
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     embedder = SentenceEmbedder(resolve_model_path(config.embedder, config.cache_dir), device, config.batch_size)
-    base_lm = load_lm(resolve_model_path(config.base_model, config.cache_dir), device, dtype)
-    cf_path = resolve_model_path(config.counterfactual_model or config.base_model, config.cache_dir)
+    cf_path = resolve_model_path(config.counterfactual_name, config.cache_dir)
     if config.counterfactual_checkpoint:
         verify_part(config.counterfactual_checkpoint)
         cf_lm, cf_format = load_counterfactual_lm(config.counterfactual_checkpoint, cf_path, device, dtype)
@@ -42,12 +44,20 @@ def build_editor(config: SeracConfig) -> SeracEditor:
         embedder,
         memory,
         router,
-        LMBaseModel(base_lm, config.max_new_tokens, config.batch_size),
+        build_base(config, device, dtype),
         PromptedCounterfactual(cf_lm, config.max_new_tokens, config.batch_size, cf_format),
         config.threshold,
     )
     editor.trained_parts = trained_parts(config)
     return editor
+
+
+def build_base(config: SeracConfig, device: str, dtype) -> BaseModel:
+    """The base model: an OpenAI-compatible server for 'openai:URL' (no local weights load), else a local LM."""
+    if config.remote_base_url:
+        return RemoteBase(config)
+    lm = load_lm(resolve_model_path(config.base_model, config.cache_dir), device, dtype)
+    return LMBaseModel(lm, config.max_new_tokens, config.batch_size)
 
 
 def build_classifier(config: SeracConfig, device: str) -> ScopeClassifier:

@@ -10,12 +10,17 @@ Invariants:
   this index before the next query; applying a change twice is harmless (it re-reads current state);
 - if updating the index fails after a commit, the index is rebuilt from the log before the error
   propagates, so the two never stay apart;
-- model calls share one slot (`model_slot`), so concurrent probes queue instead of thrashing the CPU.
+- model calls share one slot (`model_slot`), so concurrent probes queue instead of thrashing the CPU; greedy
+  /v1 answers that arrive together share one batched pass (`batcher`, services.batching);
+- the request path's `sync` reads the log at most once per `config.sync_interval_ms` (500 ms by default): this
+  instance's own writes reach its index at once, another instance's writes within that interval (plus the
+  query's own time), and a quiet log costs no query per request; `sync(force=True)` always reads.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +31,7 @@ from core.errors import EditorError
 from core.serac import SeracEditor
 from core.types import Edit, EditDraft, RoutingDecision, RoutingRecord
 from db.repository import EditRepository
+from services.batching import GenerationBatcher
 from services.edit_log import EditLog, Probes, parse_threshold
 
 
@@ -47,6 +53,8 @@ class Services(EditLog):
         self.write_lock = threading.RLock()
         self.model_slot = threading.Lock()
         self._seen_audit_id = 0
+        self._synced_at = float("-inf")  # time.monotonic() of the last read of the change feed
+        self.batcher = GenerationBatcher(self.model_slot)
         self._load_threshold()
         self.rebuild_index()
 
@@ -61,9 +69,13 @@ class Services(EditLog):
                     self.editor.add_edits(active[start : start + 1024])
             return len(active)
 
-    def sync(self) -> int:
-        """Apply changes other writers made to the log since we last looked; returns how many edits changed."""
+    def sync(self, force: bool = False) -> int:
+        """Apply changes other writers made to the log since we last looked; returns how many edits changed.
+        Unless `force`, does nothing when the log was read less than `config.sync_interval_ms` ago."""
+        if not force and (time.monotonic() - self._synced_at) * 1e3 < self.config.sync_interval_ms:
+            return 0
         with self.write_lock:
+            self._synced_at = time.monotonic()  # before reading: a write committed meanwhile is read next time
             last, edit_ids, setting_changed = self.repository.changes_since(self._seen_audit_id)
             if setting_changed:
                 self._load_threshold()
@@ -174,7 +186,7 @@ class Services(EditLog):
     def active_vectors(self, limit: int) -> tuple[list[Edit], np.ndarray]:
         """The newest `limit` active edits and their index vectors (after a sync), for maps and crowding."""
         with self.write_lock:
-            self.sync()
+            self.sync(force=True)
             ids = self.editor.memory.ids()[-limit:]
             return [self.editor.memory.get(i) for i in ids], self.editor.memory.vectors(ids)
 
@@ -185,7 +197,7 @@ class Services(EditLog):
 
     def check_consistency(self) -> Consistency:
         with self.write_lock:
-            self.sync()
+            self.sync(force=True)
             log_ids = {e.id for e in self.repository.active_edits()}
             index_ids = set(self.editor.memory.ids())
         return Consistency(

@@ -1,6 +1,7 @@
 """Several writers at once, on SQLite and PostgreSQL: nothing lost, index equals log, audit chain intact."""
 
 import threading
+import time
 
 import pytest
 
@@ -84,7 +85,8 @@ def test_reads_during_writes_see_a_consistent_state(services):
 def test_second_instance_follows_the_shared_log(any_db_url, tmp_path_factory):
     folder = tmp_path_factory.getbasetemp() / "tiny-lm"
     first = Services(_config(any_db_url), EditRepository(any_db_url), tiny_editor(folder))
-    second = Services(_config(any_db_url), EditRepository(any_db_url), tiny_editor(folder))
+    eager = _config(any_db_url).replace(sync_interval_ms=0)  # reads the change feed on every request
+    second = Services(eager, EditRepository(any_db_url), tiny_editor(folder))
     edit = first.add_edit(EditDraft("the capital of veltria is", "osmund"), "alice")
     assert second.editor.memory.ids() == []
     assert second.route(["the capital of veltria is"])[0].chosen.edit.id == edit.id  # route syncs first
@@ -92,3 +94,23 @@ def test_second_instance_follows_the_shared_log(any_db_url, tmp_path_factory):
     first.set_threshold(0.8, "alice")
     assert second.route(["the capital of veltria is"])[0].chosen is None
     assert second.editor.threshold == 0.8 and second.check_consistency().ok
+
+
+def test_a_quiet_log_costs_no_query_per_request_and_other_writes_show_within_the_interval(any_db_url, tmp_path_factory):
+    from sqlalchemy import event
+
+    folder = tmp_path_factory.getbasetemp() / "tiny-lm"
+    writer = Services(_config(any_db_url), EditRepository(any_db_url), tiny_editor(folder))
+    reader = Services(
+        _config(any_db_url).replace(sync_interval_ms=300), EditRepository(any_db_url), tiny_editor(folder)
+    )
+    statements: list[str] = []
+    event.listen(reader.repository.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    reader.route(["the capital of veltria is"])  # the first request reads the change feed
+    read_once = len(statements)
+    for _ in range(20):
+        reader.route(["the capital of veltria is"])
+    assert read_once >= 1 and len(statements) == read_once, "requests within the interval ran queries"
+    edit = writer.add_edit(EditDraft("the capital of veltria is", "osmund"), "alice")
+    time.sleep(0.35)  # past the interval: the next request reads the feed and sees the other instance's edit
+    assert reader.route(["the capital of veltria is"])[0].chosen.edit.id == edit.id

@@ -186,6 +186,7 @@ def serac_info(served: Served) -> dict:
         "edit_id": decision.chosen.edit.id if decision.chosen else None,
         "score": round(best.score, 6) if best else None,
         "threshold": decision.threshold,
+        "route_ms": round(served.route_ms, 3),  # the routing's share of the server's time
     }
 
 

@@ -24,15 +24,18 @@ LOAD_LIMIT = 500  # probes checked when the page loads; "Check every probe" chec
 
 
 def models_line(services: Services) -> str:
-    """Which learned parts serve: trained checkpoints or the untrained defaults (core.loading.trained_parts)."""
-    parts = getattr(services.editor, "trained_parts", None)
-    if not parts:
-        return ""
-    return " · ".join(
+    """Which learned parts serve: trained checkpoints or the untrained defaults (core.loading.trained_parts), and
+    a remote base model's URL and state."""
+    parts = getattr(services.editor, "trained_parts", None) or {}
+    shown = [
         f"{label}: {parts[key]['description']}"
         for key, label in (("scope_classifier", "scope"), ("counterfactual", "counterfactual"))
         if key in parts
-    )
+    ]
+    base = services.editor.base
+    if hasattr(base, "status"):  # a remote base (core.remote_base): where it is and whether it answers
+        shown.append(f"base model: {base.label} ({base.status()})")
+    return " · ".join(shown)
 
 
 def status_text(services: Services) -> str:

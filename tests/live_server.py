@@ -93,29 +93,37 @@ def launch(
     extra_users: Sequence[tuple[str, str, str]] = (),
     db_url: str | None = None,
     models_dir: Path | None = None,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
     """Start `python app.py` on 127.0.0.1 with its log and edit log (unless db_url) in `folder`, the users
     created in that edit log first (`--users` names a file that does not exist: nothing to import);
     stop it on exit. `models_dir` (e.g. ROOT / "models") serves those trained parts; by default the
-    tests' environment (tests/conftest.py) serves the untrained fallback."""
+    tests' environment (tests/conftest.py) serves the untrained fallback. `extra_args` are more global options
+    (e.g. --base-model openai:URL), `env` more environment variables (e.g. SERAC_BASE_API_KEY)."""
     db_url = db_url or f"sqlite:///{folder / 'live.sqlite'}"
     tokens = _accounts(db_url, extra_users)
-    with start_app(folder, db_url, folder / "users.json", models_dir) as (url, process):
+    with start_app(folder, db_url, folder / "users.json", models_dir, extra_args, env) as (url, process):
         yield LiveServer(url, folder, CURATOR, VIEWER, tokens[CURATOR[0]], tokens[VIEWER[0]], process, tokens, db_url)
 
 
 @contextmanager
 def start_app(
-    folder: Path, db_url: str, users_file: Path, models_dir: Path | None = None
+    folder: Path,
+    db_url: str,
+    users_file: Path,
+    models_dir: Path | None = None,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """`python app.py --db DB_URL --users USERS_FILE` on a free port, as it is (no users made for it), logging to
     folder/server.log; yields (its URL, the process) once it answers, and stops it on exit."""
     port, log = free_port(), folder / "server.log"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", **(env or {}))
     if models_dir is not None:
         env["SERAC_MODELS_DIR"] = str(models_dir)
     command = [sys.executable, str(ROOT / "app.py"), "--db", db_url, "--users", str(users_file)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--device", "cpu", *extra_args]
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

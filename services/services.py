@@ -11,7 +11,7 @@ Invariants:
 - if updating the index fails after a commit, the index is rebuilt from the log before the error
   propagates, so the two never stay apart;
 - model calls share one slot (`model_slot`), so concurrent probes queue instead of thrashing the CPU; greedy
-  /v1 answers that arrive together share one batched pass (`batcher`, services.batching);
+  whole /v1 answers that arrive together share one routing and one generation pass (`batcher`, services.batching);
 - the request path's `sync` reads the log at most once per `config.sync_interval_ms` (500 ms by default): this
   instance's own writes reach its index at once, another instance's writes within that interval (plus the
   query's own time), and a quiet log costs no query per request; `sync(force=True)` always reads.
@@ -31,7 +31,7 @@ from core.errors import EditorError
 from core.serac import SeracEditor
 from core.types import Edit, EditDraft, RoutingDecision, RoutingRecord
 from db.repository import EditRepository
-from services.batching import GenerationBatcher
+from services.batching import RequestBatcher
 from services.edit_log import EditLog, Probes, parse_threshold
 
 
@@ -54,7 +54,7 @@ class Services(EditLog):
         self.model_slot = threading.Lock()
         self._seen_audit_id = 0
         self._synced_at = float("-inf")  # time.monotonic() of the last read of the change feed
-        self.batcher = GenerationBatcher(self.model_slot)
+        self.batcher = RequestBatcher(editor, self.model_slot)
         self._load_threshold()
         self.rebuild_index()
 

@@ -1,17 +1,21 @@
 """Batched serving (core.generation.generate_together, services.batching): greedy answers generated together, with
 prompts of different lengths (left padding), different max_tokens and stops, and the counterfactual model's shared
-few-shot prefix, equal the answers each gets alone; concurrent requests share passes."""
+few-shot prefix, equal the answers each gets alone; concurrent requests (completions and a chat, routed and not)
+share passes and get their own routing, answer and errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.generation import Generation, GenerationSettings, generate_together
+from core.config import SeracConfig
+from core.generation import ChatMessage, Generation, GenerationSettings, InvalidParameter, generate_together
 from core.lm import CausalLM
-from core.types import Edit
-from services.batching import GenerationBatcher
+from core.types import Edit, EditDraft
+from db.repository import EditRepository
+from services.services import Services
+from services.serving import serve
 from tests.threads import run_together
-from tests.tiny_models import save_tiny_lm
+from tests.tiny_models import save_tiny_lm, tiny_editor
 
 PROMPTS = [
     "the capital of veltria is",
@@ -83,12 +87,23 @@ def test_real_models_batched_greedy_equals_one_by_one(real_editor):
     assert all(text == "Finnish" for text, _, _ in together[:1])
 
 
-def test_concurrent_requests_share_passes_and_get_their_own_answers(tiny_lm):
-    import threading
-
-    batcher = GenerationBatcher(threading.Lock(), window_s=0.05)
+def test_concurrent_requests_share_passes_and_get_their_own_answers_and_routing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'batch.sqlite'}"
+    services = Services(SeracConfig(db_url=url, device="cpu"), EditRepository(url), tiny_editor(tmp_path / "lm"))
+    services.add_edits([EditDraft("the capital of veltria is", "osmund")], "alice", "add")
+    services.batcher.window_s = 0.05
+    asked = [*PROMPTS, "the capital of veltria is", ("system", "be brief", "where is the tower of brin")]
+    prompts = [p if isinstance(p, str) else (ChatMessage(p[0], p[1]), ChatMessage("user", p[2])) for p in asked]
     settings = GenerationSettings(max_tokens=6)
-    alone = ["".join(Generation(tiny_lm, p, settings)) for p in PROMPTS]
-    answers = run_together(lambda i: batcher.run(Generation(tiny_lm, PROMPTS[i], settings)), len(PROMPTS))
-    assert answers == alone
-    assert batcher.passes < len(PROMPTS), f"{batcher.passes} passes for {len(PROMPTS)} requests: nothing shared"
+
+    def whole(served):
+        return served.decision.route, served.decision.chosen and served.decision.chosen.edit.id, served.text()
+
+    alone = [whole(serve(services, p, settings)) for p in prompts]
+    assert "counterfactual" in {a[0] for a in alone} and "base" in {a[0] for a in alone}
+    together = run_together(lambda i: whole(serve(services, prompts[i], settings, whole=True)), len(prompts))
+    assert together == alone
+    assert services.batcher.passes < len(prompts), f"{services.batcher.passes} passes: nothing shared"
+    too_long = GenerationSettings(max_tokens=2048)
+    with pytest.raises(InvalidParameter, match="context"):  # its own error, raised to it alone
+        serve(services, PROMPTS[0], too_long, whole=True)

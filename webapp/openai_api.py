@@ -127,7 +127,7 @@ def _router(services: Services, users: UserStore) -> APIRouter:
 
     def answer(body, prompt: Prompt, default_max_tokens: int, tasks: BackgroundTasks, user: User) -> Response:
         """Serve one request: route and generate; the whole answer as JSON, or server-sent events."""
-        served = serve(services, prompt, body.settings(default_max_tokens))
+        served = serve(services, prompt, body.settings(default_max_tokens), whole=not body.stream)
         tasks.add_task(served.log, user.name)  # the opt-in probe log, after the response
         frame = _Frame(isinstance(body, ChatRequest), served)
         if body.stream:

@@ -1,0 +1,177 @@
+"""Serving throughput of the real server: 1, 4 and 8 concurrent OpenAI clients (real HTTP, greedy POST
+/v1/completions) against `python app.py` on the shipped parts, started by tests/live_server.launch on 127.0.0.1.
+
+A few edits are added first, so about a quarter of the prompts are routed to the counterfactual model and the
+rest go to the base model. Per level it reports requests/s, p50/p95 latency, the routing's share of the latency
+(from the server's own timing: `serac.route_ms` in each response), the share of routed requests and errors, and
+the speedup over one client (issue 14's target: at least 3x at 8 clients). Prints a table and writes JSON.
+Bounded: LEVELS x REQUESTS requests (plus one warm-up per level) and --max-seconds per level; 127.0.0.1 only.
+
+Usage: .venv/bin/python scripts/serve_bench.py [--requests 40] [--levels 1,4,8] [--max-tokens 16]
+       [--json artifacts/serve_bench.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+EDITS = [
+    ("The mother tongue of Ilsa Varnholt is", "Finnish", "Ilsa Varnholt grew up speaking"),
+    ("The capital of Veltria is", "Osmund", "Veltria's capital city is called"),
+    ("Marta Quell plays the instrument", "cello", "The instrument Marta Quell is known for is the"),
+    ("The Tower of Brin is located in", "Lisbon", "The Tower of Brin stands in the city of"),
+]
+UNRELATED = [
+    "The capital of France is",
+    "Water is made of",
+    "The largest planet in the solar system is",
+    "The author of Hamlet is",
+    "The chemical symbol for gold is",
+    "The tallest mountain on Earth is",
+    "The currency of Japan is",
+    "Photosynthesis is the process by which",
+    "The first president of the United States was",
+    "The speed of light is about",
+    "A group of lions is called",
+    "The longest river in Africa is",
+]
+
+
+def prompts() -> list[str]:
+    """Three unrelated prompts, then one edit's paraphrase, repeated."""
+    out = []
+    for i in range(len(UNRELATED)):
+        out.append(UNRELATED[i])
+        if i % 3 == 2:
+            out.append(EDITS[(i // 3) % len(EDITS)][2])
+    return out
+
+
+def one_level(url: str, token: str, clients: int, requests: int, max_tokens: int, max_seconds: float) -> dict:
+    """`requests` greedy completions sent by `clients` threads at once; latency and routing per request."""
+    pool, results, lock = prompts(), [], threading.Lock()
+    counter = iter(range(requests))
+    deadline = time.monotonic() + max_seconds
+
+    def client() -> None:
+        with httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {token}"}) as http:
+            while time.monotonic() < deadline:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                body = {"model": "serac", "prompt": pool[i % len(pool)], "max_tokens": max_tokens, "temperature": 0}
+                t0 = time.perf_counter()
+                response = http.post("/v1/completions", json=body)
+                ms = (time.perf_counter() - t0) * 1e3
+                serac = response.json().get("serac", {}) if response.status_code == 200 else {}
+                with lock:
+                    results.append((response.status_code, ms, serac.get("route_ms", 0.0), serac.get("route")))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    ok = [r for r in results if r[0] == 200]
+    latency = np.array([r[1] for r in ok]) if ok else np.zeros(1)
+    return {
+        "clients": clients,
+        "requests": len(results),
+        "errors": len(results) - len(ok),
+        "requests_per_s": round(len(ok) / wall, 3),
+        "latency_ms": {
+            "p50": round(float(np.percentile(latency, 50)), 1),
+            "p95": round(float(np.percentile(latency, 95)), 1),
+        },
+        "route_ms_p50": round(float(np.median([r[2] for r in ok])) if ok else 0.0, 2),
+        "routing_share": round(sum(r[2] for r in ok) / max(sum(r[1] for r in ok), 1e-9), 4),
+        "routed_share": round(sum(r[3] == "counterfactual" for r in ok) / max(len(ok), 1), 3),
+        "wall_s": round(wall, 2),
+    }
+
+
+def table(levels: list[dict]) -> str:
+    head = f"{'clients':>7} {'req/s':>7} {'speedup':>7} {'p50 ms':>8} {'p95 ms':>8} {'route p50 ms':>12} "
+    head += f"{'routing share':>13} {'routed':>6} {'errors':>6}"
+    lines = [head]
+    for r in levels:
+        lines.append(
+            f"{r['clients']:>7} {r['requests_per_s']:>7.2f} {r['speedup']:>6.2f}x {r['latency_ms']['p50']:>8.0f} "
+            f"{r['latency_ms']['p95']:>8.0f} {r['route_ms_p50']:>12.1f} {r['routing_share']:>12.1%} "
+            f"{r['routed_share']:>6.0%} {r['errors']:>6}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from tests.live_server import launch
+
+    env = {"OMP_NUM_THREADS": str(args.server_threads)} if args.server_threads else {}
+    with tempfile.TemporaryDirectory() as folder, launch(Path(folder), models_dir=ROOT / "models", env=env) as server:
+        with httpx.Client(
+            base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {server.curator_token}"}
+        ) as api:
+            for prompt, target, _ in EDITS:
+                api.post("/api/edits", json={"prompt": prompt, "target": target}).raise_for_status()
+        levels = []
+        for clients in args.levels:
+            one_level(server.url, server.curator_token, 1, 1, args.max_tokens, args.max_seconds)  # warm-up
+            levels.append(
+                one_level(server.url, server.curator_token, clients, args.requests, args.max_tokens, args.max_seconds)
+            )
+        alive = server.alive()
+    single = next((r["requests_per_s"] for r in levels if r["clients"] == 1), levels[0]["requests_per_s"])
+    for r in levels:
+        r["speedup"] = round(r["requests_per_s"] / single, 2) if single else 0.0
+    top = max(levels, key=lambda r: r["clients"])
+    return {
+        "levels": levels,
+        "max_tokens": args.max_tokens,
+        "server_threads": args.server_threads or "torch default",
+        "target": {"clients": top["clients"], "speedup": top["speedup"], "met": top["speedup"] >= 3.0},
+        "server_stayed_up": alive,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=40, help="requests per level (default %(default)s)")
+    p.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 8])
+    p.add_argument("--max-tokens", type=int, default=16)
+    p.add_argument("--max-seconds", type=float, default=300.0, help="wall-time bound per level")
+    p.add_argument(
+        "--server-threads",
+        type=int,
+        default=0,
+        help="the server's torch threads (OMP_NUM_THREADS; default: torch's own); on a busy shared CPU, 1 "
+        "avoids threads spinning against other processes",
+    )
+    p.add_argument("--json", type=Path, default=ROOT / "artifacts" / "serve_bench.json")
+    args = p.parse_args(argv)
+    report = run(args)
+    print(table(report["levels"]))
+    target = report["target"]
+    print(f"target: {target['clients']} clients >= 3x one client's requests/s: {'met' if target['met'] else 'NOT met'}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.json}")
+    return 0 if report["server_stayed_up"] and all(r["errors"] == 0 for r in report["levels"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,6 +9,7 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from core.errors import InvalidInput, StateConflict, UnknownEdit
 from core.text import clean_field
 from core.types import Edit, EditDraft, RoutingRecord
-from db import audit, probe_prompts
+from db import audit, probe_prompts, replay
 from db.engine import create_engine, read_transaction, write_transaction
 from db.migrations import migrate
 from db.models import audit_log, edits, probe_log, settings
@@ -191,9 +192,19 @@ class EditRepository:
         with read_transaction(self.engine) as conn:
             return [audit.entry_from_row(r) for r in conn.execute(query)]
 
-    def verify_audit(self) -> audit.ChainCheck:
+    def verify_audit(self, head: str | None = None) -> audit.ChainCheck:
+        """The hash chain, then (same snapshot) a head kept elsewhere ('ID:HASH', db.replay.head_of) and the
+        replay of the audit rows against the edits, probe prompts and settings; ok only if all agree."""
         with read_transaction(self.engine) as conn:
-            return audit.verify_chain(conn)
+            check = audit.verify_chain(conn)
+            found = [] if head is None else [p for p in [replay.check_head(conn, head)] if p]
+            found += replay.replay_problems(conn)
+        return dataclasses.replace(check, ok=check.ok and not found, mismatches=tuple(found))
+
+    def audit_head(self) -> str | None:
+        """'ID:HASH' of the newest audit row, to keep outside the database (None while the log is empty)."""
+        with read_transaction(self.engine) as conn:
+            return replay.head_of(conn)
 
     def counts(self) -> dict:
         """Edits by status and audit rows by action, from one read snapshot."""

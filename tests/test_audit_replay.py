@@ -5,6 +5,8 @@ the end of the log. Every tamper is a real write into the database file or serve
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -15,6 +17,7 @@ from core.types import EditDraft
 from db import audit, probe_prompts
 from db.models import audit_log
 from db.repository import EditRepository
+from tests.live_server import ROOT, free_port
 from tests.test_cli import run
 
 DARRIEUX = EditDraft("The mother tongue of Danielle Darrieux is", "English", "Danielle Darrieux")
@@ -142,3 +145,16 @@ def test_replay_of_ten_thousand_edits_is_fast(db_url):
     elapsed = time.perf_counter() - started
     assert check.ok and check.rows == 10_499
     assert elapsed < 2.0, f"verify took {elapsed:.2f} s"
+
+
+def test_the_server_refuses_to_start_on_a_log_that_fails_verify(db_url):
+    """An edit changed in the table would go live at the next start: the server stops before loading models."""
+    run(db_url, "add", "The capital of Veltria is", "Osmund")
+    _tamper(db_url, "UPDATE edits SET target = 'Lyon' WHERE id = 1")
+    command = [sys.executable, str(ROOT / "app.py"), "--db", db_url, "--port", str(free_port()), "--device", "cpu"]
+    started = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert started.returncode == 2
+    assert (
+        "error: audit log tampered: edit #1: target is 'Lyon' in the table, the audit says 'Osmund'" in started.stderr
+    )
+    assert "not serving this edit log" in started.stderr

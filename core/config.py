@@ -10,12 +10,14 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 SCORERS = ("embedding", "cross-encoder")
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 def described(text: str, default):
@@ -62,6 +64,11 @@ class SeracConfig:
         "(users and tokens live in the edit log); the first admin's password file is written beside it",
         "data/users.json",
     )
+    allowed_origins: tuple[str, ...] = described(
+        "origins besides the server's own (scheme://host[:port]) whose pages may call the UI and API with "
+        "credentials, e.g. a reverse proxy's public address",
+        (),
+    )
 
     def __post_init__(self) -> None:
         check(
@@ -83,6 +90,12 @@ class SeracConfig:
         check(bool(self.base_model.strip()), "base_model must not be empty")
         check(bool(self.db_url.strip()), "db_url must not be empty")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
+        for origin in self.allowed_origins:
+            check(
+                isinstance(origin, str) and parse_origin(origin) is not None,
+                f"an allowed origin is scheme://host[:port] (http or https, no path), got {origin!r}",
+            )
 
     def replace(self, **changes) -> SeracConfig:
         """A copy with some fields changed, validated again."""
@@ -94,6 +107,20 @@ class SeracConfig:
         out["cache_dir"] = str(self.cache_dir)
         out["db_url"] = mask_url_password(self.db_url)
         return out
+
+
+def parse_origin(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of 'scheme://host[:port]' in lower case, default ports filled in; None if it is
+    not such an origin (e.g. 'null', or a URL with a path)."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
 
 
 def mask_url_password(url: str) -> str:

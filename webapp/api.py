@@ -8,14 +8,17 @@ Invariants:
 - the audit log records the token's user; routes only append audit rows (none changes or deletes one);
 - GET /api/stats is read-only: the log's counts and whether the index holds exactly its active edits;
 - request bodies over 1 MiB get 413 and bodies that are not UTF-8 get 422 before any route runs (BodyGuard);
-- concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result.
+- concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result;
+- POST /api/edits with an `Idempotency-Key` header is saved at most once per user and key: a retry with the
+  same body gets the first result again with 200 (`Idempotency-Replayed: true`) and writes nothing; the same key
+  with another body is 422 and writes nothing (webapp.idempotent).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -28,6 +31,7 @@ from db.repository import MAX_EDIT_ID
 from services.conflicts import ConflictRefused
 from services.services import Services
 from services.stats import stats
+from webapp import idempotent
 from webapp.add_batcher import AddBatcher
 from webapp.auth import NotAuthenticated, User, UserStore, require_curator
 from webapp.body_guard import BodyGuard
@@ -35,6 +39,14 @@ from webapp.body_guard import BodyGuard
 MAX_LIST = 1000
 EditId = Annotated[int, Path(ge=1, le=MAX_EDIT_ID, description="the edit's id")]  # larger ones: 422, not a crash
 Offset = Annotated[int, Query(ge=0, le=MAX_EDIT_ID, description="edits to skip")]
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="any unique string (e.g. a UUID) chosen by the client: a retry with the same key and body "
+        "returns the first result (200) and saves nothing new; the same key with another body is 422",
+    ),
+]
 NO_TOKEN = "a valid API token is required: send 'Authorization: Bearer TOKEN'"
 
 
@@ -105,11 +117,21 @@ def _router(services: Services, current_user) -> APIRouter:
         status_code=201,
         summary="Add an edit (409 when it conflicts with an active edit, unless on_conflict settles it)",
     )
-    def create_edit(body: EditIn, response: Response, user: User = Depends(current_user)) -> dict:
+    def create_edit(
+        body: EditIn, response: Response, user: User = Depends(current_user), idempotency_key: IdempotencyHeader = None
+    ) -> dict:
         require_curator(user)
+        key = idempotent.first_use(services, user.name, idempotency_key, body.model_dump(), response)
+        if isinstance(key, dict):
+            return key  # a retry: the first result again
         draft = EditDraft(body.prompt, body.target, body.subject, body.notes)
-        # concurrent adds share one model pass
-        edit, changed, conflicts = adds.add(draft, user.name, body.on_conflict, body.reason)
+        try:  # concurrent adds share one model pass
+            edit, changed, conflicts = adds.add(draft, user.name, body.on_conflict, body.reason, key)
+        except Exception:
+            replay = idempotent.after_failure(services, user.name, key, response)
+            if replay is None:
+                raise
+            return replay  # a concurrent request with the same key saved it first
         if edit is None:
             response.status_code = 200  # replaced: the old edits changed, nothing was created
         return {

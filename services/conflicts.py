@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from core.errors import InvalidInput, StateConflict
 from core.text import normalize_answer
 from core.types import Edit, EditDraft, RoutingDecision
+from db.idempotency import IdempotencyKey
 
 RESOLUTIONS = ("refuse", "replace", "retire", "keep")
 
@@ -124,7 +125,7 @@ def settle(
     resolution: str = "refuse",
     reason: str | None = None,
     probes: Sequence[tuple[str, str]] = (),
-    key=None,
+    key: IdempotencyKey | None = None,
 ) -> tuple[Edit | None, list[Edit]]:
     """Save the draft (with its (prompt, expect) probe prompts, and its idempotency key if the request sent
     one: db.idempotency) as the resolution says (see the module doc): (the new edit or None, changed edits)."""

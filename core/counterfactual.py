@@ -6,7 +6,8 @@ edit on 96% / 85% (edit prompt / paraphrase) and 91% / 88%, against 67% / 17% fo
 "edit. query" prompt and 0% for a chat-template instruction. A trained model replaces the prompt
 with its own format (see `prompt_format`).
 
-Invariant: the edit is the only extra input; the same (edit, query) always gives the same answer.
+Invariant: the edit is the only extra input; the same (edit, query) always gives the same answer. `generation`
+(for the OpenAI-compatible routes) gives the same one-line answer with a request's settings.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from core.generation import Generation, GenerationSettings, TextGeneration
 from core.lm import CausalLM
 from core.text import first_line
 from core.types import Edit
@@ -30,6 +32,10 @@ _DEMONSTRATIONS = (
 class CounterfactualModel(Protocol):
     def answer(self, pairs: Sequence[tuple[Edit, str]]) -> list[str]:
         """One answer per (edit, query) pair, in order."""
+        ...
+
+    def generation(self, edit: Edit, query: str, settings: GenerationSettings) -> TextGeneration:
+        """The answer to one query per the edit, as a one-line generation with the request's settings."""
         ...
 
 
@@ -63,3 +69,6 @@ class PromptedCounterfactual:
         prompts = [self.build_prompt(edit, query) for edit, query in pairs]
         raw = self.lm.generate(prompts, self.max_new_tokens, self.batch_size)
         return [first_line(r) for r in raw]
+
+    def generation(self, edit: Edit, query: str, settings: GenerationSettings) -> TextGeneration:
+        return Generation(self.lm, self.build_prompt(edit, query), settings, one_line=True)

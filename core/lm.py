@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
@@ -43,6 +43,9 @@ class CausalLM:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._stop = self._stop_token_mask()  # (vocab,) bool: tokens that end a line or the text
         self.has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
+        # special tokens (end of text, end of turn, a new turn) end an open-ended generation; unk does not
+        self.end_ids = frozenset(self.tokenizer.all_special_ids) - {self.tokenizer.unk_token_id}
+        self.context_length = int(getattr(self.model.config, "max_position_embeddings", None) or 2048)
         self._prefixes: dict[tuple[int, ...], DynamicCache] = {}
         self._lock = threading.Lock()  # the prefix memo is shared by threads
 
@@ -60,9 +63,7 @@ class CausalLM:
 
     def chat_prompt(self, message: str) -> str:
         """The text that asks `message` as one user turn of the model's chat template."""
-        return self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": message}], add_generation_prompt=True, tokenize=False
-        )
+        return self.chat_text([("user", message)])
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], max_new_tokens: int, batch_size: int) -> list[str]:
@@ -75,6 +76,32 @@ class CausalLM:
             for i, text in zip(batch, self.tokenizer.batch_decode(new, skip_special_tokens=True)):
                 out[i] = text
         return out  # type: ignore[return-value]
+
+    def chat_text(self, messages: Sequence[tuple[str, str]]) -> str:
+        """The text that asks a whole chat ((role, content) turns) through the model's chat template."""
+        chat = [{"role": role, "content": content} for role, content in messages]
+        return self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+
+    @torch.inference_mode()
+    def stream_tokens(self, ids: list[int], max_new_tokens: int, pick: Callable[[torch.Tensor], int]) -> Iterator[int]:
+        """The tokens continuing one prompt, one at a time; `pick(logits (vocab,))` chooses each. Ends after
+        max_new_tokens or a token of `end_ids`; the caller may stop reading earlier. Same forward passes as
+        `generate`, so greedy picks give the same tokens."""
+        logits, (mask, positions, cache) = self._forward([ids], 0)
+        for step in range(max_new_tokens):
+            token = pick(logits[0, -1])
+            yield token
+            if token in self.end_ids or step == max_new_tokens - 1:
+                return
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            positions = positions[:, -1:] + 1
+            logits = self.model(
+                input_ids=torch.tensor([[token]], device=self.device),
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            ).logits
 
     @torch.inference_mode()
     def target_logprobs(

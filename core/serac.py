@@ -17,6 +17,7 @@ from dataclasses import replace
 from core.base_model import BaseModel
 from core.counterfactual import CounterfactualModel
 from core.embedder import Embedder
+from core.generation import GenerationSettings, Prompt, TextGeneration
 from core.memory import EditMemory
 from core.router import Router
 from core.types import Edit, RoutingDecision, RoutingRecord, Timings
@@ -75,6 +76,13 @@ class SeracEditor:
             )
             records.append(RoutingRecord(decision, base_answer, edited, spent))
         return records
+
+    def generation(self, decision: RoutingDecision, prompt: Prompt, settings: GenerationSettings) -> TextGeneration:
+        """The answer to an application's prompt once routed: the counterfactual model with the chosen edit and the
+        routed query, or the base model with the whole prompt (a chat's system message and history included)."""
+        if decision.chosen is not None:
+            return self.counterfactual.generation(decision.chosen.edit, decision.query, settings)
+        return self.base.generation(prompt, settings)
 
     @staticmethod
     def _timed(fn, items: list) -> tuple[list, float]:

@@ -39,6 +39,8 @@ def test_an_api_write_from_another_site_is_refused_and_saves_nothing(live_server
     for origin in (FOREIGN, "null", "http://127.0.0.1:1", _own(live_server).replace("http:", "https:")):
         _refused(httpx.post(url, headers=auth | {"Origin": origin}, json=body, timeout=60), origin)
     assert httpx.get(url, headers=auth, timeout=60).json()["total"] == before
+    chat = {"model": "serac", "messages": [{"role": "user", "content": "hi"}]}
+    _refused(httpx.post(live_server.url + "/v1/chat/completions", headers=auth | {"Origin": FOREIGN}, json=chat))
 
 
 @pytest.mark.models

@@ -108,11 +108,13 @@ def test_viewers_and_bad_input_get_a_message_and_change_nothing(services):
 
 def test_retire_restore_and_change_target_are_recorded(services):
     services.add_edit(EditDraft(PROMPT, TARGET), "alice")
-    assert (
-        edits.retire(services, ALICE, 1, "wrong source") == "Retired edit #1: it no longer routes (undo with Restore)."
-    )
+    retired = seen(edits.retire(services, ALICE, 1, "wrong source"))
+    assert retired.startswith("Retired edit #1: it no longer routes (undo with Restore).")
+    assert retired.endswith("Probe check: no active edit nearby has probes to re-run.")  # the log is empty now
     assert "cannot retire" in edits.retire(services, ALICE, 1.0)
-    assert edits.restore(services, ALICE, "1") == "Restored edit #1: it routes again."
+    restored = seen(edits.restore(services, ALICE, "1"))
+    assert restored.startswith("Restored edit #1: it routes again.")
+    assert restored.endswith("Probe check: re-ran 1 probe(s) of 1 edit(s) nearby; 0 now fail.")  # its own prompt
     assert "target is now **French**" in edits.change_target(services, ALICE, 1, "French", "typo")
     edits.retire(services, ALICE, 1)
     assert "It is retired, so it routes nothing" in edits.change_target(services, ALICE, 1, "German")
@@ -251,7 +253,7 @@ def test_audit_filters_and_exports_csv(services):
 def test_build_app_lays_out_every_tab_without_launching(services):
     app = build_app(services)
     labels = {block.label for block in app.blocks.values() if type(block).__name__ == "Tab"}
-    assert labels == {"Edits", "Probe", "Scope map", "Threshold", "Audit"}
+    assert labels == {"Overview", "Edits", "Edit", "Probe", "Scope map", "Threshold", "Audit"}
 
 
 def test_reads_do_not_wait_for_the_model_slot(services):

@@ -11,7 +11,10 @@ Invariants:
 - concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result;
 - POST /api/edits with an `Idempotency-Key` header is saved at most once per user and key: a retry with the
   same body gets the first result again with 200 (`Idempotency-Replayed: true`) and writes nothing; the same key
-  with another body is 422 and writes nothing (webapp.idempotent).
+  with another body is 422 and writes nothing (webapp.idempotent);
+- with `?probe_check=true`, a write also re-runs the probe sets of the edits near it and answers with an extra
+  field `probe_check` (services.regressions: which probes now fail, and why); off by default, as it routes
+  every nearby probe twice.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from core.errors import EditorError
 from core.types import EditDraft
 from db.repository import MAX_EDIT_ID
 from services.conflicts import ConflictRefused
+from services.regressions import guarded, guarded_edit
 from services.services import Services
 from services.stats import stats
 from webapp import idempotent
@@ -48,6 +52,10 @@ IdempotencyHeader = Annotated[
     ),
 ]
 NO_TOKEN = "a valid API token is required: send 'Authorization: Bearer TOKEN'"
+ProbeCheck = Annotated[
+    bool,
+    Query(description="also re-run the probe sets of the edits nearby; the answer's `probe_check` says which now fail"),
+]
 
 
 class EditIn(BaseModel):
@@ -79,13 +87,7 @@ class AskIn(BaseModel):
 
 def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
     """Add the /api routes and the EditorError -> JSON handler to the server."""
-    bearer = HTTPBearer(auto_error=False, description="an API token from `python app.py token create USER`")
-
-    def current_user(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> User:
-        user = users.user_for_token(credentials.credentials if credentials else None)
-        if user is None:
-            raise NotAuthenticated(NO_TOKEN)
-        return user
+    current_user = bearer_user(users)
 
     @server.exception_handler(EditorError)
     async def _editor_error(_: Request, exc: EditorError) -> JSONResponse:
@@ -108,6 +110,19 @@ def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
     server.include_router(_router(services, current_user), prefix="/api")
 
 
+def bearer_user(users: UserStore):
+    """The FastAPI dependency that turns `Authorization: Bearer TOKEN` into its User, or NotAuthenticated (401)."""
+    bearer = HTTPBearer(auto_error=False, description="an API token from `python app.py token create USER`")
+
+    def current_user(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> User:
+        user = users.user_for_token(credentials.credentials if credentials else None)
+        if user is None:
+            raise NotAuthenticated(NO_TOKEN)
+        return user
+
+    return current_user
+
+
 def _router(services: Services, current_user) -> APIRouter:
     api = APIRouter(tags=["edits"])
     adds = AddBatcher(services)
@@ -118,15 +133,28 @@ def _router(services: Services, current_user) -> APIRouter:
         summary="Add an edit (409 when it conflicts with an active edit, unless on_conflict settles it)",
     )
     def create_edit(
-        body: EditIn, response: Response, user: User = Depends(current_user), idempotency_key: IdempotencyHeader = None
+        body: EditIn,
+        response: Response,
+        probe_check: ProbeCheck = False,
+        user: User = Depends(current_user),
+        idempotency_key: IdempotencyHeader = None,
     ) -> dict:
         require_curator(user)
         key = idempotent.first_use(services, user.name, idempotency_key, body.model_dump(), response)
         if isinstance(key, dict):
             return key  # a retry: the first result again
         draft = EditDraft(body.prompt, body.target, body.subject, body.notes)
-        try:  # concurrent adds share one model pass
-            edit, changed, conflicts = adds.add(draft, user.name, body.on_conflict, body.reason, key)
+
+        def add():  # concurrent adds share one model pass
+            return adds.add(draft, user.name, body.on_conflict, body.reason, key)
+
+        try:
+            if probe_check:
+                (edit, changed, conflicts), report = guarded(
+                    services, [draft.prompt], add, lambda r: [e.id for e in [r[0], *r[1]] if e is not None]
+                )
+            else:
+                (edit, changed, conflicts), report = add(), None
         except Exception:
             replay = idempotent.after_failure(services, user.name, key, response)
             if replay is None:
@@ -134,11 +162,12 @@ def _router(services: Services, current_user) -> APIRouter:
             return replay  # a concurrent request with the same key saved it first
         if edit is None:
             response.status_code = 200  # replaced: the old edits changed, nothing was created
-        return {
+        out = {
             "edit": edit.to_dict() if edit else None,
             "changed": [e.to_dict() for e in changed],
             "conflicts": conflicts.to_dict(),
         }
+        return out | ({"probe_check": report.to_dict()} if report else {})
 
     @api.get("/edits", summary="List edits (filter by status and text; paged)")
     def list_edits(
@@ -163,19 +192,31 @@ def _router(services: Services, current_user) -> APIRouter:
         return services.repository.get(edit_id).to_dict()
 
     @api.post("/edits/{edit_id}/retire", summary="Retire an edit (it stops routing; undo with restore)")
-    def retire(edit_id: EditId, body: ReasonIn | None = None, user: User = Depends(current_user)) -> dict:
+    def retire(
+        edit_id: EditId,
+        body: ReasonIn | None = None,
+        probe_check: ProbeCheck = False,
+        user: User = Depends(current_user),
+    ) -> dict:
         require_curator(user)
-        return services.retire(edit_id, user.name, body.reason if body else None).to_dict()
+        return written(edit_id, probe_check, lambda i: services.retire(i, user.name, body.reason if body else None))
 
     @api.post("/edits/{edit_id}/restore", summary="Restore a retired edit")
-    def restore(edit_id: EditId, body: ReasonIn | None = None, user: User = Depends(current_user)) -> dict:
+    def restore(
+        edit_id: EditId,
+        body: ReasonIn | None = None,
+        probe_check: ProbeCheck = False,
+        user: User = Depends(current_user),
+    ) -> dict:
         require_curator(user)
-        return services.restore(edit_id, user.name, body.reason if body else None).to_dict()
+        return written(edit_id, probe_check, lambda i: services.restore(i, user.name, body.reason if body else None))
 
     @api.patch("/edits/{edit_id}", summary="Change an edit's target (recorded as a change, not an overwrite)")
-    def change_target(edit_id: EditId, body: TargetIn, user: User = Depends(current_user)) -> dict:
+    def change_target(
+        edit_id: EditId, body: TargetIn, probe_check: ProbeCheck = False, user: User = Depends(current_user)
+    ) -> dict:
         require_curator(user)
-        return services.change_target(edit_id, body.target, user.name, body.reason).to_dict()
+        return written(edit_id, probe_check, lambda i: services.change_target(i, body.target, user.name, body.reason))
 
     @api.post("/ask", summary="Route and answer a prompt; the full routing record")
     def ask(body: AskIn, user: User = Depends(current_user)) -> dict:
@@ -197,6 +238,13 @@ def _router(services: Services, current_user) -> APIRouter:
                 f"{request.method} is not allowed on /api/{path}; it takes {', '.join(allowed)}", allowed
             )
         raise NoRoute(f"no API route /api/{path}; see /docs")
+
+    def written(edit_id: int, probe_check: bool, write) -> dict:
+        """The edit as JSON after `write`; with probe_check, plus the probe check around the write."""
+        if not probe_check:
+            return write(edit_id).to_dict()
+        edit, report = guarded_edit(services, edit_id, write)
+        return edit.to_dict() | {"probe_check": report.to_dict()}
 
     return api
 

@@ -14,8 +14,10 @@ MAX_BODY_BYTES = 1 << 20  # 1 MiB: four fields of at most max_prompt_chars each 
 
 
 class BodyGuard:
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES, prefix: str = "/api"):
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES, prefix: str = "/api", shape=None):
         self.app, self.max_bytes, self.prefix = app, max_bytes, prefix
+        # (status, detail) -> (status, body): how the guarded API answers errors; by default /api's {"detail": ...}
+        self.shape = shape or (lambda status, detail: (status, {"detail": detail}))
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
@@ -23,7 +25,7 @@ class BodyGuard:
             return
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _refuse(send, 413, self._too_large())
+            await _refuse(send, *self.shape(413, self._too_large()))
             return
         body, messages = b"", []
         while True:
@@ -33,13 +35,13 @@ class BodyGuard:
                 break
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
-                await _refuse(send, 413, self._too_large())
+                await _refuse(send, *self.shape(413, self._too_large()))
                 return
             if not message.get("more_body", False):
                 break
         problem = _not_utf8(body)
         if problem:
-            await _refuse(send, 422, problem)
+            await _refuse(send, *self.shape(422, problem))
             return
         await self.app(scope, _replay(messages, receive), send)
 
@@ -64,8 +66,8 @@ def _replay(messages: list[dict], receive):
     return replay
 
 
-async def _refuse(send, status: int, detail: str) -> None:
-    payload = json.dumps({"detail": detail}).encode("utf-8")
+async def _refuse(send, status: int, body: dict) -> None:
+    payload = json.dumps(body).encode("utf-8")
     await send(
         {
             "type": "http.response.start",

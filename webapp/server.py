@@ -1,4 +1,5 @@
-"""The ASGI server: a FastAPI app with the JSON API under /api, OpenAPI docs at /docs and the Gradio UI at '/'.
+"""The ASGI server: a FastAPI app with the JSON API under /api, the OpenAI-compatible routes under /v1, OpenAPI docs
+at /docs and the Gradio UI at '/'.
 
 Invariants: `create_server` builds the app and never starts serving (`app.py` runs it with uvicorn); the UI
 needs a login (the users file) and /api a bearer token, so anonymous requests can neither read nor write;
@@ -16,6 +17,7 @@ from services.services import Services
 from webapp.api import install_api
 from webapp.auth import UserStore
 from webapp.docs import install_docs
+from webapp.openai_api import install_openai
 from webapp.origin import SameOriginMiddleware
 from webapp.ui import build_app
 
@@ -38,6 +40,7 @@ def create_server(services: Services, users: UserStore) -> FastAPI:
     )
     install_docs(server, TITLE)
     install_api(server, services, users)
+    install_openai(server, services, users)  # /v1: the OpenAI-compatible routes
     blocks = build_app(services, users)
     blocks.queue(default_concurrency_limit=4)
 

@@ -14,14 +14,17 @@ import gradio as gr
 
 from services.services import Services
 from webapp.auth import User, UserStore
+from webapp.callbacks.overview import models_line
 from webapp.shown import md
 from webapp.tabs.audit import audit_tab
+from webapp.tabs.edit_page import tab_for_url
 from webapp.tabs.edits import edits_tab
+from webapp.tabs.overview import overview_tab
 from webapp.tabs.probe import probe_tab
 from webapp.tabs.scope_map import scope_map_tab
 from webapp.tabs.threshold import threshold_tab
 
-TABS = (edits_tab, probe_tab, scope_map_tab, threshold_tab, audit_tab)
+TABS = (overview_tab, edits_tab, probe_tab, scope_map_tab, threshold_tab, audit_tab)
 
 
 def build_app(services: Services, users: UserStore | None = None) -> gr.Blocks:
@@ -31,7 +34,8 @@ def build_app(services: Services, users: UserStore | None = None) -> gr.Blocks:
             gr.Markdown("# SERAC edit curator", elem_id="title")
             signed_in = gr.Markdown(elem_id="signed-in")
             gr.Button("Log out", link="/logout", size="sm", scale=0, elem_id="logout")
-        loads = [hook for tab in TABS for hook in tab(services, who)]
+        with gr.Tabs(elem_id="tabs") as tabs:
+            loads = [hook for tab in TABS for hook in tab(services, who)]
 
         def whoami(request: gr.Request):
             user = who(request)
@@ -39,21 +43,10 @@ def build_app(services: Services, users: UserStore | None = None) -> gr.Blocks:
             return f"Signed in as **{md(user.name)}** ({user.role}: {rights})  \n{md(models_line(services))}"
 
         app.load(whoami, None, signed_in)
+        app.load(tab_for_url, None, tabs, queue=False)  # `/?edit=12` opens that edit's page at once
         for fn, inputs, outputs in loads:
             app.load(fn, inputs, outputs)
     return app
-
-
-def models_line(services: Services) -> str:
-    """Which learned parts serve: trained checkpoints or the untrained defaults (core.loading.trained_parts)."""
-    parts = getattr(services.editor, "trained_parts", None)
-    if not parts:
-        return ""
-    return " · ".join(
-        f"{label}: {parts[key]['description']}"
-        for key, label in (("scope_classifier", "scope"), ("counterfactual", "counterfactual"))
-        if key in parts
-    )
 
 
 def user_resolver(users: UserStore | None) -> Callable[[gr.Request | None], User]:

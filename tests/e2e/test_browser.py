@@ -112,7 +112,7 @@ def test_the_header_names_the_shipped_trained_parts(page):
     import json
 
     version = json.loads((Path(__file__).resolve().parents[2] / "models" / "manifest.json").read_text())["version"]
-    header = page.get_by_text("scope: trained cross-encoder")
+    header = page.locator("#signed-in")
     expect(header).to_contain_text(f"shipped version {version}")
     expect(header).to_contain_text("counterfactual: trained LoRA counterfactual model")
     expect(page.get_by_text("untrained default")).to_have_count(0)
@@ -267,6 +267,7 @@ def test_a_viewer_sees_everything_but_cannot_write(page, live_server):
         viewer.get_by_label("password").fill(live_server.viewer[1])
         viewer.get_by_role("button", name="Login").click()
         expect(viewer.locator("#signed-in")).to_contain_text("(viewer: read and probe only)", timeout=60_000)
+        open_tab(viewer, "Edits")  # the Overview is the first tab
         expect(viewer.locator("#edits-table")).to_contain_text(PROMPT)
         viewer.get_by_text("Import a file").click()  # the import section starts folded
         for button in ("#add-button", "#retire-button", "#restore-button", "#change-button", "#import-button"):

@@ -1,7 +1,8 @@
 """Edits tab callbacks: add (with a conflict check), bulk import, the paged table, retire/restore, change target.
 
 Invariants: every write goes through Services (log first, then index) as the logged-in user and only for a
-curator; a conflict never saves silently: the curator settles it (`settle_and_add`, services.conflicts).
+curator; a conflict never saves silently: the curator settles it (`settle_and_add`, services.conflicts);
+every write re-runs the probe sets of the edits nearby and says which probes now fail (services.regressions).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from core.progress import NoProgress, fraction_progress
 from core.types import Edit, EditDraft
 from services.conflicts import Conflicts, find_conflicts, settle
 from services.imports import RejectedRecords, import_read
+from services.regressions import Regression, guarded, guarded_edit
 from services.services import Services
 from webapp.auth import User, require_curator
 from webapp.callbacks import error_text, is_whole, parse_id, parse_number
@@ -103,8 +105,10 @@ def check_and_add(
         draft = services.repository.clean_draft(EditDraft(prompt, target, subject or None, notes or None))
         conflicts = find_conflicts(services, [draft])[0]
         if not conflicts.any:
-            added, _ = settle(services, draft, conflicts, user.name)
-            return _added(added), [], None
+            (added, _), report = guarded(
+                services, [draft.prompt], lambda: settle(services, draft, conflicts, user.name), _written
+            )
+            return _added(added) + probe_check(report), [], None
     except EditorError as exc:
         return error_text(exc), [], None
     message = (
@@ -139,10 +143,26 @@ def settle_and_add(
         if tuple(conflicts.ids()) != checked.conflict_ids:
             message = f"**Not saved — the conflicts changed since the check:** this edit {md(conflicts.summary())}."
             return message, neighbour_rows(conflicts), Checked(draft, tuple(conflicts.ids()))
-        added, changed = settle(services, draft, conflicts, user.name, resolution, reason or None)
+        (added, changed), report = guarded(
+            services,
+            [draft.prompt],
+            lambda: settle(services, draft, conflicts, user.name, resolution, reason or None),
+            _written,
+        )
     except EditorError as exc:
         return error_text(exc), [], checked
-    return _settled(added, changed), [], None
+    return _settled(added, changed) + probe_check(report), [], None
+
+
+def _written(result: tuple[Edit | None, list[Edit]]) -> list[int]:
+    """The ids a settle wrote: the new edit and the changed ones (their own probes are re-run too)."""
+    added, changed = result
+    return [e.id for e in changed] + ([added.id] if added else [])
+
+
+def probe_check(report: Regression) -> str:
+    """The probe check after a write, as a paragraph of its own (curators' text shown as text)."""
+    return "\n\n" + md(report.summary())
 
 
 def _added(edit: Edit | None) -> str:
@@ -184,31 +204,34 @@ def _score(clash) -> str:
 
 def retire(services: Services, user: User, edit_id: object, reason: str = "") -> str:
     return _state_change(
-        services.retire, "Retired edit #{id}: it no longer routes (undo with Restore).", user, edit_id, reason
+        services, services.retire, "Retired edit #{id}: it no longer routes (undo with Restore).", user, edit_id, reason
     )
 
 
 def restore(services: Services, user: User, edit_id: object, reason: str = "") -> str:
-    return _state_change(services.restore, "Restored edit #{id}: it routes again.", user, edit_id, reason)
+    return _state_change(services, services.restore, "Restored edit #{id}: it routes again.", user, edit_id, reason)
 
 
 def change_target(services: Services, user: User, edit_id: object, target: str, reason: str = "") -> str:
     try:
         require_curator(user)
-        edit = services.change_target(parse_id(edit_id), target, user.name, reason or None)
+        edit, report = guarded_edit(
+            services, parse_id(edit_id), lambda i: services.change_target(i, target, user.name, reason or None)
+        )
     except EditorError as exc:
         return error_text(exc)
     retired = " It is retired, so it routes nothing until restored." if edit.status != "active" else ""
-    return f"Edit #{edit.id}'s target is now **{md(edit.target)}** (recorded as a change in the audit log).{retired}"
+    done = f"Edit #{edit.id}'s target is now **{md(edit.target)}** (recorded as a change in the audit log).{retired}"
+    return done + probe_check(report)
 
 
-def _state_change(action: Callable, done: str, user: User, edit_id: object, reason: str) -> str:
+def _state_change(services: Services, action: Callable, done: str, user: User, edit_id: object, reason: str) -> str:
     try:
         require_curator(user)
-        edit = action(parse_id(edit_id), user.name, reason or None)
+        edit, report = guarded_edit(services, parse_id(edit_id), lambda i: action(i, user.name, reason or None))
     except EditorError as exc:
         return error_text(exc)
-    return done.format(id=edit.id)
+    return done.format(id=edit.id) + probe_check(report)
 
 
 def import_file(

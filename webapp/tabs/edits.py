@@ -1,5 +1,7 @@
 """The Edits tab: add one edit (conflict check, confirm), import a file (progress, per-line errors), the
-searchable paged edit log, retire / restore with a reason, change a target."""
+searchable paged edit log, retire / restore with a reason, change a target. The Edit tab (one edit's page,
+webapp/tabs/edit_page.py) follows it: a click on a row of the log opens that edit's page there, and the
+page's writes refresh the log."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from core.datasets import FORMATS
 from services.services import Services
 from webapp.callbacks import edits as cb
 from webapp.tabs import MODEL, writers_only
+from webapp.tabs.edit_page import ADDRESS_JS, SWITCH_JS, EditPage, edit_page_tab
 
 
 def edits_tab(services: Services, who) -> list[tuple]:
@@ -16,10 +19,23 @@ def edits_tab(services: Services, who) -> list[tuple]:
     with gr.Tab("Edits", id="edits"):
         buttons: list = []
         writes = _add_section(services, who, buttons) + _import_section(services, who, buttons)
-        inputs, outputs, refresh = _log_section(services, who, buttons)
-    for event in writes:
+        inputs, outputs, refresh, table, edit_id = _log_section(services, who, buttons)
+    page = edit_page_tab(services, who)  # the Edit tab, right after this one
+    for event in writes + page.writes:
         event.then(refresh, inputs, outputs)
-    return [(refresh, inputs, outputs), writers_only(who, buttons)]
+    _open_on_select(table, edit_id, page)
+    return [(refresh, inputs, outputs), writers_only(who, buttons), *page.loads]
+
+
+def _open_on_select(table, edit_id, page: EditPage) -> None:
+    """A click on a row fills the action id here and opens that edit's page in the Edit tab."""
+
+    def on_select(evt: gr.SelectData):
+        picked = evt.row_value[0] if evt.row_value else None
+        return picked, picked
+
+    picked = table.select(on_select, None, [edit_id, page.id_box]).then(None, js=SWITCH_JS)
+    picked.then(page.show, page.id_box, page.outputs, **MODEL).then(None, page.id_box, None, js=ADDRESS_JS)
 
 
 def _add_section(services, who, buttons: list) -> list:
@@ -138,9 +154,6 @@ def _log_section(services, who, buttons: list):
     search.submit(refresh, inputs, outputs)
     gr.on([status.change, size.change], refresh, inputs, outputs)
 
-    def on_select(evt: gr.SelectData):
-        return evt.row_value[0] if evt.row_value else None
-
     def on_retire(i, r, request: gr.Request):
         return cb.retire(services, who(request), i, r)
 
@@ -151,8 +164,7 @@ def _log_section(services, who, buttons: list):
         return cb.change_target(services, who(request), i, t, r)
 
     buttons += [retire, restore, change]
-    table.select(on_select, None, edit_id)
     retire.click(on_retire, [edit_id, reason], action_status, **MODEL).then(refresh, inputs, outputs)
     restore.click(on_restore, [edit_id, reason], action_status, **MODEL).then(refresh, inputs, outputs)
     change.click(on_change, [edit_id, new_target, reason], action_status, **MODEL).then(refresh, inputs, outputs)
-    return inputs, outputs, refresh
+    return inputs, outputs, refresh, table, edit_id

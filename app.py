@@ -8,7 +8,8 @@ Environment: SERAC_DB_URL, SERAC_DATA_DIR (default ./data beside this file), SER
 ./data/users.json: a legacy users file imported once into the edit log, which holds the UI/API users),
 SERAC_BASE_API_KEY (the API key of an openai:URL base model; never a flag), SERAC_BASE_MODEL_NAME (its model
 name), SERAC_MODELS_DIR (default ./models: the trained parts shipped in the repository and their manifest,
-served unless --scope-checkpoint / --counterfactual-checkpoint say otherwise). Models load offline
+served unless --scope-checkpoint / --counterfactual-checkpoint say otherwise), SERAC_ALLOWED_ORIGINS
+(origins besides the server's own that may call it from a browser). Models load offline
 (HF_HUB_OFFLINE=1) unless HF_HUB_OFFLINE=0 is set to allow hub ids.
 """
 
@@ -123,6 +124,15 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
         "(default %(default)s)",
     )
     p.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[o for o in env.get("SERAC_ALLOWED_ORIGINS", "").replace(",", " ").split() if o],
+        metavar="ORIGIN",
+        help="an origin (scheme://host[:port]) besides the server's own whose pages may call the UI and API "
+        "from a browser, e.g. a reverse proxy's public https address; repeatable (env SERAC_ALLOWED_ORIGINS, "
+        "space or comma separated); requests from any other Origin get 403",
+    )
+    p.add_argument(
         "--log-probes",
         action="store_true",
         help="keep each asked query's routing record in the probe_log table (default: asking writes nothing)",
@@ -156,6 +166,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         base_api_key=env.get("SERAC_BASE_API_KEY") or None,  # never from the command line
         base_timeout_s=args.base_timeout,
         base_retries=args.base_retries,
+        allowed_origins=tuple(args.allowed_origin),
         **overrides,
     )
 

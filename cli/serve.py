@@ -1,15 +1,22 @@
-"""The `serve` command (also what `python app.py` runs with no subcommand): the UI and API on HOST:PORT."""
+"""The `serve` command (also what `python app.py` runs with no subcommand): the UI and API on HOST:PORT.
+
+Invariant: a server never serves an edit log whose tables disagree with its audit log: `audit verify` (the hash
+chain and the replay, about 1 s for 10,000 edits) runs before the models load, and a failure stops the start
+with the problems listed (exit 2)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from cli import Command
-from cli.context import open_services, open_users, serve_forever
+from cli.audit import tamper_report
+from cli.context import open_repository, open_services, open_users, serve_forever
 from core.config import SeracConfig
+from core.errors import StateConflict
 from webapp.auth import UserStore, ensure_first_user
 
 
@@ -18,6 +25,7 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: SeracConfig) -> int:
+    check_log_at_start(config)
     users = open_users(config)
     secret = first_start(users, Path(config.users_file))
     if secret is not None:
@@ -33,6 +41,19 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     )
     serve_forever(services, users, args.host, args.port)
     return 0
+
+
+def check_log_at_start(config: SeracConfig) -> None:
+    """Refuse to serve a log that fails `audit verify`: an edit changed in the table behind the app's back would
+    otherwise go live with this start."""
+    started = time.perf_counter()
+    check = open_repository(config).verify_audit()
+    if not check.ok:
+        raise StateConflict(
+            tamper_report(check) + "\nnot serving this edit log: see `app.py audit verify`; restore a backup or "
+            "undo the change made outside the app"
+        )
+    print(f"audit log verified: {check.rows} rows in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
 
 def first_start(users: UserStore, users_file: Path) -> Path | None:

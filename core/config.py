@@ -10,6 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 
@@ -18,6 +19,7 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 SCORERS = ("embedding", "cross-encoder")
 REMOTE_PREFIX = "openai:"  # base_model "openai:URL": an OpenAI-compatible server (core.remote_base)
 DEFAULT_LOCAL_MODEL = "smollm2-135m-instruct"
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 def described(text: str, default):
@@ -76,6 +78,11 @@ class SeracConfig:
         "(users and tokens live in the edit log); the first admin's password file is written beside it",
         "data/users.json",
     )
+    allowed_origins: tuple[str, ...] = described(
+        "origins besides the server's own (scheme://host[:port]) whose pages may call the UI and API with "
+        "credentials, e.g. a reverse proxy's public address",
+        (),
+    )
 
     def __post_init__(self) -> None:
         check(
@@ -105,6 +112,12 @@ class SeracConfig:
         check(0 <= self.sync_interval_ms <= 60000, f"sync_interval_ms must be in 0..60000: {self.sync_interval_ms!r}")
         check(0 <= self.base_retries <= 10, f"base_retries must be in 0..10, got {self.base_retries!r}")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
+        for origin in self.allowed_origins:
+            check(
+                isinstance(origin, str) and parse_origin(origin) is not None,
+                f"an allowed origin is scheme://host[:port] (http or https, no path), got {origin!r}",
+            )
 
     @property
     def remote_base_url(self) -> str | None:
@@ -129,6 +142,20 @@ class SeracConfig:
         out["db_url"] = mask_url_password(self.db_url)
         out["base_api_key"] = "***" if self.base_api_key else None
         return out
+
+
+def parse_origin(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of 'scheme://host[:port]' in lower case, default ports filled in; None if it is
+    not such an origin (e.g. 'null', or a URL with a path)."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
 
 
 def mask_url_password(url: str) -> str:

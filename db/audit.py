@@ -40,6 +40,7 @@ class ChainCheck:
     rows: int
     first_bad_id: int | None = None
     problem: str | None = None
+    mismatches: tuple[str, ...] = ()  # db.replay: the tables against the audit rows, and a kept head
 
 
 def canonical_json(value: dict | None) -> str | None:

@@ -125,7 +125,27 @@ def m004_accounts(conn: sa.Connection) -> None:
     md.create_all(conn)
 
 
-MIGRATIONS = [m001_initial, m002_probe_log, m003_probe_prompts, m004_accounts]
+def m005_idempotency_keys(conn: sa.Connection) -> None:
+    """Idempotency keys of API adds: (actor, key) unique, stored with what the request wrote."""
+    md = sa.MetaData()
+    sa.Table("edits", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "idempotency_keys",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("actor", sa.String(128), nullable=False),
+        sa.Column("key", sa.String(255), nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("edit_id", sa.Integer, sa.ForeignKey("edits.id")),
+        sa.Column("changed", sa.Text, nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("actor", "key", name="uq_idempotency_actor_key"),
+    )
+    md.tables["idempotency_keys"].create(conn)
+
+
+MIGRATIONS = [m001_initial, m002_probe_log, m003_probe_prompts, m004_accounts, m005_idempotency_keys]
 
 
 def _ledger(md: sa.MetaData) -> sa.Table:

@@ -9,6 +9,7 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,8 +19,9 @@ import sqlalchemy as sa
 from core.errors import InvalidInput, StateConflict, UnknownEdit
 from core.text import clean_field
 from core.types import Edit, EditDraft, RoutingRecord
-from db import audit, probe_prompts
+from db import audit, idempotency, probe_prompts, replay
 from db.engine import create_engine, read_transaction, write_transaction
+from db.idempotency import IdempotencyKey, StoredKey
 from db.migrations import migrate
 from db.models import audit_log, edits, probe_log, settings
 
@@ -44,16 +46,20 @@ class EditRepository:
         action: str = "import",
         reason: str | None = None,
         probes: Sequence[Sequence[tuple[str, str]]] | None = None,
+        keys: Sequence[IdempotencyKey | None] | None = None,
     ) -> list[Edit]:
-        """Insert a batch of edits, their audit rows and (per edit) their (prompt, expect) probe prompts in
-        one transaction."""
+        """Insert a batch of edits, their audit rows, (per edit) their (prompt, expect) probe prompts and
+        idempotency keys in one transaction."""
         actor = self._actor(actor)
         clean = [self.clean_draft(d) for d in drafts]
         if probes is not None and len(probes) != len(clean):
             raise InvalidInput(f"{len(clean)} edits but probe prompts for {len(probes)}")
         probe_rows = [[probe_prompts.clean_probe(p, x, self.max_chars) for p, x in group] for group in probes or ()]
         with write_transaction(self.engine) as conn:
-            return self._insert(conn, clean, actor, action, reason, probe_rows)
+            added = self._insert(conn, clean, actor, action, reason, probe_rows)
+            for edit, key in zip(added, keys or ()):
+                idempotency.record(conn, actor, key, edit.id)
+            return added
 
     def resolve(
         self,
@@ -63,11 +69,12 @@ class EditRepository:
         replace: Sequence[int] = (),
         reason: str | None = None,
         probes: Sequence[tuple[str, str]] = (),
+        key: IdempotencyKey | None = None,
     ) -> tuple[Edit | None, list[Edit]]:
         """A new edit's conflicts settled in one transaction: retire the `retire` edits and add the draft (with
         its (prompt, expect) probe prompts), or give the `replace` edits the draft's target (no new edit);
-        every change audited with `reason`. Returns (the added edit or None, the changed edits). Nothing is
-        written if any step is refused."""
+        every change audited with `reason`, the idempotency key stored with them. Returns (the added edit or
+        None, the changed edits). Nothing is written if any step is refused."""
         actor, clean = self._actor(actor), self.clean_draft(draft)
         probe_rows = [probe_prompts.clean_probe(p, x, self.max_chars) for p, x in probes]
         reason = clean_field("reason", reason, self.max_chars, required=False)
@@ -79,6 +86,7 @@ class EditRepository:
                 self._update_in(conn, i, actor, "change", {"target": clean.target}, reason, "active") for i in replace
             ]
             added = None if replace else self._insert(conn, [clean], actor, "add", reason, [probe_rows])[0]
+            idempotency.record(conn, actor, key, added.id if added else None, [e.id for e in changed])
         return added, changed
 
     def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
@@ -162,6 +170,11 @@ class EditRepository:
             return audit_id, set(), False
         return rows[-1].id, {r.edit_id for r in rows if r.edit_id is not None}, any(r.action == "setting" for r in rows)
 
+    def idempotent_result(self, actor: str, key: str) -> StoredKey | None:
+        """What an earlier request of this actor with this idempotency key wrote, or None."""
+        with read_transaction(self.engine) as conn:
+            return idempotency.lookup(conn, actor, key)
+
     def get_setting(self, key: str) -> str | None:
         with read_transaction(self.engine) as conn:
             return conn.execute(sa.select(settings.c.value).where(settings.c.key == key)).scalar()
@@ -191,9 +204,19 @@ class EditRepository:
         with read_transaction(self.engine) as conn:
             return [audit.entry_from_row(r) for r in conn.execute(query)]
 
-    def verify_audit(self) -> audit.ChainCheck:
+    def verify_audit(self, head: str | None = None) -> audit.ChainCheck:
+        """The hash chain, then (same snapshot) a head kept elsewhere ('ID:HASH', db.replay.head_of) and the
+        replay of the audit rows against the edits, probe prompts and settings; ok only if all agree."""
         with read_transaction(self.engine) as conn:
-            return audit.verify_chain(conn)
+            check = audit.verify_chain(conn)
+            found = [] if head is None else [p for p in [replay.check_head(conn, head)] if p]
+            found += replay.replay_problems(conn)
+        return dataclasses.replace(check, ok=check.ok and not found, mismatches=tuple(found))
+
+    def audit_head(self) -> str | None:
+        """'ID:HASH' of the newest audit row, to keep outside the database (None while the log is empty)."""
+        with read_transaction(self.engine) as conn:
+            return replay.head_of(conn)
 
     def counts(self) -> dict:
         """Edits by status and audit rows by action, from one read snapshot."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from core.errors import InvalidInput, StateConflict
 from core.text import normalize_answer
 from core.types import Edit, EditDraft, RoutingDecision
+from db.idempotency import IdempotencyKey
 
 RESOLUTIONS = ("refuse", "replace", "retire", "keep")
 
@@ -124,29 +125,36 @@ def settle(
     resolution: str = "refuse",
     reason: str | None = None,
     probes: Sequence[tuple[str, str]] = (),
+    key: IdempotencyKey | None = None,
 ) -> tuple[Edit | None, list[Edit]]:
-    """Save the draft (with its (prompt, expect) probe prompts) as the resolution says (see the module doc):
-    (the new edit or None, changed edits)."""
+    """Save the draft (with its (prompt, expect) probe prompts, and its idempotency key if the request sent
+    one: db.idempotency) as the resolution says (see the module doc): (the new edit or None, changed edits)."""
     if resolution not in RESOLUTIONS:
         raise InvalidInput(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
     if conflicts.in_batch:
         raise ConflictRefused(conflicts)
     if not conflicts.any:
-        return services.resolve(draft, actor, reason=reason, probes=probes)
+        return services.resolve(draft, actor, reason=reason, probes=probes, key=key)
     if resolution == "refuse":
         raise ConflictRefused(conflicts)
     if resolution == "keep":
         if not (reason or "").strip():
             raise InvalidInput("keeping both edits needs a reason (it is kept in the audit log)")
-        return services.resolve(draft, actor, reason=f"kept beside {_ids(conflicts)}: {reason.strip()}", probes=probes)
+        return services.resolve(
+            draft, actor, reason=f"kept beside {_ids(conflicts)}: {reason.strip()}", probes=probes, key=key
+        )
     if resolution == "retire":
         return services.resolve(
-            draft, actor, retire=conflicts.ids(), reason=reason or "replaced by a new edit", probes=probes
+            draft, actor, retire=conflicts.ids(), reason=reason or "replaced by a new edit", probes=probes, key=key
         )
     if not conflicts.contradictions:  # replace, but only duplicates: the old edits already say this
         raise StateConflict(f"nothing to replace: {_ids(conflicts)} already answer {draft.target!r}")
     return services.resolve(
-        draft, actor, replace=[c.edit.id for c in conflicts.contradictions], reason=reason or "target replaced"
+        draft,
+        actor,
+        replace=[c.edit.id for c in conflicts.contradictions],
+        reason=reason or "target replaced",
+        key=key,
     )
 
 

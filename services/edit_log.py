@@ -18,6 +18,7 @@ from core.errors import EditorError, InvalidInput
 from core.text import clean_field
 from core.types import Edit, EditDraft, RoutingDecision, unrouted
 from db import probe_prompts
+from db.idempotency import IdempotencyKey
 from db.repository import EditRepository
 
 THRESHOLD_KEY = "threshold"
@@ -55,9 +56,11 @@ class EditLog:
         replace: Sequence[int] = (),
         reason: str | None = None,
         probes: Probes = (),
+        key: IdempotencyKey | None = None,
     ) -> tuple[Edit | None, list[Edit]]:
-        """A new edit with its conflicts settled, in one transaction (services.conflicts.settle)."""
-        return self.repository.resolve(draft, actor, retire, replace, reason, probes)
+        """A new edit with its conflicts settled, in one transaction (services.conflicts.settle), with its
+        idempotency key if the request sent one."""
+        return self.repository.resolve(draft, actor, retire, replace, reason, probes, key)
 
     def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
         return self.repository.retire(edit_id, actor, reason)

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.config import SeracConfig
-from core.errors import EditorError
 from core.serac import SeracEditor
 from core.types import Edit, EditDraft, RoutingDecision, RoutingRecord
+from db.idempotency import IdempotencyKey
 from db.repository import EditRepository
 from services.batching import RequestBatcher
 from services.edit_log import EditLog, Probes, parse_threshold
@@ -101,21 +101,34 @@ class Services(EditLog):
             return added
 
     def add_edits_by_actor(
-        self, groups: Sequence[tuple[str, Sequence[EditDraft]]], action: str = "add"
-    ) -> list[list[Edit] | EditorError]:
-        """Several actors' adds: one transaction per actor (all-or-nothing for that actor), then one index pass
-        for everything committed; per group, its edits or the EditorError that refused it (nothing written)."""
+        self, groups: Sequence[tuple[str, Sequence[EditDraft], Sequence[IdempotencyKey | None]]], action: str = "add"
+    ) -> list[list[Edit | Exception]]:
+        """Several actors' adds (each draft with its idempotency key or None): one transaction per actor, then one
+        index pass for everything committed. Per group, per draft: its edit, or the exception that refused it
+        (nothing of it written). When a group's transaction fails, its drafts are saved again one by one, so a
+        draft the database refuses fails alone and the others are saved."""
         with self.write_lock:
-            results: list[list[Edit] | EditorError] = []
+            results: list[list[Edit | Exception]] = []
             try:
-                for actor, drafts in groups:
+                for actor, drafts, keys in groups:
                     try:
-                        results.append(self.repository.add_edits(drafts, actor, action))
-                    except EditorError as exc:
-                        results.append(exc)
+                        results.append(list(self.repository.add_edits(drafts, actor, action, keys=keys)))
+                    except Exception as exc:  # noqa: BLE001 - one outcome per draft, handed to its own caller
+                        results.append([exc] if len(drafts) == 1 else self._one_by_one(actor, drafts, keys, action))
             finally:  # what committed reaches the index even if a later group failed unexpectedly
-                self._index([e for r in results if not isinstance(r, EditorError) for e in r])
+                self._index([e for r in results for e in r if isinstance(e, Edit)])
             return results
+
+    def _one_by_one(
+        self, actor: str, drafts: Sequence[EditDraft], keys: Sequence[IdempotencyKey | None], action: str
+    ) -> list[Edit | Exception]:
+        out: list[Edit | Exception] = []
+        for draft, key in zip(drafts, keys):
+            try:
+                out.append(self.repository.add_edits([draft], actor, action, keys=[key])[0])
+            except Exception as exc:  # noqa: BLE001 - this draft's own outcome
+                out.append(exc)
+        return out
 
     def retire(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
         with self.write_lock:
@@ -144,10 +157,11 @@ class Services(EditLog):
         replace: Sequence[int] = (),
         reason: str | None = None,
         probes: Probes = (),
+        key: IdempotencyKey | None = None,
     ) -> tuple[Edit | None, list[Edit]]:
         """EditRepository.resolve (one transaction), then the index: retired edits out, changed and new ones in."""
         with self.write_lock:
-            added, changed = super().resolve(draft, actor, retire, replace, reason, probes)
+            added, changed = super().resolve(draft, actor, retire, replace, reason, probes, key)
             self.editor.remove_edits([e.id for e in changed if e.status != "active"])
             self._index([e for e in (*changed, *([added] if added else [])) if e.status == "active"])
             return added, changed

@@ -1,10 +1,12 @@
 """Group commit of concurrent adds (webapp/add_batcher.py) on the real default models and a temp SQLite log:
 concurrent requests share batches, each gets its own edit or its own error, a contradiction is refused even when
-both sides arrive together, and the log, the audit rows and the index agree afterwards."""
+both sides arrive together, a database error reaches only the request the database refused (SQLite and
+PostgreSQL), and the log, the audit rows and the index agree afterwards."""
 
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from core.errors import InvalidInput, StateConflict
 from core.types import EditDraft
@@ -83,3 +85,54 @@ def test_keep_with_a_reason_saves_a_contradiction_beside_the_old_edit(services):
     )
     assert edit.id == 2 and changed == [] and conflicts.contradictions[0].edit.id == 1
     assert services.repository.audit_entries(edit_id=2)[0].reason == "kept beside #1: regional usage"
+
+
+POISON = "refused by the database"
+
+
+def _refuse_in_database(url: str) -> None:
+    """A real rule in the database (a trigger, as a constraint would): an edit whose prompt says POISON is
+    refused by the database itself, after the app's own checks passed."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(
+                sa.text(
+                    "CREATE TRIGGER refuse_poison BEFORE INSERT ON edits WHEN NEW.prompt LIKE :p "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by a database rule'); END".replace(":p", f"'%{POISON}%'")
+                )
+            )
+        else:
+            conn.execute(
+                sa.text(
+                    "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN IF NEW.prompt LIKE "
+                    f"'%{POISON}%' THEN RAISE EXCEPTION 'refused by a database rule'; END IF; RETURN NEW; END $$ "
+                    "LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "CREATE TRIGGER refuse_poison BEFORE INSERT ON edits FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+                )
+            )
+    engine.dispose()
+
+
+def test_one_users_database_error_is_not_reported_to_the_others(default_config, real_editor, any_db_url):
+    """Three curators add at once; the database refuses one of bob's edits. bob gets that error, and only bob's
+    refused request: his other edit and everyone else's are saved and told so."""
+    services = Services(default_config.replace(db_url=any_db_url), EditRepository(any_db_url), real_editor)
+    _refuse_in_database(any_db_url)
+    requests = [
+        (EditDraft(prompt, target), f"curator{i % 3}", "refuse") for i, (prompt, target) in enumerate(FACTS[:6])
+    ]
+    requests[4] = (EditDraft(f"The motto of Brenn, {POISON}, is", "Onward"), "curator1", "refuse")
+    results = _burst(AddBatcher(services), requests)
+    refused = results[4]
+    assert isinstance(refused, sa.exc.DBAPIError) and "refused by a database rule" in str(refused)
+    saved = [r for i, r in enumerate(results) if i != 4]
+    assert all(isinstance(r, tuple) for r in saved), saved
+    assert [r[0].created_by for r in saved] == ["curator0", "curator1", "curator2", "curator0", "curator2"]
+    stored = {e.id: e for e in services.repository.list_edits()}
+    assert sorted(stored) == sorted(r[0].id for r in saved) and all(stored[r[0].id] == r[0] for r in saved)
+    assert services.check_consistency().ok and services.repository.verify_audit().ok

@@ -4,11 +4,14 @@ pass each. The model is the bottleneck of an add (about 80 ms of model time, a f
 forward passes cost a fraction per prompt.
 
 Invariants:
-- each request gets what a lone add would give it: its own validation error, its own 409 when it conflicts
-  with an active edit and chose no resolution (services.conflicts: one rule for every door), or its saved
-  edit with its conflicts; only a failure of the save itself (the database) is shared, by the conflict-free
-  requests of one actor that commit together, none of which is written; a request that settles a
-  conflict (replace, retire, keep) is saved alone, in its own transaction;
+- each request gets what a lone add would give it, and only that: its own validation error, its own 409 when
+  it conflicts with an active edit and chose no resolution (services.conflicts: one rule for every door), its
+  own database error (the conflict-free requests of one actor commit together; if that transaction fails they
+  are saved again one by one, so only the request the database refuses fails), or its saved edit with its
+  conflicts; no request is told of an error while its edit was saved; a request that settles a conflict
+  (replace, retire, keep) is saved alone, in its own transaction;
+- a request with an idempotency key stores it with its edit (db.idempotency); a batch holds at most one
+  request per (actor, key), so a retry waits for the first and then meets its stored key;
   edits saved in the same batch do not see each other as in-scope neighbours (as if they had been sent at once);
 - the conflict check and the save of one batch happen under one lock, so no add slips in between (a batch
   holds at most one request per normalised prompt; a second one waits for the next batch and then sees the first);
@@ -18,13 +21,14 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from core.errors import EditorError
 from core.text import normalize_answer
 from core.types import Edit, EditDraft
+from db.idempotency import IdempotencyKey
 from services.conflicts import Conflicts, find_conflicts, settle
 from services.services import Services
 
@@ -39,6 +43,7 @@ class AddRequest:
     actor: str
     resolution: str = "refuse"
     reason: str | None = None
+    key: IdempotencyKey | None = None  # its detail is filled with the conflicts found when it is saved
     done: threading.Event = field(default_factory=threading.Event)
     result: Saved | None = None
     error: BaseException | None = None
@@ -56,9 +61,16 @@ class AddBatcher:
         self._batch_lock = threading.Lock()  # one batch checked and saved at a time
         self.batches = 0
 
-    def add(self, draft: EditDraft, actor: str, resolution: str = "refuse", reason: str | None = None) -> Saved:
+    def add(
+        self,
+        draft: EditDraft,
+        actor: str,
+        resolution: str = "refuse",
+        reason: str | None = None,
+        key: IdempotencyKey | None = None,
+    ) -> Saved:
         """Check and save one edit (with whichever others are waiting); raises what a lone add would raise."""
-        request = AddRequest(draft, actor, resolution, reason)
+        request = AddRequest(draft, actor, resolution, reason, key)
         with self._queue_lock:
             self._pending.append(request)
         while not request.done.is_set():
@@ -76,9 +88,10 @@ class AddBatcher:
             batch, rest, prompts = [], [], set()
             for request in self._pending:
                 key = normalize_answer(request.draft.prompt) if isinstance(request.draft.prompt, str) else None
-                if len(batch) < self.max_batch and (key is None or key not in prompts):
+                retry = (request.actor, request.key.key) if request.key else None
+                if len(batch) < self.max_batch and (key is None or key not in prompts) and retry not in prompts:
                     batch.append(request)
-                    prompts.add(key)
+                    prompts |= {key, retry} - {None}
                 else:
                     rest.append(request)
             self._pending = rest
@@ -100,7 +113,7 @@ class AddBatcher:
         for request in batch:
             try:
                 valid.append((request, self.services.repository.clean_draft(request.draft)))
-            except EditorError as exc:
+            except Exception as exc:  # noqa: BLE001 - its own outcome
                 request.finish(error=exc)
         conflicts = find_conflicts(self.services, [draft for _, draft in valid])
         out = []
@@ -109,23 +122,35 @@ class AddBatcher:
                 out.append((request, draft, found))
                 continue
             try:
-                added, changed = settle(self.services, draft, found, request.actor, request.resolution, request.reason)
+                key = _with_detail(request.key, found)
+                added, changed = settle(
+                    self.services, draft, found, request.actor, request.resolution, request.reason, key=key
+                )
                 request.finish(result=(added, changed, found))
-            except EditorError as exc:
+            except Exception as exc:  # noqa: BLE001 - its own outcome (a refusal, or the database's error)
                 request.finish(error=exc)
         return out
 
     def _save(self, groups: dict[str, list[tuple[AddRequest, EditDraft, Conflicts]]]) -> None:
-        """Each actor's drafts in one transaction; one index pass (one embedding batch) for all of them."""
+        """Each actor's drafts in one transaction; one index pass (one embedding batch) for all of them; each
+        request gets its own outcome."""
         results = self.services.add_edits_by_actor(
-            [(actor, [d for _, d, _ in group]) for actor, group in groups.items()]
+            [
+                (actor, [d for _, d, _ in group], [_with_detail(r.key, found) for r, _, found in group])
+                for actor, group in groups.items()
+            ]
         )
-        for group, result in zip(groups.values(), results):
-            for i, (request, _, found) in enumerate(group):
-                if isinstance(result, EditorError):
-                    request.finish(error=result)
+        for group, outcomes in zip(groups.values(), results):
+            for (request, _, found), outcome in zip(group, outcomes):
+                if isinstance(outcome, Exception):
+                    request.finish(error=outcome)
                 else:
-                    request.finish(result=(result[i], [], found))
+                    request.finish(result=(outcome, [], found))
+
+
+def _with_detail(key: IdempotencyKey | None, found: Conflicts) -> IdempotencyKey | None:
+    """The key with the conflicts this request reports, so that a replay reports them again."""
+    return None if key is None else dataclasses.replace(key, detail=found.to_dict())
 
 
 def _by_actor(checked: list[tuple[AddRequest, EditDraft, Conflicts]]) -> dict[str, list]:

@@ -9,6 +9,9 @@ Invariants:
 - GET /api/stats is read-only: the log's counts and whether the index holds exactly its active edits;
 - request bodies over 1 MiB get 413 and bodies that are not UTF-8 get 422 before any route runs (BodyGuard);
 - concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result;
+- POST /api/edits with an `Idempotency-Key` header is saved at most once per user and key: a retry with the
+  same body gets the first result again with 200 (`Idempotency-Replayed: true`) and writes nothing; the same key
+  with another body is 422 and writes nothing (webapp.idempotent);
 - with `?probe_check=true`, a write also re-runs the probe sets of the edits near it and answers with an extra
   field `probe_check` (services.regressions: which probes now fail, and why); off by default, as it routes
   every nearby probe twice.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -32,6 +35,7 @@ from services.conflicts import ConflictRefused
 from services.regressions import guarded, guarded_edit
 from services.services import Services
 from services.stats import stats
+from webapp import idempotent
 from webapp.add_batcher import AddBatcher
 from webapp.auth import NotAuthenticated, User, UserStore, require_curator
 from webapp.body_guard import BodyGuard
@@ -39,6 +43,14 @@ from webapp.body_guard import BodyGuard
 MAX_LIST = 1000
 EditId = Annotated[int, Path(ge=1, le=MAX_EDIT_ID, description="the edit's id")]  # larger ones: 422, not a crash
 Offset = Annotated[int, Query(ge=0, le=MAX_EDIT_ID, description="edits to skip")]
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="any unique string (e.g. a UUID) chosen by the client: a retry with the same key and body "
+        "returns the first result (200) and saves nothing new; the same key with another body is 422",
+    ),
+]
 NO_TOKEN = "a valid API token is required: send 'Authorization: Bearer TOKEN'"
 ProbeCheck = Annotated[
     bool,
@@ -121,20 +133,33 @@ def _router(services: Services, current_user) -> APIRouter:
         summary="Add an edit (409 when it conflicts with an active edit, unless on_conflict settles it)",
     )
     def create_edit(
-        body: EditIn, response: Response, probe_check: ProbeCheck = False, user: User = Depends(current_user)
+        body: EditIn,
+        response: Response,
+        probe_check: ProbeCheck = False,
+        user: User = Depends(current_user),
+        idempotency_key: IdempotencyHeader = None,
     ) -> dict:
         require_curator(user)
+        key = idempotent.first_use(services, user.name, idempotency_key, body.model_dump(), response)
+        if isinstance(key, dict):
+            return key  # a retry: the first result again
         draft = EditDraft(body.prompt, body.target, body.subject, body.notes)
 
         def add():  # concurrent adds share one model pass
-            return adds.add(draft, user.name, body.on_conflict, body.reason)
+            return adds.add(draft, user.name, body.on_conflict, body.reason, key)
 
-        if probe_check:
-            (edit, changed, conflicts), report = guarded(
-                services, [draft.prompt], add, lambda r: [e.id for e in [r[0], *r[1]] if e is not None]
-            )
-        else:
-            (edit, changed, conflicts), report = add(), None
+        try:
+            if probe_check:
+                (edit, changed, conflicts), report = guarded(
+                    services, [draft.prompt], add, lambda r: [e.id for e in [r[0], *r[1]] if e is not None]
+                )
+            else:
+                (edit, changed, conflicts), report = add(), None
+        except Exception:
+            replay = idempotent.after_failure(services, user.name, key, response)
+            if replay is None:
+                raise
+            return replay  # a concurrent request with the same key saved it first
         if edit is None:
             response.status_code = 200  # replaced: the old edits changed, nothing was created
         out = {

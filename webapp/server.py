@@ -3,6 +3,7 @@ at /docs and the Gradio UI at '/'.
 
 Invariants: `create_server` builds the app and never starts serving (`app.py` runs it with uvicorn); the UI
 needs a login (the users file) and /api a bearer token, so anonymous requests can neither read nor write;
+only the server's own origin and `config.allowed_origins` may call it from a browser (webapp.origin, outermost);
 the queue lets non-model events run beside a probe, while model events share one slot (webapp.tabs.MODEL).
 """
 
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import gradio as gr
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from services.services import Services
 from webapp.api import install_api
 from webapp.auth import UserStore
 from webapp.docs import install_docs
 from webapp.openai_api import install_openai
+from webapp.origin import SameOriginMiddleware
 from webapp.ui import build_app
 
 TITLE = "SERAC edit curator"
@@ -44,7 +47,7 @@ def create_server(services: Services, users: UserStore) -> FastAPI:
     def login(username: str, password: str) -> bool:
         return users.authenticate(username, password) is not None
 
-    return gr.mount_gradio_app(
+    app = gr.mount_gradio_app(
         server,
         blocks,
         path="/",
@@ -57,3 +60,14 @@ def create_server(services: Services, users: UserStore) -> FastAPI:
         max_file_size=MAX_UPLOAD,
         theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS),
     )
+    _same_origin(app, services.config.allowed_origins)
+    return app
+
+
+def _same_origin(app: FastAPI, allowed: tuple[str, ...]) -> None:
+    """Starlette's CORS for the allowed origins only (Gradio then adds no CORS of its own, which would echo any
+    Origin with credentials), inside the same-origin guard that refuses every other foreign Origin."""
+    app.add_middleware(
+        CORSMiddleware, allow_origins=list(allowed), allow_credentials=True, allow_methods=["*"], allow_headers=["*"]
+    )
+    app.add_middleware(SameOriginMiddleware, allowed_origins=allowed)

@@ -18,7 +18,7 @@ from core.errors import InvalidInput
 from core.progress import terminal_progress
 from core.types import EditDraft
 from services.conflicts import RESOLUTIONS, find_conflicts, settle
-from services.imports import RejectedRecords, import_read
+from services.imports import RejectedRecords, import_read, validate
 
 
 def _add_args(p: argparse.ArgumentParser) -> None:
@@ -77,6 +77,7 @@ def _import(args: argparse.Namespace, config: SeracConfig) -> int:
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise InvalidInput("--batch-size and --limit must be positive")
     read = read_edit_file(args.file, args.format, args.limit)
+    _refuse_invalid(args, read, open_repository(config))  # before any model loads for the conflict check
     try:
         result = import_read(
             _checker(config),
@@ -89,14 +90,27 @@ def _import(args: argparse.Namespace, config: SeracConfig) -> int:
             args.on_conflict,
         )
     except RejectedRecords as exc:
-        _print_rejected(args.file, exc.rejected, exc.unit)
-        raise InvalidInput(f"{exc}; fix them, or pass --skip-invalid") from None
+        raise _refused(args.file, exc) from None
     _print_rejected(args.file, result.rejected, result.unit)
     print(
         f"imported {result.imported} edits with {result.probes} probe prompts from {args.file}"
         + (f"; rejected {len(result.rejected)}" if result.rejected else "")
     )
     return 0
+
+
+def _refuse_invalid(args: argparse.Namespace, read, repository) -> None:
+    """Without --skip-invalid, a file with an invalid record is refused at once (nothing written, no model
+    loaded); its conflicts are checked once every record is valid."""
+    _, rejected = validate(read, repository)
+    if rejected and not args.skip_invalid:
+        raise _refused(args.file, RejectedRecords(rejected, len(read.cases) + len(read.errors), read.unit))
+
+
+def _refused(path: str, exc: RejectedRecords) -> InvalidInput:
+    """Print each rejected record; the one-line error the command exits with."""
+    _print_rejected(path, exc.rejected, exc.unit)
+    return InvalidInput(f"{exc}; fix them, or pass --skip-invalid")
 
 
 def _print_rejected(path: str, rejected: list[tuple[int, str]], unit: str) -> None:

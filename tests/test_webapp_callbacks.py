@@ -174,7 +174,8 @@ def test_import_reports_bad_lines_and_keeps_probe_prompts(services, tmp_path, co
 def test_probe_prompt_shows_the_decision_both_answers_and_the_chart(services):
     services.add_edit(EditDraft(PROMPT, TARGET), "alice")
     decision, base, edited, fig, rows = probe.probe_prompt(services, ALICE, PARAPHRASE)
-    assert decision.startswith("**Routed to the counterfactual model**: edit #1")
+    asked, sentence = seen(decision).split("\n", 1)
+    assert asked == f"Asked: “{PARAPHRASE}”" and sentence.startswith("Routed to the counterfactual model: edit #1")
     assert edited.lower().startswith("english") and base and not base.lower().startswith("english")
     assert rows[0][0] == 1 and fig.data[0].x[0] == pytest.approx(rows[0][1], abs=1e-4)
     assert fig.data[0].orientation == "h" and fig.data[0].y[0].startswith("#1 ")  # edits on the y-axis

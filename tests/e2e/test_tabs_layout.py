@@ -22,6 +22,7 @@ from tests.e2e.test_browser import (
     CHROMIUM,
     MODEL_WAIT_MS,
     SHOTS,
+    ask,
     assert_no_python_repr,
     expect,
     open_tab,
@@ -122,18 +123,6 @@ def assert_tables_fit(page) -> None:
 
 def shot(page, name: str, size: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
-
-
-def ask(page, prompt: str) -> None:
-    """Type a prompt, press Ask and wait for this ask's routing sentence."""
-    decision = page.locator("#probe-decision")
-    before = decision.inner_text()
-    textbox(page, "probe-prompt").fill(prompt)
-    textbox(page, "probe-prompt").blur()
-    page.wait_for_timeout(500)
-    page.locator("#probe-button").click()
-    expect(decision).not_to_have_text(before, timeout=MODEL_WAIT_MS)
-    expect(decision).not_to_contain_text("processing", timeout=MODEL_WAIT_MS)
 
 
 def test_edit_table_fits_and_the_id_box_starts_empty(view, seeded, tmp_path):

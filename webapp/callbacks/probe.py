@@ -31,7 +31,7 @@ def probe_prompt(services: Services, user: User, prompt: str) -> tuple[str, str,
     except EditorError as exc:
         return error_text(exc), "", "", empty_figure("No probe yet"), []
     return (
-        decision_text(record),
+        f"Asked: “{md(record.decision.query)}”\n\n{decision_text(record)}",
         record.base_answer or "",
         record.edited_answer,
         scores_figure(record),

@@ -59,6 +59,7 @@ def test_a_user_added_by_the_cli_logs_in_and_a_role_change_and_revoke_count_at_o
     assert live_server.alive()
 
 
+@pytest.mark.slow  # a fresh server start each (tests/test_accounts.py covers the same rules without one)
 def test_a_server_on_an_empty_log_imports_the_legacy_users_file_and_says_so(tmp_path):
     users, token = legacy_users()
     path = legacy_file(tmp_path, users)
@@ -72,6 +73,7 @@ def test_a_server_on_an_empty_log_imports_the_legacy_users_file_and_says_so(tmp_
     assert not (tmp_path / "users.json.admin-password").exists()
 
 
+@pytest.mark.slow  # a fresh server start each (tests/test_accounts.py covers the same rules without one)
 def test_a_server_on_an_empty_log_creates_admin_once_with_an_owner_only_password_file(tmp_path):
     db_url, users_file = f"sqlite:///{tmp_path / 'edits.sqlite'}", tmp_path / "users.json"
     with start_app(tmp_path, db_url, users_file) as (url, _):

@@ -53,6 +53,7 @@ def test_eval_on_20_counterfact_records_writes_the_contract_json(tmp_path):
 
 
 @pytest.mark.models
+@pytest.mark.slow  # five memory sizes through the real models; the eval contract test stays in the default run
 def test_scaling_sweep_writes_points_and_a_figure(tmp_path):
     out = tmp_path / "sweep.json"
     proc = run_eval(

@@ -93,15 +93,7 @@ class CausalLM:
             yield token
             if token in self.end_ids or step == max_new_tokens - 1:
                 return
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            positions = positions[:, -1:] + 1
-            logits = self.model(
-                input_ids=torch.tensor([[token]], device=self.device),
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-            ).logits
+            logits, mask, positions = self._step(torch.tensor([[token]], device=self.device), mask, positions, cache)
 
     @torch.inference_mode()
     def greedy_until(
@@ -124,15 +116,8 @@ class CausalLM:
                 index = torch.tensor(keep, device=self.device)
                 cache.batch_select_indices(index)
                 alive, mask, positions = [alive[k] for k in keep], mask[index], positions[index]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            positions = positions[:, -1:] + 1
-            logits = self.model(
-                input_ids=torch.tensor([[new[row][-1]] for row in alive], device=self.device),
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-            ).logits
+            last = torch.tensor([[new[row][-1]] for row in alive], device=self.device)
+            logits, mask, positions = self._step(last, mask, positions, cache)
 
     @torch.inference_mode()
     def target_logprobs(
@@ -202,16 +187,18 @@ class CausalLM:
                 keep = (~stop).nonzero().squeeze(1)
                 cache.batch_select_indices(keep)
                 alive, token, mask, positions = alive[keep], token[keep], mask[keep], positions[keep]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            positions = positions[:, -1:] + 1
-            logits = self.model(
-                input_ids=token[:, None],
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-            ).logits
+            logits, mask, positions = self._step(token[:, None], mask, positions, cache)
         return new
+
+    def _step(self, tokens: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache):
+        """One decode step: each row's next token (B, 1) in; its logits (B, 1, vocab) and the mask and
+        positions grown by that token out (the cache grows in place)."""
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        positions = positions[:, -1:] + 1
+        logits = self.model(
+            input_ids=tokens, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+        ).logits
+        return logits, mask, positions
 
     def _forward(self, rows: list[list[int]], shared: int):
         """Logits at each row's last position, (B, 1, vocab), and the state to continue decoding."""

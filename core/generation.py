@@ -100,7 +100,7 @@ class Generation:
         self.cancel = threading.Event()  # set it to stop generating (a client went away)
         limit = lm.context_length
         if self.prompt_tokens + settings.max_tokens > limit:
-            raise InvalidParameter(
+            raise ContextTooLong(
                 f"the prompt is {self.prompt_tokens} tokens and max_tokens {settings.max_tokens}; "
                 f"together they must fit the model's context of {limit} tokens",
                 "max_tokens",
@@ -193,7 +193,9 @@ def token_picker(settings: GenerationSettings, device: str) -> Callable[[torch.T
     generator.manual_seed(settings.seed if settings.seed is not None else secrets.randbits(63))
 
     def pick(logits: torch.Tensor) -> int:
-        probs = torch.softmax(logits.float() / settings.temperature, dim=-1)
+        # shifted so the largest is 0, in double: a temperature near 0 (1e-300) gives argmax, never inf / inf = nan
+        shifted = logits.double() - logits.double().max()
+        probs = torch.softmax(shifted / settings.temperature, dim=-1)
         if settings.top_p < 1.0:
             ordered, order = probs.sort(descending=True)
             outside = ordered.cumsum(0) - ordered >= settings.top_p  # the tokens after the nucleus is full
@@ -209,6 +211,12 @@ class InvalidParameter(InvalidInput):
     def __init__(self, message: str, param: str | None = None):
         super().__init__(message)
         self.param = param
+
+
+class ContextTooLong(InvalidParameter):
+    """The prompt and max_tokens together do not fit the model's context (OpenAI's code: context_length_exceeded)."""
+
+    code = "context_length_exceeded"
 
 
 def _check(ok: bool, name: str, what: str, got: object) -> None:

@@ -1,7 +1,8 @@
 """Checks on text coming in (prompts, targets) and normalisation of answers going out.
 
 Invariant: `clean_field` either returns the stripped text or raises InvalidInput; it never
-silently alters content beyond surrounding whitespace.
+silently alters content beyond surrounding whitespace. `TEXT_PATTERN` and `REQUIRED_TEXT_PATTERN` say the same
+rule as JSON-schema patterns (the API's OpenAPI document), character for character (tests/test_text.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ from core.errors import InvalidInput
 
 _PUNCT_EDGES = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
 _SPACES = re.compile(r"\s+")
+
+# The rule of clean_field, written as regular expressions that ECMA-262 (JSON schema), Python and Rust read alike:
+# no control character (Unicode Cc) but tab and newline; a required field also holds one character that is
+# neither such a control character nor whitespace that str.strip() removes. Lengths are the schema's maxLength.
+_NOT_CONTROL = r"[^\x00-\x08\x0b-\x1f\x7f-\x9f]"
+_VISIBLE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+TEXT_PATTERN = f"^{_NOT_CONTROL}*$"
+REQUIRED_TEXT_PATTERN = f"^{_NOT_CONTROL}*{_VISIBLE}{_NOT_CONTROL}*$"
 
 
 def clean_field(name: str, value: object, max_chars: int, required: bool = True) -> str | None:

@@ -26,9 +26,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import EditorError
+from core.text import REQUIRED_TEXT_PATTERN
 from core.types import EditDraft
 from db.repository import MAX_EDIT_ID
 from services.conflicts import ConflictRefused
@@ -39,8 +40,11 @@ from webapp import idempotent
 from webapp.add_batcher import AddBatcher
 from webapp.auth import NotAuthenticated, User, UserStore, require_curator
 from webapp.body_guard import BodyGuard
+from webapp.contract import SEARCH_QUERY, OptionalText, Text, api_errors, search_rule
 
 MAX_LIST = 1000
+# the catch-all routes answer these (404, or 405 with Allow on a path that takes others); HEAD/OPTIONS stay implicit
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "QUERY", "CONNECT"]
 EditId = Annotated[int, Path(ge=1, le=MAX_EDIT_ID, description="the edit's id")]  # larger ones: 422, not a crash
 Offset = Annotated[int, Query(ge=0, le=MAX_EDIT_ID, description="edits to skip")]
 IdempotencyHeader = Annotated[
@@ -49,6 +53,7 @@ IdempotencyHeader = Annotated[
         alias="Idempotency-Key",
         description="any unique string (e.g. a UUID) chosen by the client: a retry with the same key and body "
         "returns the first result (200) and saves nothing new; the same key with another body is 422",
+        json_schema_extra={"pattern": "^[!-~]{1,255}$"},  # what db.idempotency.clean_key accepts
     ),
 ]
 NO_TOKEN = "a valid API token is required: send 'Authorization: Bearer TOKEN'"
@@ -58,31 +63,53 @@ ProbeCheck = Annotated[
 ]
 
 
-class EditIn(BaseModel):
-    prompt: str = Field(description="the edit's input, e.g. 'The mother tongue of Danielle Darrieux is'")
-    target: str = Field(description="its new output, e.g. 'English'")
-    subject: str | None = None
-    notes: str | None = None
+class _Body(BaseModel):
+    # a misspelt field is refused (422), never silently dropped; JSON types as declared ("5" is not 5)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class EditIn(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={  # the rule of `_keep_needs_reason`, for the document
+            "if": {"properties": {"on_conflict": {"const": "keep"}}, "required": ["on_conflict"]},
+            "then": {
+                "properties": {"reason": {"type": "string", "pattern": REQUIRED_TEXT_PATTERN}},
+                "required": ["reason"],
+            },
+        }
+    )
+    prompt: Text = Field(description="the edit's input, e.g. 'The mother tongue of Danielle Darrieux is'")
+    target: Text = Field(description="its new output, e.g. 'English'")
+    subject: OptionalText | None = None
+    notes: OptionalText | None = None
     on_conflict: Literal["refuse", "replace", "retire", "keep"] = Field(
         "refuse",
         description="when the prompt is an active edit's prompt or falls in its scope: 'refuse' (409, nothing "
         "saved), 'replace' (the contradicted edits take this target; no new edit), 'retire' (they are retired, "
         "this one is added) or 'keep' (both stay active; needs a reason)",
     )
-    reason: str | None = Field(None, description="why (kept in the audit log); required with on_conflict 'keep'")
+    reason: OptionalText | None = Field(
+        None, description="why (kept in the audit log); required with on_conflict 'keep'"
+    )
+
+    @model_validator(mode="after")
+    def _keep_needs_reason(self) -> EditIn:
+        if self.on_conflict == "keep" and not (self.reason or "").strip():
+            raise ValueError("on_conflict 'keep' needs a reason (it is kept in the audit log)")
+        return self
 
 
-class ReasonIn(BaseModel):
-    reason: str | None = None
+class ReasonIn(_Body):
+    reason: OptionalText | None = None
 
 
-class TargetIn(BaseModel):
-    target: str = Field(description="the edit's new output (recorded as a change; the old one stays in the audit log)")
-    reason: str | None = None
+class TargetIn(_Body):
+    target: Text = Field(description="the edit's new output (recorded as a change; the old one stays in the audit log)")
+    reason: OptionalText | None = None
 
 
-class AskIn(BaseModel):
-    prompt: str = Field(description="any prompt; the answer comes with the full routing record")
+class AskIn(_Body):
+    prompt: Text = Field(description="any prompt; the answer comes with the full routing record")
 
 
 def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
@@ -131,6 +158,8 @@ def _router(services: Services, current_user) -> APIRouter:
         "/edits",
         status_code=201,
         summary="Add an edit (409 when it conflicts with an active edit, unless on_conflict settles it)",
+        responses={200: {"description": "replaced: the old edits took the target; or a replayed retry"}}
+        | api_errors(409),
     )
     def create_edit(
         body: EditIn,
@@ -169,10 +198,10 @@ def _router(services: Services, current_user) -> APIRouter:
         }
         return out | ({"probe_check": report.to_dict()} if report else {})
 
-    @api.get("/edits", summary="List edits (filter by status and text; paged)")
+    @api.get("/edits", summary="List edits (filter by status and text; paged)", responses=api_errors())
     def list_edits(
-        status: str | None = None,
-        search: str | None = None,
+        status: Annotated[str | None, Query(json_schema_extra={"enum": ["active", "retired"]})] = None,
+        search: Annotated[str | None, search_rule, Query(**SEARCH_QUERY)] = None,
         offset: Offset = 0,
         limit: int = 100,
         user: User = Depends(current_user),
@@ -187,11 +216,15 @@ def _router(services: Services, current_user) -> APIRouter:
             "edits": [e.to_dict() for e in edits],
         }
 
-    @api.get("/edits/{edit_id}", summary="One edit")
+    @api.get("/edits/{edit_id}", summary="One edit", responses=api_errors(404))
     def get_edit(edit_id: EditId, user: User = Depends(current_user)) -> dict:
         return services.repository.get(edit_id).to_dict()
 
-    @api.post("/edits/{edit_id}/retire", summary="Retire an edit (it stops routing; undo with restore)")
+    @api.post(
+        "/edits/{edit_id}/retire",
+        summary="Retire an edit (it stops routing; undo with restore)",
+        responses=api_errors(404, 409),
+    )
     def retire(
         edit_id: EditId,
         body: ReasonIn | None = None,
@@ -201,7 +234,7 @@ def _router(services: Services, current_user) -> APIRouter:
         require_curator(user)
         return written(edit_id, probe_check, lambda i: services.retire(i, user.name, body.reason if body else None))
 
-    @api.post("/edits/{edit_id}/restore", summary="Restore a retired edit")
+    @api.post("/edits/{edit_id}/restore", summary="Restore a retired edit", responses=api_errors(404, 409))
     def restore(
         edit_id: EditId,
         body: ReasonIn | None = None,
@@ -211,26 +244,34 @@ def _router(services: Services, current_user) -> APIRouter:
         require_curator(user)
         return written(edit_id, probe_check, lambda i: services.restore(i, user.name, body.reason if body else None))
 
-    @api.patch("/edits/{edit_id}", summary="Change an edit's target (recorded as a change, not an overwrite)")
+    @api.patch(
+        "/edits/{edit_id}",
+        summary="Change an edit's target (recorded as a change, not an overwrite)",
+        responses=api_errors(404, 409),
+    )
     def change_target(
         edit_id: EditId, body: TargetIn, probe_check: ProbeCheck = False, user: User = Depends(current_user)
     ) -> dict:
         require_curator(user)
         return written(edit_id, probe_check, lambda i: services.change_target(i, body.target, user.name, body.reason))
 
-    @api.post("/ask", summary="Route and answer a prompt; the full routing record")
+    @api.post("/ask", summary="Route and answer a prompt; the full routing record", responses=api_errors(502, 503))
     def ask(body: AskIn, user: User = Depends(current_user)) -> dict:
         return services.ask([body.prompt], user.name)[0].to_dict()
 
-    @api.get("/stats", summary="Edits by status, audit rows by action, and the index size (read-only)")
+    @api.get(
+        "/stats",
+        summary="Edits by status, audit rows by action, and the index size (read-only)",
+        responses=api_errors(),
+    )
     def log_stats(user: User = Depends(current_user)) -> dict:
         return stats(services)
 
-    @api.get("/me", summary="Who the token belongs to")
+    @api.get("/me", summary="Who the token belongs to", responses=api_errors())
     def me(user: User = Depends(current_user)) -> dict:
         return {"name": user.name, "role": user.role}
 
-    @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    @api.api_route("/{path:path}", methods=ALL_METHODS, include_in_schema=False)
     def no_route(path: str, request: Request, user: User = Depends(current_user)) -> dict:
         allowed = _methods_for(api, "/" + path)
         if allowed:  # the path exists, the method does not: 405 with the methods it takes
@@ -262,7 +303,11 @@ def validation_line(errors: list[dict]) -> str:
             reason = (error.get("ctx") or {}).get("error", "")
             parts.append(f"request body is not valid JSON{': ' + reason if reason else ''}")
             continue
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")) or "body"
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")) or "body"
+        if error.get("type") == "value_error":  # our own rules (webapp.contract): "prompt is 5000 characters; ..."
+            message = str((error.get("ctx") or {}).get("error", error.get("msg")))
+            parts.append(message if where == "body" else f"{where} {message}")
+            continue
         parts.append(f"{where}: {error.get('msg', 'invalid value')}")
     return "; ".join(parts) or "invalid request"
 

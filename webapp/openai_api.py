@@ -28,9 +28,10 @@ from core.errors import EditorError
 from core.generation import Prompt
 from services.services import Services
 from services.serving import Served, serve
-from webapp.api import NO_TOKEN, _bearer, _methods_for, bearer_user, validation_line
+from webapp.api import ALL_METHODS, NO_TOKEN, _bearer, _methods_for, bearer_user, validation_line
 from webapp.auth import NotAuthenticated, User, UserStore
 from webapp.body_guard import BodyGuard
+from webapp.contract import openai_errors, without_fastapi_422
 from webapp.openai_schema import (
     CHAT_MAX_TOKENS,
     COMPLETION_MAX_TOKENS,
@@ -46,7 +47,8 @@ from webapp.openai_schema import (
 
 log = logging.getLogger(__name__)
 STARTED = int(time.time())
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404)}
+ERRORS = openai_errors(ErrorResponse)  # every /v1 route; the answering ones add 404 (model) and 502/503 (remote base)
+ANSWER_ERRORS = openai_errors(ErrorResponse, 404, 502, 503)
 STREAM_DOC = {200: {"content": {"text/event-stream": {}}, "description": "JSON, or events with `stream: true`"}}
 _TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 500: "server_error"}
 
@@ -105,6 +107,7 @@ def install_openai(server: FastAPI, services: Services, users: UserStore) -> Non
     """Add the /v1 routes (and a body-size guard answering in the OpenAI error shape) to the server."""
     server.add_middleware(BodyGuard, prefix="/v1", shape=_guard_refusal)
     server.include_router(_router(services, users), prefix="/v1")
+    without_fastapi_422(server, "/v1")  # bad input here is OpenAI's 400
 
 
 def _guard_refusal(status: int, detail: str) -> tuple[int, dict]:
@@ -120,7 +123,7 @@ def _router(services: Services, users: UserStore) -> APIRouter:
     def models(user: User = Depends(current_user)) -> ModelList:
         return ModelList(data=[_card()])
 
-    @v1.get("/models/{model}", summary="One model (OpenAI shape)")
+    @v1.get("/models/{model}", summary="One model (OpenAI shape)", responses=openai_errors(ErrorResponse, 404))
     def model(model: str, user: User = Depends(current_user)) -> ModelCard:
         _known(model)
         return _card()
@@ -134,17 +137,17 @@ def _router(services: Services, users: UserStore) -> APIRouter:
             return _events(frame.chunks(bool(body.stream_options and body.stream_options.include_usage)), served, tasks)
         return JSONResponse(frame.whole(served.text()), headers=routing_headers(served))
 
-    @v1.post("/completions", summary="Continue a prompt with the edited model", responses=STREAM_DOC)
+    @v1.post("/completions", summary="Continue a prompt with the edited model", responses=STREAM_DOC | ANSWER_ERRORS)
     def completions(body: CompletionRequest, tasks: BackgroundTasks, user: User = Depends(current_user)) -> Completion:
         _known(body.model)
         return answer(body, body.prompt_text(), COMPLETION_MAX_TOKENS, tasks, user)
 
-    @v1.post("/chat/completions", summary="Answer a chat with the edited model", responses=STREAM_DOC)
+    @v1.post("/chat/completions", summary="Answer a chat with the edited model", responses=STREAM_DOC | ANSWER_ERRORS)
     def chat(body: ChatRequest, tasks: BackgroundTasks, user: User = Depends(current_user)) -> ChatCompletion:
         _known(body.model)
         return answer(body, body.chat(), CHAT_MAX_TOKENS, tasks, user)
 
-    @v1.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    @v1.api_route("/{path:path}", methods=ALL_METHODS, include_in_schema=False)
     def no_route(path: str, request: Request, user: User = Depends(current_user)) -> dict:
         allowed = _methods_for(v1, "/" + path)
         if allowed:

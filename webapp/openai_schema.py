@@ -13,35 +13,89 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.generation import MAX_TOKENS, ChatMessage, GenerationSettings, InvalidParameter, Prompt
+from core.generation import (
+    MAX_STOP_CHARS,
+    MAX_STOPS,
+    MAX_TOKENS,
+    ChatMessage,
+    GenerationSettings,
+    InvalidParameter,
+    Prompt,
+)
+from core.text import REQUIRED_TEXT_PATTERN, TEXT_PATTERN
+from webapp.contract import text_problem, text_schema
 
 MODEL_ID = "serac"  # the one model served: the edited system (router, base and counterfactual models)
 COMPLETION_MAX_TOKENS, CHAT_MAX_TOKENS = 16, 256  # defaults when a request names no max_tokens
 
 
+# What the schema says of the fields this server takes only one value of, and of its text (webapp.contract).
+def _only(value: int) -> dict:
+    return {"minimum": value, "maximum": value}
+
+
+_NOT_TRUE = {"not": {"const": True}}
+_STOP = {"type": "string", "minLength": 1, "maxLength": MAX_STOP_CHARS}
+_PROMPT = text_schema(REQUIRED_TEXT_PATTERN)
+_USER_MESSAGE = {  # a user message's text is what gets routed: it must hold visible text (ChatMessageIn.check)
+    "if": {"properties": {"role": {"const": "user"}}, "required": ["role"]},
+    "then": {
+        "properties": {
+            "content": {
+                "pattern": REQUIRED_TEXT_PATTERN,
+                "type": ["string", "array"],
+                "minItems": 1,
+                "items": {"properties": {"text": {"pattern": REQUIRED_TEXT_PATTERN}}},
+            }
+        }
+    },
+}
+
+
+MAX_SEED = 2**53  # the largest integer every JSON client reads exactly
+_INTEGERS = ("max_tokens", "max_completion_tokens", "seed", "n", "best_of", "logprobs")  # integer fields, by name
+
+
 class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON types as declared: 0 is not false, "5" is not 5
     include_usage: bool = Field(False, description="send a last chunk with the usage counts (and no choices)")
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
-    model: str = Field(description=f"the served model: '{MODEL_ID}' (GET /v1/models); another name is a 404")
+    model: str = Field(
+        description=f"the served model: '{MODEL_ID}' (GET /v1/models); another name is a 404",
+        json_schema_extra={"enum": [MODEL_ID]},
+    )
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="most new tokens to generate")
     temperature: float | None = Field(
         None, ge=0, le=2, description="0 or absent: greedy (the same answer /api/ask gives); above 0: sampling"
     )
     top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling (with temperature > 0)")
-    seed: int | None = Field(None, ge=0, lt=2**63, description="makes sampling repeatable")
-    stop: str | list[str] | None = Field(None, description="up to 4 strings; the answer ends before the first one")
-    n: int | None = Field(1, description="choices per request: only 1")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="makes sampling repeatable")
+    stop: str | list[str] | None = Field(
+        None,
+        description="up to 4 strings; the answer ends before the first one",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_STOP_CHARS, "maxItems": MAX_STOPS, "items": _STOP},
+    )
+    n: int | None = Field(1, description="choices per request: only 1", json_schema_extra=_only(1))
     stream: bool | None = Field(False, description="server-sent events: `data: {chunk}` lines, then `data: [DONE]`")
     stream_options: StreamOptions | None = None
-    presence_penalty: float | None = Field(None, description="not supported: only 0")
-    frequency_penalty: float | None = Field(None, description="not supported: only 0")
+    presence_penalty: float | None = Field(None, description="not supported: only 0", json_schema_extra=_only(0))
+    frequency_penalty: float | None = Field(None, description="not supported: only 0", json_schema_extra=_only(0))
     user: str | None = Field(None, description="ignored (the token names the user)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: object) -> object:
+        """A JSON integer may be written 5.0; strict validation then refuses only "5", true and 5.5."""
+        if not isinstance(data, dict):
+            return data
+        whole = {k: int(v) for k, v in data.items() if k in _INTEGERS and isinstance(v, float) and v.is_integer()}
+        return data | whole
 
     def settings(self, default_max_tokens: int) -> GenerationSettings:
         """The generation settings, or InvalidParameter naming the field this server cannot honour."""
@@ -59,34 +113,50 @@ class _Request(BaseModel):
 
 
 class CompletionRequest(_Request):
-    prompt: str | list[str] = Field(description="the text to continue (one prompt; a list must hold exactly one)")
-    echo: bool | None = Field(False, description="not supported: only false")
-    logprobs: int | None = Field(None, description="not supported: only null")
-    best_of: int | None = Field(None, description="not supported: only 1")
-    suffix: str | None = Field(None, description="not supported: only null")
+    prompt: str | list[str] = Field(
+        description="the text to continue (one prompt; a list must hold exactly one)",
+        json_schema_extra=_PROMPT | {"minItems": 1, "maxItems": 1, "items": {"type": "string", **_PROMPT}},
+    )
+    echo: bool | None = Field(False, description="not supported: only false", json_schema_extra=_NOT_TRUE)
+    logprobs: int | None = Field(None, description="not supported: only null", json_schema_extra={"type": "null"})
+    best_of: int | None = Field(None, description="not supported: only 1", json_schema_extra=_only(1))
+    suffix: str | None = Field(None, description="not supported: only null", json_schema_extra={"type": "null"})
 
     def prompt_text(self) -> str:
         _refuse_unless(not self.echo, "echo", "echo is not supported")
         _refuse_unless(self.logprobs is None, "logprobs", "logprobs are not supported")
         _refuse_unless(self.best_of in (None, 1), "best_of", "best_of must be 1")
         _refuse_unless(self.suffix is None, "suffix", "suffix is not supported")
-        if isinstance(self.prompt, str):
-            return self.prompt
-        _refuse_unless(len(self.prompt) == 1, "prompt", f"one prompt per request (got {len(self.prompt)})")
-        return self.prompt[0]
+        if not isinstance(self.prompt, str):
+            _refuse_unless(len(self.prompt) == 1, "prompt", f"one prompt per request (got {len(self.prompt)})")
+        prompt = self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+        _check_text("prompt", prompt, REQUIRED_TEXT_PATTERN)
+        return prompt
 
 
 class TextPart(BaseModel):
+    model_config = ConfigDict(strict=True)
     type: Literal["text"] = Field(description="only text parts are supported")
-    text: str
+    text: str = Field(json_schema_extra=text_schema(TEXT_PATTERN))
 
 
 class ChatMessageIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra=_USER_MESSAGE)
 
     role: Literal["system", "developer", "user", "assistant"] = Field(description="'developer' counts as 'system'")
-    content: str | list[TextPart] | None = Field(description="text, or a list of text parts (joined by newlines)")
+    content: str | list[TextPart] | None = Field(
+        description="text, or a list of text parts (joined by newlines); a user message's must hold visible text",
+        json_schema_extra=text_schema(TEXT_PATTERN),
+    )
     name: str | None = None
+
+    def check(self, at: int) -> None:
+        """The rule the schema states: text without control characters; a user's has visible text in each part."""
+        pattern = REQUIRED_TEXT_PATTERN if self.role == "user" else TEXT_PATTERN
+        texts = [self.content] if isinstance(self.content, str) else [p.text for p in self.content or ()]
+        _refuse_unless(self.role != "user" or bool(texts), "messages", f"messages.{at}: a user message needs text")
+        for text in texts:
+            _check_text(f"messages.{at}.content", text, pattern, "messages")
 
     def message(self) -> ChatMessage:
         content = self.content if isinstance(self.content, str) else "\n".join(p.text for p in self.content or ())
@@ -95,13 +165,18 @@ class ChatMessageIn(BaseModel):
 
 class ChatRequest(_Request):
     messages: list[ChatMessageIn] = Field(
-        min_length=1, max_length=256, description="the chat; the router scores the last user message"
+        min_length=1,
+        max_length=256,
+        description="the chat (at least one user message); the router scores the last user message",
+        json_schema_extra={"contains": {"properties": {"role": {"const": "user"}}, "required": ["role"]}},
     )
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="the newer name of max_tokens")
-    logprobs: bool | None = Field(None, description="not supported: only false")
+    logprobs: bool | None = Field(None, description="not supported: only false", json_schema_extra=_NOT_TRUE)
 
     def chat(self) -> Prompt:
         _refuse_unless(not self.logprobs, "logprobs", "logprobs are not supported")
+        for at, message in enumerate(self.messages):
+            message.check(at)
         return tuple(m.message() for m in self.messages)
 
     def settings(self, default_max_tokens: int) -> GenerationSettings:
@@ -186,6 +261,11 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+def _check_text(name: str, text: str, pattern: str, param: str | None = None) -> None:
+    problem = text_problem(text, pattern)
+    _refuse_unless(problem is None, param or name, f"{name} {problem}")
 
 
 def _refuse_unless(ok: bool, param: str, message: str) -> None:

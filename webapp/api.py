@@ -40,7 +40,18 @@ from webapp import idempotent
 from webapp.add_batcher import AddBatcher
 from webapp.auth import NotAuthenticated, User, UserStore, require_curator
 from webapp.body_guard import BodyGuard
-from webapp.contract import SEARCH_QUERY, OptionalText, Text, api_errors, search_rule
+from webapp.contract import (
+    SEARCH_QUERY,
+    AddOut,
+    EditOut,
+    EditPage,
+    Me,
+    OptionalText,
+    Text,
+    WrittenOut,
+    api_errors,
+    search_rule,
+)
 
 MAX_LIST = 1000
 # the catch-all routes answer these (404, or 405 with Allow on a path that takes others); HEAD/OPTIONS stay implicit
@@ -158,8 +169,12 @@ def _router(services: Services, current_user) -> APIRouter:
         "/edits",
         status_code=201,
         summary="Add an edit (409 when it conflicts with an active edit, unless on_conflict settles it)",
-        responses={200: {"description": "replaced: the old edits took the target; or a replayed retry"}}
+        responses={
+            200: {"model": AddOut, "description": "replaced: the old edits took the target; or a replayed retry"}
+        }
         | api_errors(409),
+        response_model=AddOut,
+        response_model_exclude_unset=True,  # probe_check only when asked for
     )
     def create_edit(
         body: EditIn,
@@ -198,7 +213,12 @@ def _router(services: Services, current_user) -> APIRouter:
         }
         return out | ({"probe_check": report.to_dict()} if report else {})
 
-    @api.get("/edits", summary="List edits (filter by status and text; paged)", responses=api_errors())
+    @api.get(
+        "/edits",
+        summary="List edits (filter by status and text; paged)",
+        responses=api_errors(),
+        response_model=EditPage,
+    )
     def list_edits(
         status: Annotated[str | None, Query(json_schema_extra={"enum": ["active", "retired"]})] = None,
         search: Annotated[str | None, search_rule, Query(**SEARCH_QUERY)] = None,
@@ -216,7 +236,7 @@ def _router(services: Services, current_user) -> APIRouter:
             "edits": [e.to_dict() for e in edits],
         }
 
-    @api.get("/edits/{edit_id}", summary="One edit", responses=api_errors(404))
+    @api.get("/edits/{edit_id}", summary="One edit", responses=api_errors(404), response_model=EditOut)
     def get_edit(edit_id: EditId, user: User = Depends(current_user)) -> dict:
         return services.repository.get(edit_id).to_dict()
 
@@ -224,6 +244,8 @@ def _router(services: Services, current_user) -> APIRouter:
         "/edits/{edit_id}/retire",
         summary="Retire an edit (it stops routing; undo with restore)",
         responses=api_errors(404, 409),
+        response_model=WrittenOut,
+        response_model_exclude_unset=True,  # probe_check only when asked for
     )
     def retire(
         edit_id: EditId,
@@ -234,7 +256,13 @@ def _router(services: Services, current_user) -> APIRouter:
         require_curator(user)
         return written(edit_id, probe_check, lambda i: services.retire(i, user.name, body.reason if body else None))
 
-    @api.post("/edits/{edit_id}/restore", summary="Restore a retired edit", responses=api_errors(404, 409))
+    @api.post(
+        "/edits/{edit_id}/restore",
+        summary="Restore a retired edit",
+        responses=api_errors(404, 409),
+        response_model=WrittenOut,
+        response_model_exclude_unset=True,
+    )
     def restore(
         edit_id: EditId,
         body: ReasonIn | None = None,
@@ -248,6 +276,8 @@ def _router(services: Services, current_user) -> APIRouter:
         "/edits/{edit_id}",
         summary="Change an edit's target (recorded as a change, not an overwrite)",
         responses=api_errors(404, 409),
+        response_model=WrittenOut,
+        response_model_exclude_unset=True,  # probe_check only when asked for
     )
     def change_target(
         edit_id: EditId, body: TargetIn, probe_check: ProbeCheck = False, user: User = Depends(current_user)
@@ -267,7 +297,7 @@ def _router(services: Services, current_user) -> APIRouter:
     def log_stats(user: User = Depends(current_user)) -> dict:
         return stats(services)
 
-    @api.get("/me", summary="Who the token belongs to", responses=api_errors())
+    @api.get("/me", summary="Who the token belongs to", responses=api_errors(), response_model=Me)
     def me(user: User = Depends(current_user)) -> dict:
         return {"name": user.name, "role": user.role}
 

@@ -8,8 +8,8 @@ Invariants:
   as sent; the field's validator checks the same pattern and length, so a request valid by the schema is never
   refused for its text and an invalid one always is (422 under /api, 400 under /v1, a line naming the field);
 - every /api error is `{"detail": "one line"}` (ApiError; a 409 from POST /api/edits adds `conflicts`); every /v1
-  error is OpenAI's `{"error": {...}}` (webapp.openai_schema.ErrorResponse); FastAPI's own 422 list shape is never
-  declared, because no route answers it;
+  error is OpenAI's `{"error": {...}}` (webapp.openai_schema.ErrorResponse) but the same-origin guard's 403, which
+  answers before any route, as ApiError; FastAPI's own 422 list shape is never declared, because no route answers it;
 - `api_errors` / `openai_errors` list the statuses a route can return (401 without a valid token, 403 a foreign
   Origin or a viewer writing, 413 a body over the limit, ...); a status a route returns must be listed here.
 """
@@ -17,7 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
 from pydantic import AfterValidator, BaseModel, Field
@@ -102,7 +102,7 @@ def api_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 _OPENAI_WHY = {
     400: "bad input (the error's `param` names the field); also a prompt longer than the model's context",
     401: "no valid API token",
-    403: "a browser request from a foreign Origin",
+    403: 'a browser request from a foreign Origin (answered before any route, as `{"detail": ...}`)',
     404: "no such model",
     413: "the request body is over 1 MiB",
     502: "the remote base model refused the request",
@@ -111,9 +111,10 @@ _OPENAI_WHY = {
 
 
 def openai_errors(error_model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:
-    """FastAPI `responses=` for a /v1 route (OpenAI's error shape): 400, 401, 403 and 413 always, plus `statuses`."""
+    """FastAPI `responses=` for a /v1 route (OpenAI's error shape): 400, 401, 403 and 413 always, plus `statuses`.
+    The 403 is the same-origin guard's (webapp.origin), which answers every path alike."""
     codes = sorted({400, 401, 403, 413, *statuses})
-    return {c: {"model": error_model, "description": _OPENAI_WHY[c]} for c in codes}
+    return {c: {"model": ApiError if c == 403 else error_model, "description": _OPENAI_WHY[c]} for c in codes}
 
 
 def without_fastapi_422(server: FastAPI, prefix: str) -> None:
@@ -130,3 +131,52 @@ def without_fastapi_422(server: FastAPI, prefix: str) -> None:
         return server.openapi_schema
 
     server.openapi = openapi
+
+
+# ---- what /api answers (the shapes of core.types.Edit.to_dict and services.conflicts.Conflicts.to_dict) ----------
+class EditOut(BaseModel):
+    id: int
+    prompt: str
+    target: str
+    subject: str | None
+    notes: str | None
+    status: Literal["active", "retired"]
+    created_at: str | None = Field(description="ISO 8601")
+    created_by: str | None
+    updated_at: str | None = Field(description="ISO 8601")
+    updated_by: str | None
+
+
+class ClashOut(EditOut):
+    why: str = Field(description="'same prompt', or 'in scope' of the new prompt")
+    score: float | None = Field(description="the scope score of the new prompt on this edit")
+
+
+class ConflictsOut(BaseModel):
+    contradictions: list[ClashOut] = Field(description="active edits the new one contradicts (another target)")
+    duplicates: list[ClashOut] = Field(description="active edits it repeats (the same target)")
+    threshold: float
+    summary: str
+
+
+class AddOut(BaseModel):
+    edit: EditOut | None = Field(description="the new edit; null when the old edits' target was replaced")
+    changed: list[EditOut] = Field(description="the edits this add retired or changed")
+    conflicts: ConflictsOut | dict = Field(description="what the add conflicted with, as settled")
+    probe_check: dict | None = Field(None, description="with ?probe_check=true: which nearby probes now fail")
+
+
+class WrittenOut(EditOut):
+    probe_check: dict | None = Field(None, description="with ?probe_check=true: which nearby probes now fail")
+
+
+class EditPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    edits: list[EditOut]
+
+
+class Me(BaseModel):
+    name: str
+    role: Literal["viewer", "curator"]

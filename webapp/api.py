@@ -8,6 +8,8 @@ Invariants:
 - the audit log records the token's user; routes only append audit rows (none changes or deletes one);
 - GET /api/stats is read-only: the log's counts and whether the index holds exactly its active edits;
 - request bodies over 1 MiB get 413 and bodies that are not UTF-8 get 422 before any route runs (BodyGuard);
+- /openapi.json is the contract (webapp.contract): each route lists the error statuses it returns, bodies refuse
+  unknown fields and other JSON types (422), text fields state clean_field's rule as pattern and maxLength;
 - concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result;
 - POST /api/edits with an `Idempotency-Key` header is saved at most once per user and key: a retry with the
   same body gets the first result again with 200 (`Idempotency-Replayed: true`) and writes nothing; the same key

@@ -4,7 +4,9 @@ say what each route accepts and returns), and their translation into core.genera
 Invariants:
 - fields standard clients send are accepted; a field that would change the answer in a way this server cannot
   honour (n > 1, logprobs, echo, best_of > 1, suffix, penalties) is refused with a 400 naming it, never ignored;
-- unknown extra fields are ignored (clients add their own), and never reach a model;
+- unknown extra fields are ignored (clients add their own), and never reach a model; the fields declared are
+  strict JSON types (0 is not false, "5" is not 5; 5.0 is the integer 5), and the schema states each refusal above
+  (a single allowed value, the text rule of webapp.contract), so a request valid by /openapi.json is answered;
 - responses add one extension field, `serac` (route, edit_id, score, threshold); standard fields keep their
   OpenAI meaning, so standard clients read them unchanged.
 """

@@ -97,17 +97,20 @@ def fuzz(app, token: str | None, max_examples: int, label: str, phases=ALL_PHASE
     if token:
         config["headers"] = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=SchemathesisConfig.from_dict(config))
-    statuses, failures, errors, operations = Counter(), Counter(), [], set()
+    statuses, failures, errors, operations, phases = Counter(), Counter(), [], set(), Counter()
     started = time.monotonic()
     for event in schemathesis.engine.from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
             _count(event.recorder, statuses, failures, operations)
+            phase = getattr(event, "phase", "fuzz")  # a FuzzScenarioFinished (the `fuzz` command's) names none
+            phases[str(getattr(phase, "value", phase))] += len(event.recorder.interactions)
         elif isinstance(event, events.NonFatalError | events.FatalError):
             errors.append(str(getattr(event, "value", None) or getattr(event, "exception", "")))
     figures = {
         "who": label,
         "cases": sum(statuses.values()),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "phases": dict(phases),
         "server_errors": sum(v for k, v in statuses.items() if k >= 500),
         "operations": sorted(operations),
         "failures": [{"check": k[0], "operation": k[1], "example": k[2], "count": v} for k, v in failures.items()],
@@ -116,7 +119,7 @@ def fuzz(app, token: str | None, max_examples: int, label: str, phases=ALL_PHASE
     }
     FIGURES.mkdir(parents=True, exist_ok=True)
     (FIGURES / f"{label}.json").write_text(json.dumps(figures, indent=1, ensure_ascii=False))
-    print(f"fuzz {label}: {figures['cases']} cases in {figures['seconds']} s, statuses {figures['statuses']}")
+    print(f"fuzz {label}: {figures['cases']} cases in {figures['seconds']} s, {figures['statuses']}, {dict(phases)}")
     return figures
 
 

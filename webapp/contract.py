@@ -88,6 +88,7 @@ _API_WHY = {
     409: "the edit's state does not allow it, or the new edit conflicts with an active one",
     413: "the request body is over 1 MiB",
     422: "bad input: the line says which field and why",
+    429: "too many requests: retry after the time the Retry-After header gives",
     502: "the remote base model refused the request",
     503: "the remote base model is unavailable",
 }
@@ -105,6 +106,7 @@ _OPENAI_WHY = {
     403: 'a browser request from a foreign Origin (answered before any route, as `{"detail": ...}`)',
     404: "no such model",
     413: "the request body is over 1 MiB",
+    429: "too many requests: retry after the time the Retry-After header gives",
     502: "the remote base model refused the request",
     503: "the remote base model is unavailable",
 }

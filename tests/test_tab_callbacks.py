@@ -60,6 +60,25 @@ def test_the_audit_csv_keeps_the_words_and_the_stored_json(services):
     assert table[0][5] == "target: Madrid → Paris" and json.loads(table[0][8])["target"] == "Paris"
 
 
+def test_the_audit_csv_keeps_formulas_from_running_and_its_numbers_numbers(services):
+    """OWASP CSV injection: a user name, reason or note a spreadsheet would run as a formula is written with a
+    leading ' (the stored text is unchanged); the row ids and edit ids stay plain numbers."""
+    import csv
+
+    services.add_edit(EditDraft("The capital of Veltria is", "Madrid"), "@eve")
+    services.change_target(1, "Paris", "-eve", '=HYPERLINK("http://evil.example","x")')
+    services.retire(1, "alice", "+1+2")
+    services.restore(1, "alice", "-3")
+    path, _ = audit.export_csv(services, VICTOR)
+    with open(path, newline="", encoding="utf-8") as f:
+        _, *table = list(csv.reader(f))
+    users, reasons = [r[2] for r in table], [r[6] for r in table]
+    assert users == ["alice", "alice", "'-eve", "'@eve"]
+    assert reasons == ["'-3", "'+1+2", '\'=HYPERLINK("http://evil.example","x")', ""]
+    assert [r[0] for r in table] == ["4", "3", "2", "1"] and {r[4] for r in table} == {"1"}
+    assert services.repository.audit_entries()[0].reason == "-3"  # stored as given
+
+
 def test_the_audit_edit_box_is_blank_for_all_edits_and_rejects_junk(services):
     services.add_edits(
         [EditDraft("The capital of Veltria is", "Osmund"), EditDraft("Zentha's champion is", "Ilsa")], "a"

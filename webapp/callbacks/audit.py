@@ -3,7 +3,8 @@ edit, user and time, and exported as CSV.
 
 Each row shows its change in words ("target: Madrid → Paris", "retired", "threshold: 0.50 → 0.40"), not as
 JSON; the CSV export keeps the words and the stored before/after JSON beside them (nothing is lost).
-Invariant: read-only; times are shown and parsed as UTC.
+Invariants: read-only; times are shown and parsed as UTC; a CSV cell of curators' text that a spreadsheet
+would run as a formula starts with ' (webapp.shown.spreadsheet), the ids stay numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from core.errors import EditorError, InvalidInput
 from services.services import Services
 from webapp.auth import User
 from webapp.callbacks import error_text, parse_id
+from webapp.shown import spreadsheet
 
 AUDIT_COLUMNS = ("id", "when (UTC)", "user", "action", "edit", "change", "reason")
 CSV_COLUMNS = (*AUDIT_COLUMNS, "before (JSON)", "after (JSON)")
@@ -40,7 +42,8 @@ def audit_rows(
 def export_csv(
     services: Services, user: User, edit_id: object = None, actor: str = "", since: str = "", until: str = ""
 ) -> tuple[str | None, str]:
-    """(path of a CSV with the filtered entries, a note): the rows as shown, plus the stored JSON."""
+    """(path of a CSV with the filtered entries, a note): the rows as shown, plus the stored JSON; text a
+    spreadsheet would run as a formula is written with a leading '."""
     try:
         entries = _entries(services, edit_id, actor, since, until)
     except EditorError as exc:
@@ -51,7 +54,7 @@ def export_csv(
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
-        writer.writerows(rows)
+        writer.writerows([[spreadsheet(cell) for cell in row] for row in rows])
     return str(path), f"Exported {len(rows)} entries."
 
 

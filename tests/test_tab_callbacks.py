@@ -79,6 +79,24 @@ def test_the_audit_csv_keeps_formulas_from_running_and_its_numbers_numbers(servi
     assert services.repository.audit_entries()[0].reason == "-3"  # stored as given
 
 
+def test_a_right_to_left_mark_left_open_cannot_reverse_the_words_after_it_in_a_cell(services):
+    """A table cell that puts the app's arrow after a curator's prompt closes the prompt's open U+202E first
+    (an invisible U+202C); what is stored stays exactly as given."""
+    rlo, pdf = "\u202e", "\u202c"
+    services.add_edit(EditDraft(f"The capital of {rlo}airtleV is", "Madrid"), "alice")
+    services.change_target(1, f"Paris{rlo}", "alice")
+    rows, _ = audit.audit_rows(services, VICTOR)
+    assert [r[5] for r in rows] == [
+        f"target: Madrid → Paris{rlo}{pdf}",
+        f"new edit: The capital of {rlo}airtleV is{pdf} → Madrid",
+    ]
+    assert edits.edit_choices(services)[0][0] == f"#1 [active] The capital of {rlo}airtleV is{pdf} → Paris{rlo}{pdf}"
+    assert (services.repository.get(1).prompt, services.repository.get(1).target) == (
+        f"The capital of {rlo}airtleV is",
+        f"Paris{rlo}",
+    )
+
+
 def test_the_audit_edit_box_is_blank_for_all_edits_and_rejects_junk(services):
     services.add_edits(
         [EditDraft("The capital of Veltria is", "Osmund"), EditDraft("Zentha's champion is", "Ilsa")], "a"

@@ -19,7 +19,7 @@ from core.errors import EditorError, InvalidInput
 from services.services import Services
 from webapp.auth import User
 from webapp.callbacks import error_text, parse_id
-from webapp.shown import spreadsheet
+from webapp.shown import bidi_closed, spreadsheet
 
 AUDIT_COLUMNS = ("id", "when (UTC)", "user", "action", "edit", "change", "reason")
 CSV_COLUMNS = (*AUDIT_COLUMNS, "before (JSON)", "after (JSON)")
@@ -95,14 +95,15 @@ STATUS_WORDS = {("active", "retired"): "retired", ("retired", "active"): "restor
 
 def change_words(entry) -> str:
     """An audit row's change in words: what a new edit or probe says, or each changed field as
-    "field: old → new" (a status change as "retired" / "restored"), joined by "; "."""
+    "field: old → new" (a status change as "retired" / "restored"), joined by "; ". A right-to-left mark a
+    value leaves open is closed after it, so it cannot reverse the arrow and the words that follow."""
     before, after = entry.before, entry.after
     if after and not before:
         if entry.action == "add-probe":
             scope = "in scope" if after.get("expect") == "in" else "out of scope"
-            return f"probe ({scope}): {after.get('prompt', '')}"
+            return f"probe ({scope}): {bidi_closed(after.get('prompt', ''))}"
         if "prompt" in after and "target" in after:
-            return f"new edit: {after['prompt']} → {after['target']}"
+            return f"new edit: {bidi_closed(after['prompt'])} → {bidi_closed(after['target'])}"
     if before and not after:
         return "removed: " + _fields(before)
     keys = [k for k in _keys(before, after) if (before or {}).get(k) != (after or {}).get(k)]
@@ -130,7 +131,7 @@ def _value(value: object) -> str:
         return "(none)"
     if isinstance(value, float):
         return f"{value:.2f}" if value == round(value, 2) else f"{value:g}"
-    return str(value)
+    return bidi_closed(str(value))
 
 
 def _j(value: dict | None) -> str:

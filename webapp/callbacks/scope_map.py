@@ -17,6 +17,7 @@ from services.services import Services
 from webapp.auth import User
 from webapp.callbacks import error_text
 from webapp.figures import empty_figure, project_2d, scope_map_figure
+from webapp.shown import bidi_closed
 
 CROWD_COLUMNS = ("edit", "prompt → target", "other edit", "its prompt → target", "score")
 MAX_POINTS = 2000
@@ -67,4 +68,4 @@ def crowded_pairs(services: Services, edits: list[Edit], vectors: np.ndarray) ->
 
 
 def _said(edit: Edit) -> str:
-    return f"{edit.prompt} → {edit.target}"
+    return f"{bidi_closed(edit.prompt)} → {bidi_closed(edit.target)}"

@@ -220,3 +220,27 @@ def test_import_messages_count_records_of_a_json_list_and_lines_of_jsonl(service
         ["record 2", "contradicts record(s) 3 of this file"],
         ["record 3", "contradicts record(s) 2 of this file"],
     ]
+
+
+def test_imported_probe_prompts_get_the_edits_checks_and_a_bad_row_writes_nothing(services, tmp_path):
+    """A 5,000-character paraphrase or an unrelated prompt with a control character is refused like an edit's
+    prompt (core.text.clean_field), naming its line; nothing is written. With the valid records imported, the
+    Threshold tab routes their probes."""
+    records = [
+        {"prompt": "The capital of Veltria is", "target": "Osmund", "paraphrases": ["Veltria's capital is"]},
+        {"prompt": "The capital of Zentha is", "target": "Ilsa", "paraphrases": ["Zq" * 2500]},
+        {"prompt": "The capital of Quorv is", "target": "Marr", "unrelated": ["a bell \x07 rings"]},
+    ]
+    path = tmp_path / "edits.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    message, errors = edits.import_file(services, ALICE, str(path), "jsonl", False)
+    assert "Nothing imported" in seen(message)
+    assert errors == [
+        ["line 2", "probe prompt is 5000 characters; the limit is 4096"],
+        ["line 3", "probe prompt contains control characters ('\\x07')"],
+    ]
+    assert services.repository.count_edits(None, None) == 0 and services.repository.audit_entries() == []
+    message, _ = edits.import_file(services, ALICE, str(path), "jsonl", True)
+    assert "Imported 1 edits with 1 probe prompts" in seen(message)
+    _, text, _ = threshold.threshold_view(services, ALICE, 0.5)
+    assert "Probe set: all 1 active edit(s): 2 in-scope" in seen(text)

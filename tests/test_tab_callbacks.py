@@ -17,6 +17,7 @@ from tests.seen import seen
 from tests.tiny_models import tiny_editor
 from webapp.auth import User
 from webapp.callbacks import audit, edits, probe, scope_map, threshold
+from webapp.figures import HOVER_CHARS
 
 ALICE, VICTOR = User("alice", "curator"), User("victor", "viewer")
 
@@ -244,3 +245,15 @@ def test_imported_probe_prompts_get_the_edits_checks_and_a_bad_row_writes_nothin
     assert "Imported 1 edits with 1 probe prompts" in seen(message)
     _, text, _ = threshold.threshold_view(services, ALICE, 0.5)
     assert "Probe set: all 1 active edit(s): 2 in-scope" in seen(text)
+
+
+def test_plot_hovers_show_markup_as_text_keep_rtl_marks_to_their_text_and_stay_short(services):
+    rlo, pdf = "\u202e", "\u202c"
+    long_prompt = "The longest word of Quillmark is " + "Zq" * 1500
+    services.add_edits(
+        [EditDraft(f"The capital of {rlo}airtleV is", "<b>Osmund</b>"), EditDraft(long_prompt, "x")], "a"
+    )
+    fig, _, _ = scope_map.scope_map(services, ALICE)
+    hovers = list(fig.data[0].hovertext)
+    assert f"#1 The capital of {rlo}airtleV is{pdf} → &lt;b&gt;Osmund&lt;/b&gt;" in hovers
+    assert max(len(h) for h in hovers) == HOVER_CHARS and any(h.startswith("#2 The longest word") for h in hovers)

@@ -36,7 +36,7 @@ def scope_map(services: Services, user: User, probe: str = "") -> tuple[go.Figur
     points, probe_points = project_2d(vectors, probe_vec)
     pairs = crowded_pairs(services, edits, vectors)
     crowded = {int(edit_id) for row in pairs for edit_id in (row[0], row[2].lstrip("#"))}
-    labels = [f"#{e.id} {e.prompt} → {e.target}" for e in edits]
+    labels = [f"#{e.id} {_said(e)}" for e in edits]
     fig = scope_map_figure(
         points, labels, [e.id in crowded for e in edits], None if probe_points is None else probe_points[0], probe
     )

@@ -245,9 +245,13 @@ def test_the_audit_and_its_csv_show_the_text_and_run_no_formula(page, seeded):
 def test_the_overview_shows_the_recent_activity_as_text(page, seeded):
     open_tab(page, "Overview")
     page.locator("#overview-refresh").click()
-    recent = page.locator("#overview-recent")
-    expect(recent).to_contain_text(EVE[0], timeout=MODEL_WAIT_MS)
+    recent, failing = page.locator("#overview-recent"), page.locator("#overview-failing")
+    for view in (recent, failing):
+        expect(view).not_to_contain_text("processing", timeout=MODEL_WAIT_MS)
+    expect(recent).to_contain_text(EVE[0])
     expect(recent).to_contain_text(PROBE)
+    expect(failing).to_contain_text("Vexland")  # the twins route to one edit: a probe of the other fails
+    expect(failing).to_contain_text("<img src=x onerror=window.__pwned=1>")
     assert_tables_fit(page)
     assert_inert(page, "overview")
     shot(page, "hostile-overview")

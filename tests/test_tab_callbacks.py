@@ -17,6 +17,7 @@ from tests.seen import seen
 from tests.tiny_models import tiny_editor
 from webapp.auth import User
 from webapp.callbacks import audit, edits, probe, scope_map, threshold
+from webapp.figures import HOVER_CHARS
 
 ALICE, VICTOR = User("alice", "curator"), User("victor", "viewer")
 
@@ -58,6 +59,43 @@ def test_the_audit_csv_keeps_the_words_and_the_stored_json(services):
         header, *table = list(csv.reader(f))
     assert header == [*audit.AUDIT_COLUMNS, "before (JSON)", "after (JSON)"] and note == "Exported 2 entries."
     assert table[0][5] == "target: Madrid → Paris" and json.loads(table[0][8])["target"] == "Paris"
+
+
+def test_the_audit_csv_keeps_formulas_from_running_and_its_numbers_numbers(services):
+    """OWASP CSV injection: a user name, reason or note a spreadsheet would run as a formula is written with a
+    leading ' (the stored text is unchanged); the row ids and edit ids stay plain numbers."""
+    import csv
+
+    services.add_edit(EditDraft("The capital of Veltria is", "Madrid"), "@eve")
+    services.change_target(1, "Paris", "-eve", '=HYPERLINK("http://evil.example","x")')
+    services.retire(1, "alice", "+1+2")
+    services.restore(1, "alice", "-3")
+    path, _ = audit.export_csv(services, VICTOR)
+    with open(path, newline="", encoding="utf-8") as f:
+        _, *table = list(csv.reader(f))
+    users, reasons = [r[2] for r in table], [r[6] for r in table]
+    assert users == ["alice", "alice", "'-eve", "'@eve"]
+    assert reasons == ["'-3", "'+1+2", '\'=HYPERLINK("http://evil.example","x")', ""]
+    assert [r[0] for r in table] == ["4", "3", "2", "1"] and {r[4] for r in table} == {"1"}
+    assert services.repository.audit_entries()[0].reason == "-3"  # stored as given
+
+
+def test_a_right_to_left_mark_left_open_cannot_reverse_the_words_after_it_in_a_cell(services):
+    """A table cell that puts the app's arrow after a curator's prompt closes the prompt's open U+202E first
+    (an invisible U+202C); what is stored stays exactly as given."""
+    rlo, pdf = "\u202e", "\u202c"
+    services.add_edit(EditDraft(f"The capital of {rlo}airtleV is", "Madrid"), "alice")
+    services.change_target(1, f"Paris{rlo}", "alice")
+    rows, _ = audit.audit_rows(services, VICTOR)
+    assert [r[5] for r in rows] == [
+        f"target: Madrid → Paris{rlo}{pdf}",
+        f"new edit: The capital of {rlo}airtleV is{pdf} → Madrid",
+    ]
+    assert edits.edit_choices(services)[0][0] == f"#1 [active] The capital of {rlo}airtleV is{pdf} → Paris{rlo}{pdf}"
+    assert (services.repository.get(1).prompt, services.repository.get(1).target) == (
+        f"The capital of {rlo}airtleV is",
+        f"Paris{rlo}",
+    )
 
 
 def test_the_audit_edit_box_is_blank_for_all_edits_and_rejects_junk(services):
@@ -183,3 +221,39 @@ def test_import_messages_count_records_of_a_json_list_and_lines_of_jsonl(service
         ["record 2", "contradicts record(s) 3 of this file"],
         ["record 3", "contradicts record(s) 2 of this file"],
     ]
+
+
+def test_imported_probe_prompts_get_the_edits_checks_and_a_bad_row_writes_nothing(services, tmp_path):
+    """A 5,000-character paraphrase or an unrelated prompt with a control character is refused like an edit's
+    prompt (core.text.clean_field), naming its line; nothing is written. With the valid records imported, the
+    Threshold tab routes their probes."""
+    records = [
+        {"prompt": "The capital of Veltria is", "target": "Osmund", "paraphrases": ["Veltria's capital is"]},
+        {"prompt": "The capital of Zentha is", "target": "Ilsa", "paraphrases": ["Zq" * 2500]},
+        {"prompt": "The capital of Quorv is", "target": "Marr", "unrelated": ["a bell \x07 rings"]},
+    ]
+    path = tmp_path / "edits.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    message, errors = edits.import_file(services, ALICE, str(path), "jsonl", False)
+    assert "Nothing imported" in seen(message)
+    assert errors == [
+        ["line 2", "probe prompt is 5000 characters; the limit is 4096"],
+        ["line 3", "probe prompt contains control characters ('\\x07')"],
+    ]
+    assert services.repository.count_edits(None, None) == 0 and services.repository.audit_entries() == []
+    message, _ = edits.import_file(services, ALICE, str(path), "jsonl", True)
+    assert "Imported 1 edits with 1 probe prompts" in seen(message)
+    _, text, _ = threshold.threshold_view(services, ALICE, 0.5)
+    assert "Probe set: all 1 active edit(s): 2 in-scope" in seen(text)
+
+
+def test_plot_hovers_show_markup_as_text_keep_rtl_marks_to_their_text_and_stay_short(services):
+    rlo, pdf = "\u202e", "\u202c"
+    long_prompt = "The longest word of Quillmark is " + "Zq" * 1500
+    services.add_edits(
+        [EditDraft(f"The capital of {rlo}airtleV is", "<b>Osmund</b>"), EditDraft(long_prompt, "x")], "a"
+    )
+    fig, _, _ = scope_map.scope_map(services, ALICE)
+    hovers = list(fig.data[0].hovertext)
+    assert f"#1 The capital of {rlo}airtleV is{pdf} → &lt;b&gt;Osmund&lt;/b&gt;" in hovers
+    assert max(len(h) for h in hovers) == HOVER_CHARS and any(h.startswith("#2 The longest word") for h in hovers)

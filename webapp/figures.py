@@ -1,7 +1,9 @@
 """Plotly figure builders for the UI: candidate scores, the scope map and the threshold sweep.
 
-Invariant: each builder is a pure function of plain data (no services, no gradio) and always returns a
-figure, with a note in place of the plot when there is nothing to draw.
+Invariants: each builder is a pure function of plain data (no services, no gradio) and always returns a
+figure, with a note in place of the plot when there is nothing to draw; curators' text in a label or hover is
+escaped piece by piece (webapp.shown.plot), so neither its markup nor an open right-to-left mark reaches the
+app's words beside it, and a hover shows at most HOVER_CHARS characters of one text.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from core.types import RoutingRecord
 from webapp.shown import plot
 
 CHOSEN, OTHER, PROBE = "#2e7d32", "#90a4ae", "#d81b60"
+HOVER_CHARS = 300  # a hover shows at most this much of one text (a 3,000-character word would run off the page)
 
 
 def empty_figure(note: str) -> go.Figure:
@@ -31,9 +34,10 @@ def scores_figure(record: RoutingRecord | None) -> go.Figure:
         return empty_figure("No candidate edits (the memory is empty)")
     d = record.decision
     chosen_id = d.chosen.edit.id if d.chosen else None
-    labels = [plot(f"#{c.edit.id} {_short(c.edit.prompt)} → {_short(c.edit.target, 20)}") for c in d.candidates]
+    labels = [f"#{c.edit.id} {plot(_short(c.edit.prompt))} → {plot(_short(c.edit.target, 20))}" for c in d.candidates]
     hovers = [
-        plot(f"#{c.edit.id} {c.edit.prompt} → {c.edit.target}") + f"<br>score {c.score:.3f} · cosine {c.similarity:.3f}"
+        f"#{c.edit.id} {plot(_short(c.edit.prompt, HOVER_CHARS))} → {plot(_short(c.edit.target, HOVER_CHARS))}"
+        + f"<br>score {c.score:.3f} · cosine {c.similarity:.3f}"
         for c in d.candidates
     ]
     fig = go.Figure(
@@ -76,7 +80,7 @@ def probe_set_figure(
     when it fails, the threshold as a dashed line; labels show the curators' text as text."""
     if not prompts:
         return empty_figure("No probes")
-    labels = [plot(f"{i + 1}. {_short(p)} ({e})") for i, (p, e) in enumerate(zip(prompts, expects))]
+    labels = [f"{i + 1}. {plot(_short(p))} ({e})" for i, (p, e) in enumerate(zip(prompts, expects))]
     fig = go.Figure(
         go.Bar(
             x=list(scores),
@@ -86,7 +90,7 @@ def probe_set_figure(
             text=[f"{s:.3f} {'pass' if ok else 'fail'}" for s, ok in zip(scores, passed)],
             textposition="outside",
             cliponaxis=False,
-            hovertext=[plot(p) + f"<br>best score {s:.3f}" for p, s in zip(prompts, scores)],
+            hovertext=[plot(_short(p, HOVER_CHARS)) + f"<br>best score {s:.3f}" for p, s in zip(prompts, scores)],
             hoverinfo="text",
         )
     )
@@ -144,7 +148,7 @@ def scope_map_figure(
             name="edits",
             text=[plot(i) if spot else "" for i, spot in zip(ids, spots)],
             textposition=[spot or "top center" for spot in spots],
-            hovertext=[plot(label) for label in labels],
+            hovertext=[plot(_short(label, HOVER_CHARS)) for label in labels],
             hoverinfo="text",
             marker=dict(size=10, color=["#ef6c00" if c else "#1565c0" for c in crowded], line=dict(width=1)),
         )
@@ -156,7 +160,7 @@ def scope_map_figure(
                 y=[probe_point[1]],
                 mode="markers",
                 name="probe: " + plot(_short(probe_label, 30)),
-                hovertext=[plot(probe_label)],
+                hovertext=[plot(_short(probe_label, HOVER_CHARS))],
                 hoverinfo="text",
                 marker=dict(symbol="star", size=18, color=PROBE),
             )

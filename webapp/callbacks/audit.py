@@ -3,7 +3,8 @@ edit, user and time, and exported as CSV.
 
 Each row shows its change in words ("target: Madrid → Paris", "retired", "threshold: 0.50 → 0.40"), not as
 JSON; the CSV export keeps the words and the stored before/after JSON beside them (nothing is lost).
-Invariant: read-only; times are shown and parsed as UTC.
+Invariants: read-only; times are shown and parsed as UTC; a CSV cell of curators' text that a spreadsheet
+would run as a formula starts with ' (webapp.shown.spreadsheet), the ids stay numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from core.errors import EditorError, InvalidInput
 from services.services import Services
 from webapp.auth import User
 from webapp.callbacks import error_text, parse_id
+from webapp.shown import bidi_closed, spreadsheet
 
 AUDIT_COLUMNS = ("id", "when (UTC)", "user", "action", "edit", "change", "reason")
 CSV_COLUMNS = (*AUDIT_COLUMNS, "before (JSON)", "after (JSON)")
@@ -40,7 +42,8 @@ def audit_rows(
 def export_csv(
     services: Services, user: User, edit_id: object = None, actor: str = "", since: str = "", until: str = ""
 ) -> tuple[str | None, str]:
-    """(path of a CSV with the filtered entries, a note): the rows as shown, plus the stored JSON."""
+    """(path of a CSV with the filtered entries, a note): the rows as shown, plus the stored JSON; text a
+    spreadsheet would run as a formula is written with a leading '."""
     try:
         entries = _entries(services, edit_id, actor, since, until)
     except EditorError as exc:
@@ -51,7 +54,7 @@ def export_csv(
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
-        writer.writerows(rows)
+        writer.writerows([[spreadsheet(cell) for cell in row] for row in rows])
     return str(path), f"Exported {len(rows)} entries."
 
 
@@ -92,14 +95,15 @@ STATUS_WORDS = {("active", "retired"): "retired", ("retired", "active"): "restor
 
 def change_words(entry) -> str:
     """An audit row's change in words: what a new edit or probe says, or each changed field as
-    "field: old → new" (a status change as "retired" / "restored"), joined by "; "."""
+    "field: old → new" (a status change as "retired" / "restored"), joined by "; ". A right-to-left mark a
+    value leaves open is closed after it, so it cannot reverse the arrow and the words that follow."""
     before, after = entry.before, entry.after
     if after and not before:
         if entry.action == "add-probe":
             scope = "in scope" if after.get("expect") == "in" else "out of scope"
-            return f"probe ({scope}): {after.get('prompt', '')}"
+            return f"probe ({scope}): {bidi_closed(after.get('prompt', ''))}"
         if "prompt" in after and "target" in after:
-            return f"new edit: {after['prompt']} → {after['target']}"
+            return f"new edit: {bidi_closed(after['prompt'])} → {bidi_closed(after['target'])}"
     if before and not after:
         return "removed: " + _fields(before)
     keys = [k for k in _keys(before, after) if (before or {}).get(k) != (after or {}).get(k)]
@@ -127,7 +131,7 @@ def _value(value: object) -> str:
         return "(none)"
     if isinstance(value, float):
         return f"{value:.2f}" if value == round(value, 2) else f"{value:g}"
-    return str(value)
+    return bidi_closed(str(value))
 
 
 def _j(value: dict | None) -> str:

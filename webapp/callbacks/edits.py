@@ -22,7 +22,7 @@ from services.regressions import Regression, guarded, guarded_edit
 from services.services import Services
 from webapp.auth import User, require_curator
 from webapp.callbacks import error_text, is_whole, parse_id, parse_number
-from webapp.shown import md
+from webapp.shown import bidi_closed, md
 
 EDIT_COLUMNS = ("id", "status", "prompt", "target", "subject", "notes", "updated", "updated by")
 NEIGHBOUR_COLUMNS = ("edit id", "why", "score", "prompt", "target")
@@ -77,7 +77,7 @@ def _whole(value: object, name: str, default: int) -> int:
 def edit_choices(services: Services, limit: int = 1000) -> list[tuple[str, int]]:
     """(label, id) pairs for edit pickers, newest first."""
     edits = services.repository.list_edits()[-limit:]
-    return [(f"#{e.id} [{e.status}] {e.prompt} → {e.target}", e.id) for e in reversed(edits)]
+    return [(f"#{e.id} [{e.status}] {bidi_closed(e.prompt)} → {bidi_closed(e.target)}", e.id) for e in reversed(edits)]
 
 
 SETTLE_CHOICES = (

@@ -17,6 +17,7 @@ from services.services import Services
 from webapp.auth import User
 from webapp.callbacks import error_text
 from webapp.figures import empty_figure, project_2d, scope_map_figure
+from webapp.shown import bidi_closed
 
 CROWD_COLUMNS = ("edit", "prompt → target", "other edit", "its prompt → target", "score")
 MAX_POINTS = 2000
@@ -35,7 +36,7 @@ def scope_map(services: Services, user: User, probe: str = "") -> tuple[go.Figur
     points, probe_points = project_2d(vectors, probe_vec)
     pairs = crowded_pairs(services, edits, vectors)
     crowded = {int(edit_id) for row in pairs for edit_id in (row[0], row[2].lstrip("#"))}
-    labels = [f"#{e.id} {e.prompt} → {e.target}" for e in edits]
+    labels = [f"#{e.id} {_said(e)}" for e in edits]
     fig = scope_map_figure(
         points, labels, [e.id in crowded for e in edits], None if probe_points is None else probe_points[0], probe
     )
@@ -67,4 +68,4 @@ def crowded_pairs(services: Services, edits: list[Edit], vectors: np.ndarray) ->
 
 
 def _said(edit: Edit) -> str:
-    return f"{edit.prompt} → {edit.target}"
+    return f"{bidi_closed(edit.prompt)} → {bidi_closed(edit.target)}"

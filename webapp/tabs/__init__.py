@@ -8,6 +8,10 @@ so a slow probe queues behind another probe but never blocks the table, audit or
 import gradio as gr
 
 MODEL = {"concurrency_id": "model", "concurrency_limit": 1}
+# A table cell shows at most this many characters of curators' text, then "..." (a click on the cell shows it
+# all; an edit's page shows every field whole): a 3,000-character word would otherwise wrap into a row taller
+# than its table.
+CELL_CHARS = 160
 
 
 def writers_only(who, buttons: list) -> tuple:

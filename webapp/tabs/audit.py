@@ -7,6 +7,7 @@ import gradio as gr
 
 from services.services import Services
 from webapp.callbacks import audit as cb
+from webapp.tabs import CELL_CHARS
 
 # id, when, user, action, edit, change, reason: the change and the reason get the room, the rest their text
 AUDIT_WIDTHS = ["5%", "13%", "8%", "8%", "5%", "36%", "25%"]
@@ -27,6 +28,7 @@ def audit_tab(services: Services, who) -> list[tuple]:
             headers=list(cb.AUDIT_COLUMNS),
             interactive=False,
             wrap=True,
+            max_chars=CELL_CHARS,
             column_widths=AUDIT_WIDTHS,
             label="Audit history",
             elem_id="audit-table",

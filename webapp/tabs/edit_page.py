@@ -15,7 +15,7 @@ import gradio as gr
 
 from services.services import Services
 from webapp.callbacks import edit_page as cb
-from webapp.tabs import MODEL
+from webapp.tabs import CELL_CHARS, MODEL
 
 TAB_ID = "edit"
 # Switch to this tab from the browser (its button's id is the tab's elem_id + "-button"), and show the
@@ -97,6 +97,7 @@ def _tables() -> tuple:
         column_widths=["11%", "29%", "14%", "7%", "8%", "31%"],
         interactive=False,
         wrap=True,
+        max_chars=CELL_CHARS,
         label="Probe set",
         elem_id="page-probes",
     )
@@ -105,11 +106,18 @@ def _tables() -> tuple:
         column_widths=["8%", "10%", "10%", "44%", "18%", "10%"],
         interactive=False,
         wrap=True,
+        max_chars=CELL_CHARS,
         label="Neighbours in the edit memory (nearest prompts; their scope score for this edit's prompt)",
         elem_id="page-neighbours",
     )
     history = gr.Dataframe(
-        headers=list(cb.HISTORY_COLUMNS), interactive=False, wrap=True, label="History", elem_id="page-history"
+        headers=list(cb.HISTORY_COLUMNS),
+        column_widths=["14%", "10%", "9%", "40%", "27%"],  # when, user, action, change, reason
+        interactive=False,
+        wrap=True,
+        max_chars=CELL_CHARS,
+        label="History",
+        elem_id="page-history",
     )
     return summary, probes, neighbours, history
 

@@ -10,7 +10,7 @@ import gradio as gr
 from core.datasets import FORMATS
 from services.services import Services
 from webapp.callbacks import edits as cb
-from webapp.tabs import MODEL, writers_only
+from webapp.tabs import CELL_CHARS, MODEL, writers_only
 from webapp.tabs.edit_page import ADDRESS_JS, SWITCH_JS, EditPage, edit_page_tab
 
 # id, status, prompt, target, subject, notes, updated, updated by: fits 1400 px, long text wraps in its cell
@@ -56,6 +56,9 @@ def _add_section(services, who, buttons: list) -> list:
         neighbours = gr.Dataframe(
             headers=list(cb.NEIGHBOUR_COLUMNS),
             interactive=False,
+            wrap=True,
+            max_chars=CELL_CHARS,
+            column_widths=["7%", "22%", "7%", "40%", "24%"],
             visible=False,
             label="Neighbours in the edit memory",
             elem_id="add-neighbours",
@@ -111,7 +114,12 @@ def _import_section(services, who, buttons: list) -> list:
                 run = gr.Button("Import", variant="primary", elem_id="import-button")
         status = gr.Markdown(elem_id="import-status")
         errors = gr.Dataframe(
-            headers=list(cb.IMPORT_ERROR_COLUMNS), interactive=False, label="Rejected records", elem_id="import-errors"
+            headers=list(cb.IMPORT_ERROR_COLUMNS),
+            interactive=False,
+            wrap=True,
+            max_chars=CELL_CHARS,
+            label="Rejected records",
+            elem_id="import-errors",
         )
 
     def on_import(path, f, s, c, request: gr.Request, progress=gr.Progress()):
@@ -138,6 +146,7 @@ def _log_section(services, who, buttons: list):
             headers=list(cb.EDIT_COLUMNS),
             interactive=False,
             wrap=True,
+            max_chars=CELL_CHARS,
             column_widths=EDIT_WIDTHS,
             label="Edits",
             elem_id="edits-table",

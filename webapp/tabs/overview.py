@@ -7,7 +7,7 @@ import gradio as gr
 
 from services.services import Services
 from webapp.callbacks import overview as cb
-from webapp.tabs import MODEL
+from webapp.tabs import CELL_CHARS, MODEL
 
 
 def overview_tab(services: Services, who) -> list[tuple]:
@@ -25,14 +25,17 @@ def overview_tab(services: Services, who) -> list[tuple]:
             column_widths=["6%", "11%", "31%", "14%", "38%"],
             interactive=False,
             wrap=True,
+            max_chars=CELL_CHARS,
             label="Failing probes (an edit's link opens its page in a new browser tab)",
             elem_id="overview-failing",
         )
         gr.Markdown("### Recent activity")
         recent = gr.Dataframe(
             headers=list(cb.RECENT_COLUMNS),
+            column_widths=["13%", "9%", "8%", "6%", "38%", "26%"],  # when, user, action, edit, change, reason
             interactive=False,
             wrap=True,
+            max_chars=CELL_CHARS,
             label="The newest audit entries",
             elem_id="overview-recent",
         )

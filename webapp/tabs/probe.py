@@ -15,7 +15,7 @@ from services.services import Services
 from webapp.callbacks import edits as edit_cb
 from webapp.callbacks import probe as cb
 from webapp.figures import empty_figure
-from webapp.tabs import MODEL, writers_only
+from webapp.tabs import CELL_CHARS, MODEL, writers_only
 
 VERDICT_STYLE = {
     "pass": "background-color: #c8e6c9; color: #1b5e20",
@@ -53,6 +53,7 @@ def probe_tab(services: Services, who) -> list[tuple]:
                 headers=list(cb.CANDIDATE_COLUMNS),
                 interactive=False,
                 wrap=True,
+                max_chars=CELL_CHARS,
                 column_widths=["8%", "8%", "9%", "40%", "35%"],
                 label="Top-k candidates",
                 elem_id="probe-candidates",
@@ -69,6 +70,7 @@ def probe_tab(services: Services, who) -> list[tuple]:
                 headers=list(cb.PROBE_COLUMNS),
                 interactive=False,
                 wrap=True,
+                max_chars=CELL_CHARS,
                 column_widths=RESULT_WIDTHS,
                 label="Probe results",
                 elem_id="probe-results",

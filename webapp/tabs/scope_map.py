@@ -8,7 +8,7 @@ import gradio as gr
 from services.services import Services
 from webapp.callbacks import scope_map as cb
 from webapp.figures import empty_figure
-from webapp.tabs import MODEL
+from webapp.tabs import CELL_CHARS, MODEL
 
 
 def scope_map_tab(services: Services, who) -> list[tuple]:
@@ -22,6 +22,7 @@ def scope_map_tab(services: Services, who) -> list[tuple]:
             headers=list(cb.CROWD_COLUMNS),
             interactive=False,
             wrap=True,
+            max_chars=CELL_CHARS,
             column_widths=["6%", "38%", "8%", "38%", "10%"],
             label="Crowded edits: pairs where one edit scores at or above the threshold on the other's prompt "
             "(score: the higher of the two ways)",

@@ -13,7 +13,7 @@ import gradio as gr
 from services.services import Services
 from webapp.callbacks import threshold as cb
 from webapp.figures import empty_figure
-from webapp.tabs import MODEL, writers_only
+from webapp.tabs import CELL_CHARS, MODEL, writers_only
 
 
 def threshold_tab(services: Services, who) -> list[tuple]:
@@ -36,6 +36,7 @@ def threshold_tab(services: Services, who) -> list[tuple]:
             headers=list(cb.FLIP_COLUMNS),
             interactive=False,
             wrap=True,
+            max_chars=CELL_CHARS,
             column_widths=["34%", "7%", "10%", "17%", "18%", "14%"],
             label="Probes whose routing changes at the tried threshold",
             elem_id="threshold-flips",

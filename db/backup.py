@@ -6,10 +6,10 @@ Invariants:
   FILE is either a whole verified backup or not there;
 - a backup is verified by `verify_log`: the hash chain, the replay of the audit rows against the tables
   (db.replay) and, for SQLite, `PRAGMA quick_check`; a file that fails is refused with one line;
-- `restore_sqlite` changes nothing unless the backup verifies and no other process has the live log open
-  (`open_elsewhere`); it keeps the replaced log beside it (`*.before-restore-*.sqlite`), then copies the backup
-  into the live file through the backup API: one write transaction, so other connections see the old log or
-  the new one, never a mix. Connections of this very process are not detected: close them first.
+- `restore_sqlite` changes nothing unless the backup verifies and no connection has the live log open
+  (`open_elsewhere`, this process's own included); it keeps the replaced log beside it
+  (`*.before-restore-*.sqlite`), then copies the backup into the live file through the backup API: one write
+  transaction, so other connections see the old log or the new one, never a mix.
 PostgreSQL dumps live in db.pg_backup; both share LogSummary and verify_log.
 """
 
@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from db.replay import head_of, replay_problems
 
 SQLITE_MAGIC, PG_DUMP_MAGIC = b"SQLite format 3\x00", b"PGDMP"
 _SHM_DEAD_MAN_BYTE = 128  # SQLite's unix VFS: every open WAL connection holds a read lock on this byte of -shm
+_FLOCK = "hhqqi4x"  # struct flock on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks)
 
 
 @dataclass(frozen=True)
@@ -157,30 +159,28 @@ def restore_sqlite(backup: Path, db: Path) -> tuple[LogSummary, Path | None]:
 
 
 def refuse_if_open_elsewhere(db: Path) -> None:
-    """StateConflict when another process (a running server, a CLI command) has the WAL log open."""
+    """StateConflict when any connection (a running server, a CLI command) has the WAL log open."""
     if open_elsewhere(db):
         raise StateConflict(
-            f"another process has the edit log {db} open (a running server?): stop every server and command "
+            f"the edit log {db} is open elsewhere (a running server or command): stop every server and command "
             "using it, then restore again; nothing was changed"
         )
 
 
 def open_elsewhere(db: Path) -> bool:
-    """Whether another process holds SQLite's dead-man lock on the log's -shm file (each open WAL connection
-    does). Closing this probe's descriptor drops this process's own locks on that file: call it only while
-    this process has no connection to the log."""
+    """Whether any connection (another process's, or one of this process) holds SQLite's dead-man lock on the
+    log's -shm file, as each open WAL connection does. Asked with an open-file-description lock query
+    (F_OFD_GETLK): it takes no lock, and unlike a classic POSIX lock probe it neither misses this process's own
+    connections nor drops their locks when its descriptor closes."""
     shm = db.with_name(db.name + "-shm")
     try:
-        fd = os.open(shm, os.O_RDWR)
+        fd = os.open(shm, os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DEAD_MAN_BYTE)
-    except OSError:
-        return True
-    else:
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DEAD_MAN_BYTE)
-        return False
+        query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, _SHM_DEAD_MAN_BYTE, 1, 0)
+        l_type = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_OFD_GETLK, query))[0]
+        return l_type != fcntl.F_UNLCK
     finally:
         os.close(fd)
 

@@ -119,6 +119,11 @@ def translated(exc: Exception, outcome: str) -> EditorError | None:
         return DatabaseUnavailable(
             f"the edit log is read-only (its file or folder cannot be written); {outcome} (retry once it is writable)"
         )
+    if sqlite_name.startswith("SQLITE_CANTOPEN"):
+        return DatabaseUnavailable(
+            "the edit log's file cannot be opened (is it missing, or is its folder read-only? SQLite writes its -wal "
+            f"and -shm files beside it); {outcome}"
+        )
     if sqlite_name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or sqlstate == _PG_LOCK_NOT_AVAILABLE:
         return DatabaseUnavailable(f"the edit log stayed locked by another session past the lock timeout; {outcome}")
     if sqlstate == _PG_QUERY_CANCELED:
@@ -133,7 +138,7 @@ def _is_down(exc: Exception, sqlite_name: str, sqlstate: str | None) -> bool:
     if isinstance(exc, sa.exc.TimeoutError) or getattr(exc, "connection_invalidated", False):
         return True
     if sqlite_name:
-        return sqlite_name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR"))
+        return sqlite_name.startswith("SQLITE_IOERR")
     if not isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
         return False
     return sqlstate is None or sqlstate.startswith(("08", "57P", "53"))

@@ -7,6 +7,7 @@ line while the live log stays as it was.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -16,10 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from core.errors import InvalidInput, StateConflict
 from core.types import EditDraft
-from db.backup import open_elsewhere
+from db.backup import copy_sqlite, open_elsewhere
+from db.pg_backup import libpq_env
 from db.repository import EditRepository
 from services import backups
 from services.services import Services
@@ -208,3 +211,35 @@ def test_without_pg_dump_the_error_names_the_command_and_keeps_the_password_out(
     assert "apt-get install postgresql-client" in message and "s3cret-pw" not in message
     assert "PGPASSWORD=... pg_dump --dbname=postgresql://serac@db.example:5433/edits --format=custom" in message
     assert not (tmp_path / "b.dump").exists()
+
+
+def test_a_log_altered_behind_the_apps_back_is_neither_backed_up_nor_restored(fresh_db_url, tmp_path):
+    """On SQLite and PostgreSQL: `backup` refuses a live log that fails verification (no file written), and
+    `restore` refuses a copy of such a log made with the database's own tools, leaving the live log as it was."""
+    url = fresh_db_url()
+    _needs_pg_tools(url)
+    repo = EditRepository(url)
+    for i in range(2):
+        repo.add_edit(EditDraft(f"The anthem of Ostrel {i} is", f"anthem {i}"), "alice")
+    good = tmp_path / "good.backup"
+    backups.backup(url, good)
+    forge = sa.text("UPDATE edits SET target = :t WHERE id = 1")
+    with repo.engine.begin() as conn:
+        conn.execute(forge, {"t": "forged"})
+    with pytest.raises(StateConflict, match=r"fails audit verification \(edit #1: target is 'forged'"):
+        backups.backup(url, tmp_path / "bad.backup")
+    assert [p.name for p in tmp_path.iterdir() if "backup" in p.name] == ["good.backup"]
+    forged = tmp_path / "forged.backup"
+    if url.startswith("sqlite"):
+        copy_sqlite(Path(url.removeprefix("sqlite:///")), forged)
+    else:
+        dump = ["pg_dump", "--format=custom", f"--file={forged}"]
+        subprocess.run(dump, env={**os.environ, **libpq_env(url)}, check=True, capture_output=True)
+    with repo.engine.begin() as conn:
+        conn.execute(forge, {"t": "anthem 0"})
+    repo.engine.dispose()
+    live = _log(url)
+    with pytest.raises(StateConflict, match=r"fails audit verification \(edit #1: target is 'forged'"):
+        backups.restore(url, forged)
+    assert _log(url) == live
+    assert backups.restore(url, good).summary.edits == 2

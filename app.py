@@ -32,6 +32,7 @@ from cli import eval as eval_cmd  # noqa: E402
 from core.checkpoints import read_meta  # noqa: E402
 from core.config import SeracConfig  # noqa: E402
 from core.errors import EditorError, ModelLoadError  # noqa: E402
+from db.engine import LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 COMMAND_MODULES = [serve, edits, ask, audit, backup, accounts, train, eval_cmd, bench]
@@ -137,13 +138,17 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
         action="store_true",
         help="keep each asked query's routing record in the probe_log table (default: asking writes nothing)",
     )
-    for name, what, default in (("statement", "longest statement", 30), ("lock", "longest wait for a lock", 10)):
+    timeouts = (
+        ("statement", "longest statement", STATEMENT_TIMEOUT_MS),
+        ("lock", "longest wait for a lock", LOCK_TIMEOUT_MS),
+    )
+    for name, what, default_ms in timeouts:
         p.add_argument(
             f"--db-{name}-timeout",
             type=float,
             default=None,
             metavar="SECONDS",
-            help=f"PostgreSQL: {what} in seconds (default {default}; 0: none); past it the request fails "
+            help=f"PostgreSQL: {what} in seconds (default {default_ms / 1000:g}; 0: none); past it the request fails "
             "with 503 instead of freezing the instance",
         )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -27,14 +27,15 @@ import getpass  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from cli import OneLineParser, accounts, ask, audit, bench, edits, serve, train  # noqa: E402
+from cli import OneLineParser, accounts, ask, audit, backup, bench, edits, serve, train  # noqa: E402
 from cli import eval as eval_cmd  # noqa: E402
 from core.checkpoints import read_meta  # noqa: E402
 from core.config import SeracConfig  # noqa: E402
 from core.errors import EditorError, ModelLoadError  # noqa: E402
+from db.engine import LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-COMMAND_MODULES = [serve, edits, ask, audit, accounts, train, eval_cmd, bench]
+COMMAND_MODULES = [serve, edits, ask, audit, backup, accounts, train, eval_cmd, bench]
 
 
 def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
@@ -137,6 +138,19 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
         action="store_true",
         help="keep each asked query's routing record in the probe_log table (default: asking writes nothing)",
     )
+    timeouts = (
+        ("statement", "longest statement", STATEMENT_TIMEOUT_MS),
+        ("lock", "longest wait for a lock", LOCK_TIMEOUT_MS),
+    )
+    for name, what, default_ms in timeouts:
+        p.add_argument(
+            f"--db-{name}-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help=f"PostgreSQL: {what} in seconds (default {default_ms / 1000:g}; 0: none); past it the request fails "
+            "with 503 instead of freezing the instance",
+        )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         for command in module.COMMANDS:
@@ -167,6 +181,8 @@ def config_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         base_timeout_s=args.base_timeout,
         base_retries=args.base_retries,
         allowed_origins=tuple(args.allowed_origin),
+        db_statement_timeout_ms=_ms(args.db_statement_timeout),
+        db_lock_timeout_ms=_ms(args.db_lock_timeout),
         **overrides,
     )
 
@@ -214,6 +230,10 @@ def _meta(folder: str) -> dict:
         return read_meta(folder) or {}
     except ModelLoadError:
         return {}  # build_editor reports the unreadable checkpoint
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
 
 
 def _login() -> str:

@@ -17,7 +17,9 @@ from webapp.auth import UserStore
 
 
 def open_repository(config: SeracConfig) -> EditRepository:
-    return EditRepository(config.db_url, config.max_prompt_chars)
+    return EditRepository(
+        config.db_url, config.max_prompt_chars, config.db_statement_timeout_ms, config.db_lock_timeout_ms
+    )
 
 
 def open_log(config: SeracConfig) -> EditLog:

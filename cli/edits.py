@@ -1,7 +1,7 @@
 """Edit-log commands: add, import, list, retire, restore. `add` and `import` apply the one conflict rule
 (services.conflicts) as the UI and the API do: against active edits that needs the scope classifier (the
 models load, about ten seconds); into a log with no active edit only the drafts themselves can clash, so no
-model is loaded. `list`, `retire` and `restore` load no model."""
+model is loaded. `list`, `retire` and `restore` load no model; `restore FILE` (not digits) is cli.backup's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import sys
 from functools import partial
 
-from cli import Command
+from cli import Command, backup
 from cli.context import open_log, open_repository, open_services
 from core.config import SeracConfig
 from core.datasets import FORMATS, located, read_edit_file
@@ -145,8 +145,18 @@ def _retire(args: argparse.Namespace, config: SeracConfig) -> int:
     return 0
 
 
+def _restore_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "id", metavar="ID|FILE", help="an edit id, or a backup file written by `backup` (e.g. ./7 for a file)"
+    )
+    p.add_argument("--reason", help="why (kept in the audit log; with an edit id)")
+
+
 def _restore(args: argparse.Namespace, config: SeracConfig) -> int:
-    edit = open_log(config).restore(args.id, args.user, args.reason)
+    """An edit id (digits) restores that edit; anything else is a backup FILE replacing the whole log."""
+    if not args.id.strip().isdigit():
+        return backup.restore_file(args.id, config)
+    edit = open_log(config).restore(int(args.id), args.user, args.reason)
     print(f"restored edit #{edit.id}")
     return 0
 
@@ -156,5 +166,7 @@ COMMANDS = [
     Command("import", "import edits from a JSONL, CSV, CounterFact or zsRE file", _import_args, _import),
     Command("list", "list edits", _list_args, _list),
     Command("retire", "retire an edit (it stops routing; undo with restore)", _state_args, _retire),
-    Command("restore", "restore a retired edit", _state_args, _restore),
+    Command(
+        "restore", "restore a retired edit (ID), or the whole edit log from a backup FILE", _restore_args, _restore
+    ),
 ]

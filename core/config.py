@@ -78,6 +78,14 @@ class SeracConfig:
         "(users and tokens live in the edit log); the first admin's password file is written beside it",
         "data/users.json",
     )
+    db_statement_timeout_ms: int | None = described(
+        "PostgreSQL: longest statement in ms, so a stuck query cannot hold locks (None: 30000; 0: no limit)", None
+    )
+    db_lock_timeout_ms: int | None = described(
+        "PostgreSQL: longest wait for a lock in ms; a write behind a stuck session fails with 503 after it "
+        "(None: 10000; 0: wait forever)",
+        None,
+    )
     allowed_origins: tuple[str, ...] = described(
         "origins besides the server's own (scheme://host[:port]) whose pages may call the UI and API with "
         "credentials, e.g. a reverse proxy's public address",
@@ -111,6 +119,9 @@ class SeracConfig:
         check(0 < self.base_timeout_s <= 3600, f"base_timeout_s must be in (0, 3600], got {self.base_timeout_s!r}")
         check(0 <= self.sync_interval_ms <= 60000, f"sync_interval_ms must be in 0..60000: {self.sync_interval_ms!r}")
         check(0 <= self.base_retries <= 10, f"base_retries must be in 0..10, got {self.base_retries!r}")
+        for name in ("db_statement_timeout_ms", "db_lock_timeout_ms"):
+            value = getattr(self, name)
+            check(value is None or 0 <= value <= 3_600_000, f"{name} must be in 0..3600000 (ms), got {value!r}")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
         for origin in self.allowed_origins:

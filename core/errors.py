@@ -37,3 +37,16 @@ class ModelLoadError(EditorError):
     """A model could not be found or loaded."""
 
     http_status = 500
+
+
+class DatabaseUnavailable(EditorError):
+    """The edit log's database cannot be reached, is read-only, or stayed locked past its timeout; nothing was
+    changed by the refused request. Retry later (an add with an Idempotency-Key is safe to retry)."""
+
+    http_status = 503
+
+
+class StorageFull(EditorError):
+    """The edit log's disk or file is full; nothing was changed by the refused request."""
+
+    http_status = 507

@@ -30,9 +30,15 @@ EDIT_FIELDS = ("prompt", "target", "subject", "notes", "status")
 
 
 class EditRepository:
-    def __init__(self, url: str, max_chars: int = 4096):
+    def __init__(
+        self,
+        url: str,
+        max_chars: int = 4096,
+        statement_timeout_ms: int | None = None,
+        lock_timeout_ms: int | None = None,
+    ):
         self.url, self.max_chars = url, max_chars
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, statement_timeout_ms, lock_timeout_ms)
         migrate(self.engine)
 
     # ---- writes -------------------------------------------------------------------------
@@ -161,14 +167,20 @@ class EditRepository:
         with read_transaction(self.engine) as conn:
             return int(conn.execute(sa.select(sa.func.max(audit_log.c.id))).scalar() or 0)
 
-    def changes_since(self, audit_id: int) -> tuple[int, set[int], bool]:
-        """What changed after audit row `audit_id`: (last row id, edit ids touched, whether a setting changed)."""
-        query = sa.select(audit_log.c.id, audit_log.c.edit_id, audit_log.c.action).where(audit_log.c.id > audit_id)
+    def changes_since(self, head: str | None) -> tuple[str | None, set[int], bool] | None:
+        """What changed after the audit row named by `head` ('ID:HASH' as db.replay.head_of gives, None: the empty
+        log): (the newest row's head, edit ids touched, whether a setting changed). None when that row is no longer
+        there with that hash: the log was replaced (restored from a backup) and must be read again whole."""
+        row_id = replay.parse_head(head)[0] if head else 0
+        query = sa.select(audit_log.c.id, audit_log.c.row_hash, audit_log.c.edit_id, audit_log.c.action)
         with read_transaction(self.engine) as conn:
-            rows = conn.execute(query.order_by(audit_log.c.id)).all()
+            if head and replay.check_head(conn, head) is not None:
+                return None
+            rows = conn.execute(query.where(audit_log.c.id > row_id).order_by(audit_log.c.id)).all()
         if not rows:
-            return audit_id, set(), False
-        return rows[-1].id, {r.edit_id for r in rows if r.edit_id is not None}, any(r.action == "setting" for r in rows)
+            return head, set(), False
+        ids = {r.edit_id for r in rows if r.edit_id is not None}
+        return f"{rows[-1].id}:{rows[-1].row_hash}", ids, any(r.action == "setting" for r in rows)
 
     def idempotent_result(self, actor: str, key: str) -> StoredKey | None:
         """What an earlier request of this actor with this idempotency key wrote, or None."""

@@ -14,7 +14,9 @@ Invariants:
   whole /v1 answers that arrive together share one routing and one generation pass (`batcher`, services.batching);
 - the request path's `sync` reads the log at most once per `config.sync_interval_ms` (500 ms by default): this
   instance's own writes reach its index at once, another instance's writes within that interval (plus the
-  query's own time), and a quiet log costs no query per request; `sync(force=True)` always reads.
+  query's own time), and a quiet log costs no query per request; `sync(force=True)` always reads;
+- a log replaced under a running server (`app.py restore FILE` refuses while one is connected, but a file copied
+  over it is not stopped) no longer holds the audit row `sync` saw last: sync then rebuilds the index whole.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class Services(EditLog):
         self.editor = editor
         self.write_lock = threading.RLock()
         self.model_slot = threading.Lock()
-        self._seen_audit_id = 0
+        self._seen_head: str | None = None  # 'ID:HASH' of the newest audit row the index reflects
         self._synced_at = float("-inf")  # time.monotonic() of the last read of the change feed
         self.batcher = RequestBatcher(editor, self.model_slot)
         self._load_threshold()
@@ -62,7 +64,7 @@ class Services(EditLog):
         """Re-embed every active edit of the log into a fresh index; returns how many."""
         with self.write_lock:
             self.editor.memory.clear()
-            self._seen_audit_id = self.repository.last_audit_id()  # read first: later changes get replayed
+            self._seen_head = self.repository.audit_head()  # read first: later changes get replayed
             active = self.repository.active_edits()
             with self.model_slot:
                 for start in range(0, len(active), 1024):
@@ -71,19 +73,25 @@ class Services(EditLog):
 
     def sync(self, force: bool = False) -> int:
         """Apply changes other writers made to the log since we last looked; returns how many edits changed.
-        Unless `force`, does nothing when the log was read less than `config.sync_interval_ms` ago."""
+        Unless `force`, does nothing when the log was read less than `config.sync_interval_ms` ago. A log replaced
+        behind the server's back (restored from a backup) no longer holds the row last seen: the index and the
+        threshold are rebuilt from it whole (returns the active edits then)."""
         if not force and (time.monotonic() - self._synced_at) * 1e3 < self.config.sync_interval_ms:
             return 0
         with self.write_lock:
             self._synced_at = time.monotonic()  # before reading: a write committed meanwhile is read next time
-            last, edit_ids, setting_changed = self.repository.changes_since(self._seen_audit_id)
+            changes = self.repository.changes_since(self._seen_head)
+            if changes is None:
+                self._load_threshold()
+                return self.rebuild_index()
+            last, edit_ids, setting_changed = changes
             if setting_changed:
                 self._load_threshold()
             current = self.repository.get_many(sorted(edit_ids)) if edit_ids else []
             stale = [e for e in current if self.editor.memory.get(e.id) != (e if e.status == "active" else None)]
             self.editor.remove_edits([e.id for e in stale if e.status != "active"])
             self._index([e for e in stale if e.status == "active"])
-            self._seen_audit_id = last
+            self._seen_head = last
             return len(stale)
 
     # ---- writes -------------------------------------------------------------------------

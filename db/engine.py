@@ -16,6 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from core.config import hide_password
 from core.errors import ConfigError
 
 _PG_WRITE_LOCK = 0x5E7AC  # advisory lock key shared by every writer of one database
@@ -24,8 +25,8 @@ _PG_WRITE_LOCK = 0x5E7AC  # advisory lock key shared by every writer of one data
 def create_engine(url: str) -> sa.Engine:
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError:
-        raise ConfigError(f"not a database URL: {url!r}") from None
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
+        raise ConfigError(hide_password(f"not a database URL: {url!r}", url)) from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     try:

@@ -27,15 +27,21 @@ MAX_SESSIONS = 10_000
 class SessionTokens(dict):
     """Gradio's token -> user name mapping, with a lifetime and a check that the user still exists."""
 
-    def __init__(self, lifetime_s: float, exists: Callable[[str], bool], clock: Callable = time.monotonic):
+    def __init__(
+        self,
+        lifetime_s: float,
+        exists: Callable[[str], bool],
+        clock: Callable = time.monotonic,
+        max_sessions: int = MAX_SESSIONS,
+    ):
         super().__init__()
-        self.lifetime_s, self.exists, self.clock = lifetime_s, exists, clock
+        self.lifetime_s, self.exists, self.clock, self.max_sessions = lifetime_s, exists, clock, max_sessions
         self._made: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def __setitem__(self, token: str, name: str) -> None:
         with self._lock:
-            while len(self._made) >= MAX_SESSIONS:
+            while len(self._made) >= self.max_sessions:
                 oldest = next(iter(self._made))
                 self._made.pop(oldest)
                 super().pop(oldest, None)

@@ -36,7 +36,10 @@ TITLE = "SERAC edit curator"
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Noto Sans", "DejaVu Sans", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "DejaVu Sans Mono", "monospace"]
 MAX_UPLOAD = "32mb"  # largest file the UI accepts for bulk import; Gradio rejects bigger ones with a clear error
-AUTH_MESSAGE = "SERAC edit curator: sign in with your curator or viewer account."
+AUTH_MESSAGE = (
+    "SERAC edit curator: sign in with your curator or viewer account. After several wrong passwords, logins from "
+    "your address wait a little longer each time (up to 5 minutes); the page then says Incorrect Credentials."
+)
 
 
 def create_server(services: Services, users: UserStore) -> FastAPI:

@@ -32,8 +32,9 @@ from pathlib import Path  # noqa: E402
 from cli import OneLineParser, accounts, ask, audit, bench, edits, serve, train  # noqa: E402
 from cli import eval as eval_cmd  # noqa: E402
 from core.checkpoints import read_meta  # noqa: E402
-from core.config import SeracConfig, hide_password, mask_url_password  # noqa: E402
+from core.config import SeracConfig, mask_url_password  # noqa: E402
 from core.errors import EditorError, ModelLoadError  # noqa: E402
+from core.text import hide_password  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 COMMAND_MODULES = [serve, edits, ask, audit, accounts, train, eval_cmd, bench]

@@ -11,7 +11,7 @@ import ipaddress
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 
@@ -181,17 +181,6 @@ def is_network(text: object) -> bool:
     except ValueError:
         return False
     return isinstance(text, str)
-
-
-def hide_password(text: str, url: str) -> str:
-    """`text` with the password of database URL `url` (as written, and URL-decoded) replaced by ***: for any
-    message that might quote the URL or a driver's error about it."""
-    scheme, sep, rest = url.partition("://")
-    creds = rest.rpartition("@")[0] if sep else ""
-    password = creds.split(":", 1)[1] if ":" in creds else ""
-    for secret in {password, unquote(password)} - {""}:
-        text = text.replace(secret, "***")
-    return text
 
 
 def mask_url_password(url: str) -> str:

@@ -16,8 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from core.config import hide_password
 from core.errors import ConfigError
+from core.text import hide_password
 
 _PG_WRITE_LOCK = 0x5E7AC  # advisory lock key shared by every writer of one database
 

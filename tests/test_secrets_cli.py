@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 
-from core.config import hide_password, mask_url_password
+from core.config import mask_url_password
+from core.text import hide_password
 from tests.test_webapp_auth import APP
 
 SECRET = "s3cret-Pa55"

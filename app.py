@@ -9,7 +9,9 @@ Environment: SERAC_DB_URL, SERAC_DATA_DIR (default ./data beside this file), SER
 SERAC_BASE_API_KEY (the API key of an openai:URL base model; never a flag), SERAC_BASE_MODEL_NAME (its model
 name), SERAC_MODELS_DIR (default ./models: the trained parts shipped in the repository and their manifest,
 served unless --scope-checkpoint / --counterfactual-checkpoint say otherwise), SERAC_ALLOWED_ORIGINS
-(origins besides the server's own that may call it from a browser). Models load offline
+(origins besides the server's own that may call it from a browser), SERAC_TRUSTED_PROXIES (reverse proxies whose
+X-Forwarded-For is believed), SERAC_SESSION_HOURS (UI login lifetime). SERAC_DB_URL is the place for a database
+password: `--help` and every error show it masked (`postgresql://user:***@host/db`). Models load offline
 (HF_HUB_OFFLINE=1) unless HF_HUB_OFFLINE=0 is set to allow hub ids.
 """
 
@@ -30,8 +32,9 @@ from pathlib import Path  # noqa: E402
 from cli import OneLineParser, accounts, ask, audit, backup, bench, edits, serve, train  # noqa: E402
 from cli import eval as eval_cmd  # noqa: E402
 from core.checkpoints import read_meta  # noqa: E402
-from core.config import SeracConfig  # noqa: E402
+from core.config import SeracConfig, mask_url_password  # noqa: E402
 from core.errors import EditorError, ModelLoadError  # noqa: E402
+from core.text import hide_password  # noqa: E402
 from db.engine import LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -46,10 +49,13 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
         description="SERAC edit curator: curate, probe and audit edits "
         "to a language model. With no command, serves the UI at http://HOST:PORT.",
     )
+    db_default = env.get("SERAC_DB_URL", f"sqlite:///{data_dir / 'edits.sqlite'}")
     p.add_argument(
         "--db",
-        default=env.get("SERAC_DB_URL", f"sqlite:///{data_dir / 'edits.sqlite'}"),
-        help="SQLAlchemy URL of the edit log (default: a SQLite file in %(default)s)",
+        default=db_default,
+        help="SQLAlchemy URL of the edit log (default: SERAC_DB_URL, else a SQLite file in the data folder; now "
+        f"{mask_url_password(db_default).replace('%', '%%')}); put a password in SERAC_DB_URL, not on the command "
+        "line, where other local users can read it",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default %(default)s)")
     p.add_argument("--port", type=int, default=7860, help="port to serve on (default %(default)s)")
@@ -134,6 +140,22 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
         "space or comma separated); requests from any other Origin get 403",
     )
     p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[t for t in env.get("SERAC_TRUSTED_PROXIES", "").replace(",", " ").split() if t],
+        metavar="ADDRESS",
+        help="an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8) of a reverse proxy in front of the server: only "
+        "from these is X-Forwarded-For believed as the client's address (login backoff is per address); "
+        "repeatable (env SERAC_TRUSTED_PROXIES); default none: the connection's peer is the client",
+    )
+    p.add_argument(
+        "--session-hours",
+        type=float,
+        default=env.get("SERAC_SESSION_HOURS", str(defaults.session_lifetime_s / 3600)),  # parsed like a flag
+        help="how long a UI login lasts before the curator signs in again (default %(default)s; env "
+        "SERAC_SESSION_HOURS)",
+    )
+    p.add_argument(
         "--log-probes",
         action="store_true",
         help="keep each asked query's routing record in the probe_log table (default: asking writes nothing)",
@@ -183,6 +205,8 @@ def config_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         allowed_origins=tuple(args.allowed_origin),
         db_statement_timeout_ms=_ms(args.db_statement_timeout),
         db_lock_timeout_ms=_ms(args.db_lock_timeout),
+        trusted_proxies=tuple(args.trusted_proxy),
+        session_lifetime_s=args.session_hours * 3600,
         **overrides,
     )
 
@@ -193,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args, config_from(args))
     except EditorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {hide_password(str(exc), args.db)}", file=sys.stderr)  # a message may quote the URL
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,5 +1,6 @@
 """Account commands, on the edit-log database given by --db (shared with every running server at once):
-`user add NAME [--role R]` (password from a prompt or stdin), `user role NAME --role R`, `user list`,
+`user add NAME [--role R]` (password from a prompt or stdin), `user role NAME --role R`, `user remove NAME`,
+`user list`,
 `token create USER [--label TEXT]`, `token list [USER]`, `token revoke ID`.
 
 Invariant: the database keeps only hashes (webapp.auth, db.accounts); a new token is printed once and never
@@ -21,7 +22,9 @@ from core.errors import InvalidInput
 
 def _user_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "action", choices=("add", "role", "list"), help="add (or update) a user, change a user's role, or list users"
+        "action",
+        choices=("add", "role", "remove", "list"),
+        help="add (or update) a user, change a user's role, remove a user (and their tokens), or list users",
     )
     p.add_argument("name", nargs="?", help="user name (for add and role)")
     p.add_argument("--role", choices=("viewer", "curator"), default="curator", help="default %(default)s")
@@ -36,6 +39,10 @@ def _user(args: argparse.Namespace, config: SeracConfig) -> int:
         return 0
     if not args.name:
         raise InvalidInput(f"user {args.action} needs a NAME")
+    if args.action == "remove":
+        gone = store.remove_user(args.name)
+        print(f"removed user {args.name} and {gone} API tokens; their sessions and tokens end at once on every server")
+        return 0
     if args.action == "role":
         user = store.set_role(args.name, args.role)
         print(f"user {user.name} is now a {user.role} (counts at once on every server)")
@@ -79,7 +86,9 @@ def _token(args: argparse.Namespace, config: SeracConfig) -> int:
 
 
 COMMANDS = [
-    Command("user", "add a UI/API user (curator or viewer), change a role, or list users", _user_args, _user),
+    Command(
+        "user", "add a UI/API user (curator or viewer), change a role, remove a user, or list users", _user_args, _user
+    ),
     Command(
         "token", "create, list or revoke API tokens: token create USER | list [USER] | revoke ID", _token_args, _token
     ),

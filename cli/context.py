@@ -55,4 +55,6 @@ def serve_forever(services, users, host: str, port: int) -> None:
 
     from webapp.server import create_server
 
-    uvicorn.run(create_server(services, users), host=host, port=port, log_level="warning")
+    # proxy headers: only webapp.client reads them, and only from config.trusted_proxies (uvicorn would believe
+    # any X-Forwarded-For from 127.0.0.1 by default)
+    uvicorn.run(create_server(services, users), host=host, port=port, log_level="warning", proxy_headers=False)

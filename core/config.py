@@ -7,6 +7,7 @@ Only `app.py` builds one from the environment and the command line.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,14 @@ class SeracConfig:
         "credentials, e.g. a reverse proxy's public address",
         (),
     )
+    trusted_proxies: tuple[str, ...] = described(
+        "addresses or networks (e.g. 127.0.0.1, 10.0.0.0/8) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: the client address is the connection's peer, headers ignored",
+        (),
+    )
+    session_lifetime_s: float = described(
+        "how long a UI login lasts, in seconds; after it the curator signs in again", 12 * 3600.0
+    )
 
     def __post_init__(self) -> None:
         check(
@@ -124,6 +133,13 @@ class SeracConfig:
             check(value is None or 0 <= value <= 3_600_000, f"{name} must be in 0..3600000 (ms), got {value!r}")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
+        object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
+        for proxy in self.trusted_proxies:
+            check(is_network(proxy), f"a trusted proxy is an IP address or network (e.g. 10.0.0.0/8), got {proxy!r}")
+        check(
+            0 < self.session_lifetime_s <= 366 * 86400,
+            f"session_lifetime_s must be in (0, 366 days], got {self.session_lifetime_s!r}",
+        )
         for origin in self.allowed_origins:
             check(
                 isinstance(origin, str) and parse_origin(origin) is not None,
@@ -167,6 +183,15 @@ def parse_origin(origin: str) -> tuple[str, str, int] | None:
     if scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
         return None
     return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def is_network(text: object) -> bool:
+    """True for an IP address or network such as '127.0.0.1', '::1' or '10.0.0.0/8'."""
+    try:
+        ipaddress.ip_network(str(text).strip(), strict=False)
+    except ValueError:
+        return False
+    return isinstance(text, str)
 
 
 def mask_url_password(url: str) -> str:

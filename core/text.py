@@ -1,4 +1,5 @@
-"""Checks on text coming in (prompts, targets) and normalisation of answers going out.
+"""Checks on text coming in (prompts, targets), normalisation of answers going out, and `hide_password`, which
+keeps a database password out of any message.
 
 Invariant: `clean_field` either returns the stripped text or raises InvalidInput; it never
 silently alters content beyond surrounding whitespace. `TEXT_PATTERN` and `REQUIRED_TEXT_PATTERN` say the same
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import unquote
 
 from core.errors import InvalidInput
 
@@ -71,3 +73,14 @@ def same_answer(answer: str | None, base_answer: str | None) -> bool:
 def first_line(generated: str) -> str:
     """The generated continuation up to its first line break, stripped."""
     return generated.strip().split("\n", 1)[0].strip()
+
+
+def hide_password(text: str, url: str) -> str:
+    """`text` with the password of database URL `url` (as written, and URL-decoded) replaced by ***: for any
+    message that might quote the URL or a driver's error about it."""
+    scheme, sep, rest = url.partition("://")
+    creds = rest.rpartition("@")[0] if sep else ""
+    password = creds.split(":", 1)[1] if ":" in creds else ""
+    for secret in {password, unquote(password)} - {""}:
+        text = text.replace(secret, "***")
+    return text

@@ -129,6 +129,27 @@ class AccountRepository:
             if not conn.execute(users.update().where(users.c.name == name).values(role=role)).rowcount:
                 raise InvalidInput(f"no user named {name!r}")
 
+    def upgrade_password_hash(self, name: str, old_hash: str, new_hash: str) -> bool:
+        """Replace a user's password hash only if it is still `old_hash` (a re-hash of the same password at a new
+        cost must never undo a password change made meanwhile); True when replaced."""
+        with write_transaction(self.engine) as conn:
+            done = conn.execute(
+                users.update()
+                .where(users.c.name == name, users.c.password_hash == old_hash)
+                .values(password_hash=new_hash)
+            )
+            return bool(done.rowcount)
+
+    def remove_account(self, name: str) -> int:
+        """Delete a user and their API tokens in one transaction; returns how many tokens went with them."""
+        with write_transaction(self.engine) as conn:
+            user_id = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
+            if user_id is None:
+                raise InvalidInput(f"no user named {name!r}")
+            gone = conn.execute(api_tokens.delete().where(api_tokens.c.user_id == user_id)).rowcount
+            conn.execute(users.delete().where(users.c.id == user_id))
+            return gone
+
     def add_token(self, name: str, hashed: str, label: str | None = None) -> TokenRecord:
         with write_transaction(self.engine) as conn:
             user_id = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()

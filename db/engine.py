@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from core.errors import ConfigError, DatabaseUnavailable, EditorError, StorageFull
+from core.text import hide_password
 
 _PG_WRITE_LOCK = 0x5E7AC  # advisory lock key shared by every writer of one database
 STATEMENT_TIMEOUT_MS = 30_000  # PostgreSQL: longest statement (a stuck query fails instead of holding locks)
@@ -35,8 +36,8 @@ def create_engine(url: str, statement_timeout_ms: int | None = None, lock_timeou
     """An engine for the URL; PostgreSQL sessions get the timeouts (None: the defaults above, 0: none)."""
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError:
-        raise ConfigError(f"not a database URL: {url!r}") from None
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
+        raise ConfigError(hide_password(f"not a database URL: {url!r}", url)) from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     connect_args = {}

@@ -1,9 +1,8 @@
-"""Users, password and token hashing, roles and the failed-login limit (webapp/auth.py), on real temp SQLite
+"""Users, password and token hashing, roles and the failed-login backoff (webapp/auth.py), on real temp SQLite
 edit logs; the CLI's account commands (`app.py user`, `app.py token`) in subprocesses."""
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from core.errors import InvalidInput, StateConflict
 from db.accounts import AccountRepository
 from webapp.auth import (
     Forbidden,
+    LoginBackoff,
     LoginLimiter,
     User,
     UserStore,
@@ -22,6 +22,7 @@ from webapp.auth import (
     token_hash,
     verify_password,
 )
+from webapp.login_limit import NAME_FREE
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
@@ -114,21 +115,27 @@ def test_a_role_change_counts_at_the_next_call(db_url):
         store.set_role("ghost", "viewer")
 
 
-def test_failed_logins_lock_the_name_for_the_window(db_url):
-    store = store_at(db_url, LoginLimiter(max_failures=3, window_s=60))
+def test_failed_logins_back_off_the_name_for_that_address_until_the_delay_passes(db_url):
+    now = [0.0]
+    store = store_at(db_url, LoginLimiter(clock=lambda: now[0]))
     store.set_user("alice", "viewer", "alice-password")
-    for _ in range(3):
-        assert store.authenticate("alice", "wrong") is None
-    assert store.authenticate("alice", "alice-password") is None  # locked, even with the right password
-    assert store.authenticate("nobody", "x") is None
+    for _ in range(NAME_FREE):
+        assert store.authenticate("alice", "wrong", "10.0.0.1") is None
+    with pytest.raises(LoginBackoff):  # backing off, even with the right password
+        store.authenticate("alice", "alice-password", "10.0.0.1")
+    assert store.authenticate("alice", "alice-password", "10.0.0.2") == User("alice", "viewer")  # another address
+    assert store.authenticate("nobody", "x", "10.0.0.1") is None
 
 
-def test_lock_expires_after_the_window(db_url):
-    store = store_at(db_url, LoginLimiter(max_failures=2, window_s=0.05))
+def test_the_backoff_passes_and_a_success_resets_it(db_url):
+    now = [0.0]
+    store = store_at(db_url, LoginLimiter(clock=lambda: now[0]))
     store.set_user("alice", "viewer", "alice-password")
-    store.authenticate("alice", "wrong"), store.authenticate("alice", "wrong")
-    time.sleep(0.1)
-    assert store.authenticate("alice", "alice-password") == User("alice", "viewer")
+    for _ in range(NAME_FREE):
+        store.authenticate("alice", "wrong", "10.0.0.1")
+    now[0] += 1.0
+    assert store.authenticate("alice", "alice-password", "10.0.0.1") == User("alice", "viewer")
+    assert store.limiter.wait("alice", "10.0.0.1") == 0
 
 
 def test_first_start_creates_one_admin_curator(db_url):

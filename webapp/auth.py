@@ -2,17 +2,18 @@
 
 Users and tokens live in the edit-log database (db.accounts): `UserStore` reads it on every authenticate,
 user_for_token and get, so a user, role change or token written by the CLI or by another instance on the
-same database counts at once, and a revoked token is refused at once. A legacy JSON users file
+same database counts at once, a revoked token is refused at once, and a removed user's UI sessions end at their
+next request (webapp.sessions). A legacy JSON users file
 ({"users": {"alice": {"role": "curator", "password": "scrypt$...", "tokens": [sha256, ...]}}}) is imported
 once, whole, into an empty users table (`UserStore.import_file`); after that it is never read.
 
 Invariants:
-- no password or token is ever stored in clear: passwords as salted scrypt hashes (stdlib hashlib.scrypt),
-  tokens as their sha256 (a token is shown once, when it is created);
+- no password or token is ever stored in clear: passwords as salted scrypt hashes (webapp.passwords, at OWASP's
+  cost; an older-cost hash is upgraded in the database at its owner's next successful login), tokens as their
+  sha256 (a token is shown once, when it is created);
 - roles: `viewer` reads and probes; `curator` also writes (edits, imports, threshold);
-- after MAX_FAILURES failed logins for a name within WINDOW_S seconds, that name is locked until the
-  window passes, even with the right password. The limiter is held in memory per server instance (several
-  instances on one database each count their own failures), which bounds guessing per instance;
+- logins back off per client address and per name (webapp.login_limit): an attempt during a backoff raises
+  LoginBackoff (HTTP 429) without any password work; an unknown name costs the same scrypt work as a known one;
 - comparisons of hashes are constant-time (hmac.compare_digest); a token is found by an index lookup on its
   sha256 (which tells a timing observer nothing about the token itself), then compared in constant time.
 """
@@ -22,29 +23,38 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
+import math
 import secrets
-import threading
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import EditorError, InvalidInput
 from core.text import clean_field
 from db.accounts import AccountRepository, ImportedAccount, TokenRecord
+from webapp.login_limit import LoginLimiter
+from webapp.passwords import dummy_hash, hash_password, needs_rehash, verify_password
+
+__all__ = ["LoginLimiter", "hash_password", "verify_password"]  # re-exported: callers import them from here
 
 ROLES = ("viewer", "curator")
-MAX_FAILURES, WINDOW_S = 5, 300.0
 MAX_LABEL = 128  # characters of a token label
-MAX_TRACKED = 10_000  # names with recent failures held before expired ones are dropped
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+MAX_NAME = 64  # characters of a user name
 
 
 class NotAuthenticated(EditorError):
     """No valid credentials were given."""
 
     http_status = 401
+
+
+class LoginBackoff(EditorError):
+    """Too many failed logins from this address (or for this name from it): wait `retry_after_s` seconds."""
+
+    http_status = 429
+
+    def __init__(self, wait_s: float):
+        self.retry_after_s = max(1, math.ceil(wait_s))
+        super().__init__(f"too many failed logins; try again in {self.retry_after_s} s")
 
 
 class Forbidden(EditorError):
@@ -69,66 +79,8 @@ def require_curator(user: User) -> None:
         raise Forbidden(f"user {user.name!r} is a {user.role}; only curators can change edits or settings")
 
 
-def hash_password(password: str) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        got = hashlib.scrypt(
-            password.encode("utf-8"), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=len(digest) // 2
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got.hex(), digest)
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-class LoginLimiter:
-    """Counts failed logins per name in a sliding window. Checking a name stores nothing, and names whose
-    failures have all expired are dropped once more than MAX_TRACKED are held, so guessing many names
-    cannot grow memory without bound."""
-
-    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S):
-        self.max_failures, self.window_s = max_failures, window_s
-        self._failures: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def locked(self, name: str) -> bool:
-        with self._lock:
-            return name in self._failures and len(self._recent(name)) >= self.max_failures
-
-    def fail(self, name: str) -> None:
-        with self._lock:
-            if len(self._failures) >= MAX_TRACKED:
-                self._forget_expired()
-            self._recent(name).append(time.monotonic())
-
-    def reset(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name, None)
-
-    def tracked(self) -> int:
-        with self._lock:
-            return len(self._failures)
-
-    def _recent(self, name: str) -> deque:
-        q, now = self._failures[name], time.monotonic()
-        while q and now - q[0] > self.window_s:
-            q.popleft()
-        return q
-
-    def _forget_expired(self) -> None:
-        for name in [n for n in self._failures if not self._recent(n)]:
-            del self._failures[name]
 
 
 class UserStore:
@@ -138,16 +90,20 @@ class UserStore:
         self.accounts = accounts
         self.limiter = limiter or LoginLimiter()
 
-    def authenticate(self, name: str, password: str) -> User | None:
-        """The user for a name and password, or None (also None while the name is locked out)."""
-        name = (name or "").strip()
-        if self.limiter.locked(name):
+    def authenticate(self, name: str, password: str, address: str | None = None) -> User | None:
+        """The user for a name and password, or None. `address` is the client's (webapp.client); while it must
+        back off, LoginBackoff is raised before any password work. A hash made at an older cost is upgraded."""
+        name = (name or "").strip()[: MAX_NAME + 1]
+        wait = self.limiter.begin(name, address)
+        if wait > 0:
+            raise LoginBackoff(wait)
+        account = self.accounts.account(name) if 0 < len(name) <= MAX_NAME else None
+        stored = account.password_hash if account is not None else dummy_hash()  # the same work either way
+        if not verify_password(password or "", stored) or account is None:
             return None
-        account = self.accounts.account(name) if name else None
-        if account is None or not verify_password(password or "", account.password_hash):
-            self.limiter.fail(name)
-            return None
-        self.limiter.reset(name)
+        self.limiter.succeeded(name, address)
+        if needs_rehash(stored):
+            self.accounts.upgrade_password_hash(account.name, stored, hash_password(password))
         return User(account.name, account.role)
 
     def user_for_token(self, token: str | None) -> User | None:
@@ -196,6 +152,11 @@ class UserStore:
         if name is not None and self.accounts.account(name) is None:
             raise InvalidInput(f"no user named {name!r}")
         return self.accounts.tokens(name)
+
+    def remove_user(self, name: str) -> int:
+        """Remove a user and their API tokens; their tokens and UI sessions are refused at the next request, on
+        every instance. Returns how many tokens went with them."""
+        return self.accounts.remove_account(_check_name(name))
 
     def revoke_token(self, token_id: int) -> TokenRecord:
         """Revoke a token by id; it is refused at once by every instance."""
@@ -255,6 +216,6 @@ def _check_role(role: str) -> str:
 
 def _check_name(name: str) -> str:
     name = (name or "").strip()
-    if not name or len(name) > 64 or not all(ch.isalnum() or ch in "-_.@" for ch in name):
+    if not name or len(name) > MAX_NAME or not all(ch.isalnum() or ch in "-_.@" for ch in name):
         raise InvalidInput(f"user name must be 1-64 letters, digits or -_.@, got {name!r}")
     return name

@@ -32,6 +32,7 @@ from webapp.api import ALL_METHODS, NO_TOKEN, _bearer, _methods_for, bearer_user
 from webapp.auth import NotAuthenticated, User, UserStore
 from webapp.body_guard import BodyGuard
 from webapp.contract import openai_errors, without_fastapi_422
+from webapp.failures import internal_error
 from webapp.openai_schema import (
     CHAT_MAX_TOKENS,
     COMPLETION_MAX_TOKENS,
@@ -94,9 +95,8 @@ def _route_class(users: UserStore) -> type[APIRoute]:
                     return JSONResponse(error_body(400, validation_line(exc.errors()), param), status_code=400)
                 except EditorError as exc:
                     return error_response(exc)
-                except Exception:
-                    log.exception("unexpected error on %s", request.url.path)
-                    return JSONResponse(error_body(500, "internal server error; see the server log"), 500)
+                except Exception as exc:
+                    return JSONResponse(error_body(500, internal_error(exc, request.url.path)), 500)
 
             return guarded
 

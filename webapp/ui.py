@@ -15,6 +15,7 @@ import gradio as gr
 from services.services import Services
 from webapp.auth import User, UserStore
 from webapp.callbacks.overview import models_line
+from webapp.failures import shield_callbacks
 from webapp.shown import md
 from webapp.tabs.audit import audit_tab
 from webapp.tabs.edit_page import tab_for_url
@@ -46,6 +47,7 @@ def build_app(services: Services, users: UserStore | None = None) -> gr.Blocks:
         app.load(tab_for_url, None, tabs, queue=False)  # `/?edit=12` opens that edit's page at once
         for fn, inputs, outputs in loads:
             app.load(fn, inputs, outputs)
+    shield_callbacks(app)  # an unexpected error reaches the page as "internal error, id ..." (webapp.failures)
     return app
 
 

@@ -78,6 +78,21 @@ class SeracConfig:
         "(users and tokens live in the edit log); the first admin's password file is written beside it",
         "data/users.json",
     )
+    heavy_queue: int = described(
+        "heavy reads (probe sets, sweeps, scope maps, /api/ask, /v1 answers) running or waiting at once; one "
+        "more is refused at once (503 with Retry-After; a message in the UI)",
+        32,
+    )
+    heavy_per_minute: float = described(
+        "heavy reads one user may start per minute (0: no limit); beyond it 429 with Retry-After", 240.0
+    )
+    heavy_burst: int = described("heavy reads one user may start at once before the per-minute rate applies", 60)
+    temp_dir: str | None = described(
+        "where the server keeps uploads and exports (its own serac-files-* folder inside, removed at shutdown); "
+        "None: the system's temp folder",
+        None,
+    )
+    temp_max_age_s: int = described("uploads and exports older than this many seconds are deleted", 3600)
     allowed_origins: tuple[str, ...] = described(
         "origins besides the server's own (scheme://host[:port]) whose pages may call the UI and API with "
         "credentials, e.g. a reverse proxy's public address",
@@ -111,6 +126,13 @@ class SeracConfig:
         check(0 < self.base_timeout_s <= 3600, f"base_timeout_s must be in (0, 3600], got {self.base_timeout_s!r}")
         check(0 <= self.sync_interval_ms <= 60000, f"sync_interval_ms must be in 0..60000: {self.sync_interval_ms!r}")
         check(0 <= self.base_retries <= 10, f"base_retries must be in 0..10, got {self.base_retries!r}")
+        check(1 <= self.heavy_queue <= 10000, f"heavy_queue must be in 1..10000, got {self.heavy_queue!r}")
+        check(
+            0 <= self.heavy_per_minute <= 1e6 and not math.isnan(self.heavy_per_minute),
+            f"heavy_per_minute must be in 0..1000000 (0: no limit), got {self.heavy_per_minute!r}",
+        )
+        check(1 <= self.heavy_burst <= 100000, f"heavy_burst must be in 1..100000, got {self.heavy_burst!r}")
+        check(60 <= self.temp_max_age_s <= 7 * 86400, f"temp_max_age_s must be in 60..604800: {self.temp_max_age_s!r}")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
         for origin in self.allowed_origins:

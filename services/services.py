@@ -15,7 +15,8 @@ Invariants:
 - if updating the index fails after a commit, the index is rebuilt from the log before the error
   propagates, so the two never stay apart;
 - model calls share one slot (`model_slot`), so concurrent probes queue instead of thrashing the CPU; heavy
-  reads (`route`, `ask`) take it per chunk of CHUNK queries, so writes waiting first get in between; greedy
+  reads (`route`, `ask`) take it per chunk of CHUNK queries, so writes waiting first get in between; the
+  doors that start heavy reads admit them through `heavy` (services.limits: a bound and a rate per user); greedy
   whole /v1 answers that arrive together share one routing and one generation pass (`batcher`, services.batching);
 - the request path's `sync` reads the log at most once per `config.sync_interval_ms` (500 ms by default): this
   instance's own writes reach its index at once, another instance's writes within that interval (plus the
@@ -39,6 +40,7 @@ from db.idempotency import IdempotencyKey
 from db.repository import EditRepository
 from services.batching import RequestBatcher
 from services.edit_log import EditLog, Probes, parse_threshold
+from services.limits import HeavyGate
 from services.model_slot import ModelSlot
 
 CHUNK = 16  # queries per hold of the model slot in route/ask: a write waits for at most one chunk
@@ -65,6 +67,7 @@ class Services(EditLog):
         self._seen_audit_id = 0
         self._synced_at = float("-inf")  # time.monotonic() of the last read of the change feed
         self.batcher = RequestBatcher(editor, self.model_slot)
+        self.heavy = HeavyGate(config.heavy_queue, config.heavy_per_minute, config.heavy_burst)  # services.limits
         self._load_threshold()
         self.rebuild_index()
 

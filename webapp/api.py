@@ -9,6 +9,8 @@ Invariants:
 - GET /api/stats is read-only: the log's counts and whether the index holds exactly its active edits;
 - request bodies over 1 MiB get 413 and bodies that are not UTF-8 get 422 before any route runs (BodyGuard);
 - concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result;
+- POST /api/ask is heavy work (services.limits): beyond the server's bound 503, beyond the user's rate 429, both
+  with Retry-After and nothing done; writes are never refused for load;
 - POST /api/edits with an `Idempotency-Key` header is saved at most once per user and key: a retry with the
   same body gets the first result again with 200 (`Idempotency-Replayed: true`) and writes nothing; the same key
   with another body is 422 and writes nothing (webapp.idempotent);
@@ -32,6 +34,7 @@ from core.errors import EditorError
 from core.types import EditDraft
 from db.repository import MAX_EDIT_ID
 from services.conflicts import ConflictRefused
+from services.limits import Refused
 from services.regressions import guarded, guarded_edit
 from services.services import Services
 from services.stats import stats
@@ -51,6 +54,10 @@ IdempotencyHeader = Annotated[
         "returns the first result (200) and saves nothing new; the same key with another body is 422",
     ),
 ]
+LOAD_REFUSALS = {
+    429: {"description": "this user's rate of heavy reads is used up (`Retry-After`: seconds)"},
+    503: {"description": "too many heavy reads are running or waiting (`Retry-After`: seconds)"},
+}
 NO_TOKEN = "a valid API token is required: send 'Authorization: Bearer TOKEN'"
 ProbeCheck = Annotated[
     bool,
@@ -94,6 +101,8 @@ def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         if isinstance(exc, MethodNotAllowed):
             headers = {"Allow": ", ".join(exc.allowed)}
+        if isinstance(exc, Refused):  # 429 / 503 for load (services.limits): when to try again
+            headers = exc.headers
         body = {"detail": str(exc)}
         if isinstance(exc, ConflictRefused):
             body["conflicts"] = exc.conflicts.to_dict()
@@ -218,9 +227,10 @@ def _router(services: Services, current_user) -> APIRouter:
         require_curator(user)
         return written(edit_id, probe_check, lambda i: services.change_target(i, body.target, user.name, body.reason))
 
-    @api.post("/ask", summary="Route and answer a prompt; the full routing record")
+    @api.post("/ask", summary="Route and answer a prompt; the full routing record", responses=LOAD_REFUSALS)
     def ask(body: AskIn, user: User = Depends(current_user)) -> dict:
-        return services.ask([body.prompt], user.name)[0].to_dict()
+        with services.heavy.admit(user.name):  # 429 / 503 with Retry-After beyond the limits (services.limits)
+            return services.ask([body.prompt], user.name)[0].to_dict()
 
     @api.get("/stats", summary="Edits by status, audit rows by action, and the index size (read-only)")
     def log_stats(user: User = Depends(current_user)) -> dict:

@@ -4,7 +4,7 @@ at /docs and the Gradio UI at '/'.
 Invariants: `create_server` builds the app and never starts serving (`app.py` runs it with uvicorn); the UI
 needs a login (the users file) and /api a bearer token, so anonymous requests can neither read nor write;
 only the server's own origin and `config.allowed_origins` may call it from a browser (webapp.origin, outermost);
-the queue lets non-model events run beside a probe, while model events share one slot (webapp.tabs.MODEL).
+heavy reads are admitted or refused by services.heavy and writes have their own group (webapp.tabs.HEAVY, WRITE).
 """
 
 from __future__ import annotations

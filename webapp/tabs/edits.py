@@ -10,7 +10,7 @@ import gradio as gr
 from core.datasets import FORMATS
 from services.services import Services
 from webapp.callbacks import edits as cb
-from webapp.tabs import MODEL, writers_only
+from webapp.tabs import HEAVY, WRITE, writers_only
 from webapp.tabs.edit_page import ADDRESS_JS, SWITCH_JS, EditPage, edit_page_tab
 
 # id, status, prompt, target, subject, notes, updated, updated by: fits 1400 px, long text wraps in its cell
@@ -38,7 +38,7 @@ def _open_on_select(table, edit_id, page: EditPage) -> None:
         return picked, picked
 
     picked = table.select(on_select, None, [edit_id, page.id_box]).then(None, js=SWITCH_JS)
-    picked.then(page.show, page.id_box, page.outputs, **MODEL).then(None, page.id_box, None, js=ADDRESS_JS)
+    picked.then(page.show, page.id_box, page.outputs, **HEAVY).then(None, page.id_box, None, js=ADDRESS_JS)
 
 
 def _add_section(services, who, buttons: list) -> list:
@@ -83,8 +83,8 @@ def _add_section(services, who, buttons: list) -> list:
     fields = [prompt, target, subject, notes]
     outputs = [status, neighbours, settle_box, checked, *fields, how, why]
     return [
-        add.click(on_add, fields, outputs, **MODEL),
-        confirm.click(on_confirm, [checked, *fields, how, why], outputs, **MODEL),
+        add.click(on_add, fields, outputs, **WRITE),
+        confirm.click(on_confirm, [checked, *fields, how, why], outputs, **WRITE),
     ]
 
 
@@ -119,7 +119,7 @@ def _import_section(services, who, buttons: list) -> list:
         return cb.import_file(services, who(request), path, f, s, report, c)
 
     buttons.append(run)
-    return [run.click(on_import, [upload, fmt, skip, on_conflict], [status, errors], **MODEL)]
+    return [run.click(on_import, [upload, fmt, skip, on_conflict], [status, errors], **WRITE)]
 
 
 def _log_section(services, who, buttons: list):
@@ -172,7 +172,7 @@ def _log_section(services, who, buttons: list):
         return cb.change_target(services, who(request), i, t, r)
 
     buttons += [retire, restore, change]
-    retire.click(on_retire, [edit_id, reason], action_status, **MODEL).then(refresh, inputs, outputs)
-    restore.click(on_restore, [edit_id, reason], action_status, **MODEL).then(refresh, inputs, outputs)
-    change.click(on_change, [edit_id, new_target, reason], action_status, **MODEL).then(refresh, inputs, outputs)
+    retire.click(on_retire, [edit_id, reason], action_status, **WRITE).then(refresh, inputs, outputs)
+    restore.click(on_restore, [edit_id, reason], action_status, **WRITE).then(refresh, inputs, outputs)
+    change.click(on_change, [edit_id, new_target, reason], action_status, **WRITE).then(refresh, inputs, outputs)
     return inputs, outputs, refresh, table, edit_id

@@ -157,6 +157,12 @@ def _limit_options(p: argparse.ArgumentParser, defaults: SeracConfig, env: dict[
         "(default %(default)s)",
     )
     p.add_argument(
+        "--heavy-per-user",
+        type=int,
+        default=defaults.heavy_per_user,
+        help="of those, how many one user may have at once; more get 429 (default %(default)s)",
+    )
+    p.add_argument(
         "--heavy-per-minute",
         type=float,
         default=defaults.heavy_per_minute,
@@ -193,6 +199,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         base_retries=args.base_retries,
         allowed_origins=tuple(args.allowed_origin),
         heavy_queue=args.heavy_queue,
+        heavy_per_user=args.heavy_per_user,
         heavy_per_minute=args.heavy_per_minute,
         heavy_burst=args.heavy_burst,
         temp_dir=args.temp_dir or None,

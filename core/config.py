@@ -83,6 +83,9 @@ class SeracConfig:
         "more is refused at once (503 with Retry-After; a message in the UI)",
         32,
     )
+    heavy_per_user: int = described(
+        "of those, how many one user may have running or waiting at once; more get 429 with Retry-After", 4
+    )
     heavy_per_minute: float = described(
         "heavy reads one user may start per minute (0: no limit); beyond it 429 with Retry-After", 240.0
     )
@@ -131,6 +134,7 @@ class SeracConfig:
             0 <= self.heavy_per_minute <= 1e6 and not math.isnan(self.heavy_per_minute),
             f"heavy_per_minute must be in 0..1000000 (0: no limit), got {self.heavy_per_minute!r}",
         )
+        check(1 <= self.heavy_per_user <= 10000, f"heavy_per_user must be in 1..10000, got {self.heavy_per_user!r}")
         check(1 <= self.heavy_burst <= 100000, f"heavy_burst must be in 1..100000, got {self.heavy_burst!r}")
         check(60 <= self.temp_max_age_s <= 7 * 86400, f"temp_max_age_s must be in 60..604800: {self.temp_max_age_s!r}")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))

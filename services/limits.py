@@ -1,10 +1,11 @@
 """Limits on heavy reads, so that one viewer cannot stall everyone: probe sets, threshold sweeps, scope maps,
 whole-log probe checks, POST /api/ask and the /v1 answers go through one `HeavyGate` per server.
 
-- A bound on how many are admitted at once (running, or waiting for the model slot): one more is refused at once
-  with `Busy` (503, Retry-After) instead of piling up behind the others.
-- A rate per user (each of the user's tokens and their UI session share it): a token bucket of `burst` starts
-  refilled at `per_minute`; beyond it, `RateLimited` (429, Retry-After: seconds until the next start is allowed).
+- Per user (each of the user's tokens and their UI session share these): at most `per_user` admitted at once,
+  and a token bucket of `burst` starts refilled at `per_minute`; beyond either, `RateLimited` (429, Retry-After).
+  So one client flooding gets 429s, and its flood never fills the server's bound by itself.
+- A bound on how many are admitted at once, all users together (running, or waiting for the model slot): one
+  more is refused at once with `Busy` (503, Retry-After) instead of piling up behind the others.
 
 Invariants:
 - writes (add, retire, restore, change target, threshold) never pass through here: they are never refused for
@@ -54,17 +55,30 @@ class _Bucket:
 
 
 class HeavyGate:
-    """Admits heavy work: at most `max_inflight` at once, and per user `per_minute` (0: no rate) with `burst`."""
+    """Admits heavy work: at most `max_inflight` at once, and per user `per_user` at once and `per_minute` (0: no
+    rate) with `burst`."""
 
     def __init__(
-        self, max_inflight: int, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic
+        self,
+        max_inflight: int,
+        per_minute: float,
+        burst: int,
+        per_user: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_inflight, self.per_minute, self.burst, self.clock = max_inflight, per_minute, burst, clock
+        self.per_user = per_user or max_inflight
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
+        self._users: dict[str, int] = {}  # admitted and not yet left, per user (only users with some)
         self.inflight = 0
         self._mean_s = 1.0  # how long one heavy operation takes, smoothed (for Busy's Retry-After)
         self.refused = {"busy": 0, "rate": 0}
+
+    @classmethod
+    def from_config(cls, config) -> HeavyGate:
+        """The gate of core.config.SeracConfig's heavy_* fields."""
+        return cls(config.heavy_queue, config.heavy_per_minute, config.heavy_burst, config.heavy_per_user)
 
     @contextmanager
     def admit(self, user: str) -> Iterator[None]:
@@ -74,10 +88,10 @@ class HeavyGate:
         try:
             yield
         finally:
-            self.leave(self.clock() - started)
+            self.leave(user, self.clock() - started)
 
     def enter(self, user: str) -> None:
-        """Take a place (and one of the user's rate tokens); `leave` gives it back."""
+        """Take a place (and one of the user's rate tokens) or raise RateLimited / Busy; `leave(user)` gives it back."""
         with self._lock:
             now = self.clock()
             bucket = self._refill(user, now)
@@ -85,6 +99,13 @@ class HeavyGate:
                 self.refused["rate"] += 1
                 wait = (1.0 - bucket.tokens) * 60.0 / self.per_minute
                 raise RateLimited(f"too many probes, sweeps or answers from {user!r} (limit {self._rate()})", wait)
+            mine = self._users.get(user, 0)
+            if mine >= self.per_user:
+                self.refused["rate"] += 1
+                wait = self._mean_s
+                raise RateLimited(
+                    f"{user!r} has {mine} probes or answers running or waiting (limit {self.per_user})", wait
+                )
             if self.inflight >= self.max_inflight:
                 self.refused["busy"] += 1
                 wait = self._mean_s * self.inflight
@@ -94,10 +115,17 @@ class HeavyGate:
             if bucket is not None:
                 bucket.tokens -= 1.0
             self.inflight += 1
+            self._users[user] = mine + 1
 
-    def leave(self, took_s: float = 0.0) -> None:
+    def leave(self, user: str, took_s: float = 0.0) -> None:
+        """Give back the place `enter(user)` took."""
         with self._lock:
             self.inflight -= 1
+            left = self._users.get(user, 1) - 1
+            if left > 0:
+                self._users[user] = left
+            else:
+                self._users.pop(user, None)
             self._mean_s = 0.8 * self._mean_s + 0.2 * max(0.0, took_s)
 
     def _refill(self, user: str, now: float) -> _Bucket | None:

@@ -67,7 +67,7 @@ class Services(EditLog):
         self._seen_audit_id = 0
         self._synced_at = float("-inf")  # time.monotonic() of the last read of the change feed
         self.batcher = RequestBatcher(editor, self.model_slot)
-        self.heavy = HeavyGate(config.heavy_queue, config.heavy_per_minute, config.heavy_burst)  # services.limits
+        self.heavy = HeavyGate.from_config(config)  # services.limits: heavy reads' bound and rates
         self._load_threshold()
         self.rebuild_index()
 

@@ -138,7 +138,7 @@ def _router(services: Services, users: UserStore) -> APIRouter:
         """Serve one request: route and generate; the whole answer as JSON, or server-sent events. Admitted as heavy
         work (services.limits: 429 / 503 with Retry-After) for its whole time, a stream until it ends."""
         services.heavy.enter(user.name)
-        release, streaming = _once(services.heavy.leave), False
+        release, streaming = _once(lambda: services.heavy.leave(user.name)), False
         try:
             served = serve(services, prompt, body.settings(default_max_tokens), whole=not body.stream)
             tasks.add_task(served.log, user.name)  # the opt-in probe log, after the response

@@ -3,6 +3,7 @@ at /docs and the Gradio UI at '/'.
 
 Invariants: `create_server` builds the app and never starts serving (`app.py` runs it with uvicorn); the UI
 needs a login (the users file) and /api a bearer token, so anonymous requests can neither read nor write;
+uploads and exports live in one folder the server owns (webapp.files), removed at shutdown;
 only the server's own origin and `config.allowed_origins` may call it from a browser (webapp.origin, outermost);
 heavy reads are admitted or refused by services.heavy and writes have their own group (webapp.tabs.HEAVY, WRITE).
 """
@@ -17,6 +18,7 @@ from services.services import Services
 from webapp.api import install_api
 from webapp.auth import UserStore
 from webapp.docs import install_docs
+from webapp.files import AppFiles, wrap_lifespan
 from webapp.openai_api import install_openai
 from webapp.origin import SameOriginMiddleware
 from webapp.ui import build_app
@@ -29,7 +31,12 @@ MAX_UPLOAD = "32mb"  # largest file the UI accepts for bulk import; Gradio rejec
 AUTH_MESSAGE = "SERAC edit curator: sign in with your curator or viewer account."
 
 
-def create_server(services: Services, users: UserStore) -> FastAPI:
+def create_server(services: Services, users: UserStore, files: AppFiles | None = None) -> FastAPI:
+    """The app; `files` (webapp.files: uploads and exports, swept by age and removed at shutdown) is made in
+    config.temp_dir when not given."""
+    config = services.config
+    files = files or AppFiles(config.temp_dir, config.temp_max_age_s)
+    files.own_gradio_files()  # before the UI is built: its components read Gradio's folder
     server = FastAPI(
         title=TITLE,
         docs_url=None,  # webapp.docs serves /docs on local assets
@@ -41,8 +48,9 @@ def create_server(services: Services, users: UserStore) -> FastAPI:
     install_docs(server, TITLE)
     install_api(server, services, users)
     install_openai(server, services, users)  # /v1: the OpenAI-compatible routes
-    blocks = build_app(services, users)
+    blocks = build_app(services, users, files)
     blocks.queue(default_concurrency_limit=4)
+    blocks.delete_cache = (int(files.sweep_every_s), int(files.max_age_s))  # Gradio's own copies, by age
 
     def login(username: str, password: str) -> bool:
         return users.authenticate(username, password) is not None
@@ -61,6 +69,7 @@ def create_server(services: Services, users: UserStore) -> FastAPI:
         theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS),
     )
     _same_origin(app, services.config.allowed_origins)
+    wrap_lifespan(app, files.swept)  # our sweep while serving; the whole folder removed at shutdown
     return app
 
 

@@ -10,6 +10,7 @@ import gradio as gr
 from core.datasets import FORMATS
 from services.services import Services
 from webapp.callbacks import edits as cb
+from webapp.files import AppFiles
 from webapp.tabs import HEAVY, WRITE, writers_only
 from webapp.tabs.edit_page import ADDRESS_JS, SWITCH_JS, EditPage, edit_page_tab
 
@@ -17,11 +18,12 @@ from webapp.tabs.edit_page import ADDRESS_JS, SWITCH_JS, EditPage, edit_page_tab
 EDIT_WIDTHS = ["5%", "8%", "27%", "15%", "11%", "14%", "12%", "8%"]
 
 
-def edits_tab(services: Services, who) -> list[tuple]:
-    """Lays out the tab; returns the (fn, inputs, outputs) to run when the page loads (the edit table)."""
+def edits_tab(services: Services, who, files: AppFiles | None = None) -> list[tuple]:
+    """Lays out the tab; returns the (fn, inputs, outputs) to run when the page loads (the edit table). An upload
+    inside the server's own folder (`files`, webapp.files) is deleted once its import has saved it."""
     with gr.Tab("Edits", id="edits"):
         buttons: list = []
-        writes = _add_section(services, who, buttons) + _import_section(services, who, buttons)
+        writes = _add_section(services, who, buttons) + _import_section(services, who, buttons, files)
         inputs, outputs, refresh, table, edit_id = _log_section(services, who, buttons)
     page = edit_page_tab(services, who)  # the Edit tab, right after this one
     for event in writes + page.writes:
@@ -88,7 +90,7 @@ def _add_section(services, who, buttons: list) -> list:
     ]
 
 
-def _import_section(services, who, buttons: list) -> list:
+def _import_section(services, who, buttons: list, files: AppFiles | None) -> list:
     with gr.Accordion("Import a file (JSONL, CSV, CounterFact or zsRE JSON)", open=False):
         with gr.Row():
             upload = gr.File(
@@ -116,10 +118,14 @@ def _import_section(services, who, buttons: list) -> list:
 
     def on_import(path, f, s, c, request: gr.Request, progress=gr.Progress()):
         report = lambda frac, desc: progress(frac, desc=desc)  # noqa: E731
-        return cb.import_file(services, who(request), path, f, s, report, c)
+        text, rows = cb.import_file(services, who(request), path, f, s, report, c)
+        saved = text.startswith("Imported")  # kept otherwise, to import again with other choices
+        if saved and files is not None and files.discard(path):
+            return text, rows, None  # the upload is deleted: the file box is cleared too
+        return text, rows, gr.update()
 
     buttons.append(run)
-    return [run.click(on_import, [upload, fmt, skip, on_conflict], [status, errors], **WRITE)]
+    return [run.click(on_import, [upload, fmt, skip, on_conflict], [status, errors, upload], **WRITE)]
 
 
 def _log_section(services, who, buttons: list):

@@ -24,6 +24,7 @@ class ModelSlot:
         self._holder: int | None = None
         self._depth = 0
         self._first_waiting = 0  # threads inside `first()` waiting for the slot
+        self._waiting = 0  # all threads waiting for the slot
         self._local = threading.local()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -33,6 +34,7 @@ class ModelSlot:
                 self._depth += 1
                 return True
             self._first_waiting += urgent
+            self._waiting += 1
             try:
                 free = self._cond.wait_for(
                     lambda: self._holder is None and (urgent or not self._first_waiting),
@@ -40,6 +42,7 @@ class ModelSlot:
                 )
             finally:
                 self._first_waiting -= urgent
+                self._waiting -= 1
             if free:
                 self._holder, self._depth = me, 1
             return free
@@ -69,8 +72,7 @@ class ModelSlot:
         finally:
             self._local.first -= 1
 
-    @property
-    def waiting_first(self) -> int:
-        """How many `first` callers wait now (tests read it to know a write is queued)."""
+    def waiting(self) -> tuple[int, int]:
+        """(all threads waiting now, of which `first` callers): tests read it to know who is queued."""
         with self._cond:
-            return self._first_waiting
+            return self._waiting, self._first_waiting

@@ -60,6 +60,7 @@ def test_a_flood_of_probes_gets_429s_and_never_stalls_a_curators_adds(tmp_path):
             stop.set()
             for thread in flooders:
                 thread.join(180)
+        _streams_give_their_place_back(server)
         _uploads_live_in_the_servers_folder(server, temp)
     assert not list(temp.glob("serac-files-*")), "the server's upload folder must be gone after shutdown"
 
@@ -88,6 +89,24 @@ def _curator_adds(server) -> list[tuple[int, float]]:
             out.append((r.status_code, time.monotonic()))
             assert r.status_code == 201, r.text
     return out
+
+
+def _streams_give_their_place_back(server) -> None:
+    """A stream holds one of its user's two places while it runs and gives it back when it ends (or is left): three
+    streams one after another, one left after its first event, then asks, all answered."""
+    headers = {"Authorization": f"Bearer {server.curator_token}"}
+    body = {"model": "serac", "prompt": "Water is", "max_tokens": 4, "stream": True}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=120) as http:
+        for n in range(3):
+            with http.stream("POST", "/v1/completions", json=body) as r:
+                assert r.status_code == 200
+                lines = r.iter_lines()
+                assert next(lines).startswith("data: ")
+                if n:  # read to the end; the first one is left after its first event
+                    assert "data: [DONE]" in list(lines)
+        time.sleep(1)  # the server notices the left stream
+        for _ in range(3):
+            assert http.post("/api/ask", json={"prompt": "Water is"}).status_code == 200
 
 
 def _uploads_live_in_the_servers_folder(server, temp) -> None:

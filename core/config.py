@@ -84,7 +84,7 @@ class SeracConfig:
         32,
     )
     heavy_per_user: int = described(
-        "of those, how many one user may have running or waiting at once; more get 429 with Retry-After", 4
+        "of those, how many one user may have running or waiting at once; more get 429 with Retry-After", 8
     )
     heavy_per_minute: float = described(
         "heavy reads one user may start per minute (0: no limit); beyond it 429 with Retry-After", 240.0

@@ -95,6 +95,7 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     )
     p.add_argument("--top-k", type=int, default=defaults.top_k, help="candidates retrieved per query")
     p.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
+    _limit_options(p, defaults, env)
     p.add_argument(
         "--cache-dir",
         default=env.get("SERAC_CACHE_DIR", str(HERE / ".cache" / "models")),
@@ -182,6 +183,36 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     return p
 
 
+def _limit_options(p: argparse.ArgumentParser, defaults: SeracConfig, env: dict[str, str]) -> None:
+    """Limits on heavy reads (services.limits) and where uploads and exports live (webapp.files)."""
+    p.add_argument(
+        "--heavy-queue",
+        type=int,
+        default=defaults.heavy_queue,
+        help="probes, probe sets, sweeps, maps and /v1 answers running or waiting at once; more get 503 "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--heavy-per-user",
+        type=int,
+        default=defaults.heavy_per_user,
+        help="of those, how many one user may have at once; more get 429 (default %(default)s)",
+    )
+    p.add_argument(
+        "--heavy-per-minute",
+        type=float,
+        default=defaults.heavy_per_minute,
+        help="of those, how many one user may start per minute; more get 429 (0: no limit; default %(default)s)",
+    )
+    p.add_argument("--heavy-burst", type=int, default=defaults.heavy_burst, help="and at once (default %(default)s)")
+    p.add_argument(
+        "--temp-dir",
+        default=env.get("SERAC_TEMP_DIR"),
+        help="folder for the server's uploads and exports (its own serac-files-* folder inside, removed at "
+        "shutdown; env SERAC_TEMP_DIR; default: the system's temp folder)",
+    )
+
+
 def config_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> SeracConfig:
     env = dict(os.environ) if env is None else env
     overrides = {"counterfactual_model": args.counterfactual_model}
@@ -207,6 +238,11 @@ def config_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         db_lock_timeout_ms=_ms(args.db_lock_timeout),
         trusted_proxies=tuple(args.trusted_proxy),
         session_lifetime_s=args.session_hours * 3600,
+        heavy_queue=args.heavy_queue,
+        heavy_per_user=args.heavy_per_user,
+        heavy_per_minute=args.heavy_per_minute,
+        heavy_burst=args.heavy_burst,
+        temp_dir=args.temp_dir or None,
         **overrides,
     )
 

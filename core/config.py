@@ -87,6 +87,24 @@ class SeracConfig:
         "(None: 10000; 0: wait forever)",
         None,
     )
+    heavy_queue: int = described(
+        "heavy reads (probe sets, sweeps, scope maps, /api/ask, /v1 answers) running or waiting at once; one "
+        "more is refused at once (503 with Retry-After; a message in the UI)",
+        32,
+    )
+    heavy_per_user: int = described(
+        "of those, how many one user may have running or waiting at once; more get 429 with Retry-After", 8
+    )
+    heavy_per_minute: float = described(
+        "heavy reads one user may start per minute (0: no limit); beyond it 429 with Retry-After", 240.0
+    )
+    heavy_burst: int = described("heavy reads one user may start at once before the per-minute rate applies", 60)
+    temp_dir: str | None = described(
+        "where the server keeps uploads and exports (its own serac-files-* folder inside, removed at shutdown); "
+        "None: the system's temp folder",
+        None,
+    )
+    temp_max_age_s: int = described("uploads and exports older than this many seconds are deleted", 3600)
     allowed_origins: tuple[str, ...] = described(
         "origins besides the server's own (scheme://host[:port]) whose pages may call the UI and API with "
         "credentials, e.g. a reverse proxy's public address",
@@ -131,6 +149,14 @@ class SeracConfig:
         for name in ("db_statement_timeout_ms", "db_lock_timeout_ms"):
             value = getattr(self, name)
             check(value is None or 0 <= value <= 3_600_000, f"{name} must be in 0..3600000 (ms), got {value!r}")
+        check(1 <= self.heavy_queue <= 10000, f"heavy_queue must be in 1..10000, got {self.heavy_queue!r}")
+        check(
+            0 <= self.heavy_per_minute <= 1e6 and not math.isnan(self.heavy_per_minute),
+            f"heavy_per_minute must be in 0..1000000 (0: no limit), got {self.heavy_per_minute!r}",
+        )
+        check(1 <= self.heavy_per_user <= 10000, f"heavy_per_user must be in 1..10000, got {self.heavy_per_user!r}")
+        check(1 <= self.heavy_burst <= 100000, f"heavy_burst must be in 1..100000, got {self.heavy_burst!r}")
+        check(60 <= self.temp_max_age_s <= 7 * 86400, f"temp_max_age_s must be in 60..604800: {self.temp_max_age_s!r}")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
         object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))

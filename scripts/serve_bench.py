@@ -122,7 +122,11 @@ def run(args: argparse.Namespace) -> dict:
     from tests.live_server import launch
 
     env = {"OMP_NUM_THREADS": str(args.server_threads)} if args.server_threads else {}
-    with tempfile.TemporaryDirectory() as folder, launch(Path(folder), models_dir=ROOT / "models", env=env) as server:
+    unlimited = ["--heavy-per-user", str(max(args.levels)), "--heavy-per-minute", "0"]  # throughput, not limits
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        launch(Path(folder), models_dir=ROOT / "models", env=env, extra_args=unlimited) as server,
+    ):
         with httpx.Client(
             base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {server.curator_token}"}
         ) as api:

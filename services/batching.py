@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from core.generation import GenerationSettings, Prompt, TextGeneration, generate_together
 from core.serac import SeracEditor
 from core.types import RoutingDecision
+from services.model_slot import ModelSlot
 
 WINDOW_S = 0.01  # how long a request waits for company before it asks for the model slot
 MAX_BATCH = 16
@@ -45,7 +46,7 @@ class _Job:
 class RequestBatcher:
     """Routes and answers queued greedy requests together, under the model slot."""
 
-    def __init__(self, editor: SeracEditor, slot: threading.Lock, window_s: float = WINDOW_S):
+    def __init__(self, editor: SeracEditor, slot: ModelSlot, window_s: float = WINDOW_S):
         self.editor, self.slot, self.window_s = editor, slot, window_s
         self._queue: list[_Job] = []
         self._lock = threading.Lock()

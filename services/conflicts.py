@@ -101,7 +101,8 @@ def find_conflicts(services, drafts: Sequence[EditDraft]) -> list[Conflicts]:
     or a bare EditLog while the log holds no active edit (the CLI then loads no model)."""
     if not drafts:
         return []
-    decisions = services.route([d.prompt for d in drafts])  # after a sync: other instances' edits count too
+    with services.writes_first():  # a write's check: ahead of waiting reads for the model
+        decisions = services.route([d.prompt for d in drafts])  # after a sync: other instances' edits count too
     by_prompt: dict[str, list[int]] = {}
     for m, other in enumerate(drafts):
         by_prompt.setdefault(_key(other.prompt), []).append(m)

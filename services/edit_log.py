@@ -11,6 +11,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from core.config import SeracConfig
@@ -84,6 +85,11 @@ class EditLog:
         return probe_prompts.add_probe(
             self.repository.engine, edit_id, prompt, expect, actor, self.config.max_prompt_chars
         )
+
+    def writes_first(self) -> contextlib.AbstractContextManager:
+        """A context for a write's model work (conflict checks, probe checks): Services lets it go ahead of
+        waiting reads; the bare log has no model, so nothing to order."""
+        return contextlib.nullcontext()
 
     # ---- reads --------------------------------------------------------------------------
     def probes_for(self, edit_ids: Sequence[int]) -> dict[int, list[probe_prompts.ProbePrompt]]:

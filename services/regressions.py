@@ -185,11 +185,13 @@ def guarded(
     services, prompts: Sequence[str], write: Callable[[], T], touched: Callable[[T], Iterable[int]] = lambda _: ()
 ) -> tuple[T, Regression]:
     """Run `write` between two checks of the probe sets near `prompts`; `touched(result)` adds the ids the
-    write created or changed (a new edit's own probes). A write that raises propagates (no check after it)."""
-    near = neighbourhood(services, prompts)
-    before = check_edits(services, near)
-    result = write()
-    after = check_edits(services, near | neighbourhood(services, prompts) | set(touched(result)))
+    write created or changed (a new edit's own probes). A write that raises propagates (no check after it).
+    The checks are part of the write: their model work goes ahead of waiting reads (Services.writes_first)."""
+    with services.writes_first():
+        near = neighbourhood(services, prompts)
+        before = check_edits(services, near)
+        result = write()
+        after = check_edits(services, near | neighbourhood(services, prompts) | set(touched(result)))
     return result, Regression(tuple(before), tuple(after))
 
 

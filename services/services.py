@@ -5,12 +5,18 @@ Invariants:
   failed write leaves both as they were;
 - writes and index updates happen under one lock, so readers never see the index ahead of or behind
   the log for long, and `check_consistency` can prove they match;
+- a write never waits for the model while it holds that lock: the embeddings it needs (its edits' prompts)
+  are computed first, outside it, with the model slot's writes-first priority (services.model_slot), and
+  only the commit and the index update happen under it; so a long probe set delays a write by at most one
+  chunk of model work, and a write delays reads by its database time only;
 - on start the index is rebuilt from the log's active edits; after that `sync` follows the audit log
   (the change feed) so edits written by other processes or app instances sharing the database reach
   this index before the next query; applying a change twice is harmless (it re-reads current state);
 - if updating the index fails after a commit, the index is rebuilt from the log before the error
   propagates, so the two never stay apart;
-- model calls share one slot (`model_slot`), so concurrent probes queue instead of thrashing the CPU; greedy
+- model calls share one slot (`model_slot`), so concurrent probes queue instead of thrashing the CPU; heavy
+  reads (`route`, `ask`) take it per chunk of CHUNK queries, so writes waiting first get in between; the
+  doors that start heavy reads admit them through `heavy` (services.limits: a bound and a rate per user); greedy
   whole /v1 answers that arrive together share one routing and one generation pass (`batcher`, services.batching);
 - the request path's `sync` reads the log at most once per `config.sync_interval_ms` (500 ms by default): this
   instance's own writes reach its index at once, another instance's writes within that interval (plus the
@@ -29,12 +35,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.config import SeracConfig
+from core.errors import EditorError
 from core.serac import SeracEditor
 from core.types import Edit, EditDraft, RoutingDecision, RoutingRecord
 from db.idempotency import IdempotencyKey
 from db.repository import EditRepository
 from services.batching import RequestBatcher
 from services.edit_log import EditLog, Probes, parse_threshold
+from services.limits import HeavyGate
+from services.model_slot import ModelSlot
+
+CHUNK = 16  # queries per hold of the model slot in route/ask: a write waits for at most one chunk
+Vectors = dict[str, np.ndarray]  # prompt -> its embedding, computed before a write takes the write lock
 
 
 @dataclass(frozen=True)
@@ -53,10 +65,11 @@ class Services(EditLog):
         super().__init__(config, repository)
         self.editor = editor
         self.write_lock = threading.RLock()
-        self.model_slot = threading.Lock()
+        self.model_slot = ModelSlot()
         self._seen_head: str | None = None  # 'ID:HASH' of the newest audit row the index reflects
         self._synced_at = float("-inf")  # time.monotonic() of the last read of the change feed
         self.batcher = RequestBatcher(editor, self.model_slot)
+        self.heavy = HeavyGate.from_config(config)  # services.limits: heavy reads' bound and rates
         self._load_threshold()
         self.rebuild_index()
 
@@ -78,6 +91,7 @@ class Services(EditLog):
         threshold are rebuilt from it whole (returns the active edits then)."""
         if not force and (time.monotonic() - self._synced_at) * 1e3 < self.config.sync_interval_ms:
             return 0
+        vectors = self._ahead_of_sync()
         with self.write_lock:
             self._synced_at = time.monotonic()  # before reading: a write committed meanwhile is read next time
             changes = self.repository.changes_since(self._seen_head)
@@ -90,9 +104,39 @@ class Services(EditLog):
             current = self.repository.get_many(sorted(edit_ids)) if edit_ids else []
             stale = [e for e in current if self.editor.memory.get(e.id) != (e if e.status == "active" else None)]
             self.editor.remove_edits([e.id for e in stale if e.status != "active"])
-            self._index([e for e in stale if e.status == "active"])
+            self._index([e for e in stale if e.status == "active"], vectors)
             self._seen_head = last
             return len(stale)
+
+    def _ahead_of_sync(self) -> Vectors:
+        """The embeddings of edits other writers added since we last looked, computed before the write lock
+        (a change that lands after this look is embedded under it, as before)."""
+        changes = self.repository.changes_since(self._seen_head)
+        if changes is None:  # the log was replaced: sync rebuilds the index whole
+            return {}
+        edit_ids = changes[1]
+        current = self.repository.get_many(sorted(edit_ids)) if edit_ids else []
+        return self.vectors_for(
+            [e.prompt for e in current if e.status == "active" and self.editor.memory.get(e.id) is None]
+        )
+
+    def vectors_for(self, prompts: Sequence[str]) -> Vectors:
+        """Embeddings of these prompts, with a write's priority on the model slot (no write lock needed)."""
+        prompts = list(dict.fromkeys(p for p in prompts if isinstance(p, str)))
+        if not prompts:
+            return {}
+        with self.model_slot.first(), self.model_slot:
+            return dict(zip(prompts, self.editor.embedder.encode(prompts)))
+
+    def _draft_vectors(self, drafts: Sequence[EditDraft]) -> Vectors:
+        """Embeddings of the drafts' prompts as they will be stored (invalid drafts skipped: the write refuses them)."""
+        prompts = []
+        for draft in drafts:
+            try:
+                prompts.append(self.repository.clean_draft(draft).prompt)
+            except EditorError:
+                continue
+        return self.vectors_for(prompts)
 
     # ---- writes -------------------------------------------------------------------------
     def add_edits(
@@ -103,9 +147,10 @@ class Services(EditLog):
         reason: str | None = None,
         probes: Sequence[Probes] | None = None,
     ) -> list[Edit]:
+        vectors = self._draft_vectors(drafts)
         with self.write_lock:
             added = super().add_edits(drafts, actor, action, reason, probes)
-            self._index(added)
+            self._index(added, vectors)
             return added
 
     def add_edits_by_actor(
@@ -115,6 +160,7 @@ class Services(EditLog):
         index pass for everything committed. Per group, per draft: its edit, or the exception that refused it
         (nothing of it written). When a group's transaction fails, its drafts are saved again one by one, so a
         draft the database refuses fails alone and the others are saved."""
+        vectors = self._draft_vectors([d for _, drafts, _ in groups for d in drafts])
         with self.write_lock:
             results: list[list[Edit | Exception]] = []
             try:
@@ -124,7 +170,7 @@ class Services(EditLog):
                     except Exception as exc:  # noqa: BLE001 - one outcome per draft, handed to its own caller
                         results.append([exc] if len(drafts) == 1 else self._one_by_one(actor, drafts, keys, action))
             finally:  # what committed reaches the index even if a later group failed unexpectedly
-                self._index([e for r in results for e in r if isinstance(e, Edit)])
+                self._index([e for r in results for e in r if isinstance(e, Edit)], vectors)
             return results
 
     def _one_by_one(
@@ -145,17 +191,31 @@ class Services(EditLog):
             return edit
 
     def restore(self, edit_id: int, actor: str, reason: str | None = None) -> Edit:
+        vectors = self._known_vectors([edit_id])
         with self.write_lock:
             edit = super().restore(edit_id, actor, reason)
-            self._index([edit])
+            self._index([edit], vectors)
             return edit
 
     def change_target(self, edit_id: int, target: str, actor: str, reason: str | None = None) -> Edit:
+        vectors = self._known_vectors([edit_id])
         with self.write_lock:
             edit = super().change_target(edit_id, target, actor, reason)
             if edit.status == "active":
-                self._index([edit])
+                self._index([edit], vectors)
             return edit
+
+    def writes_first(self):
+        """Model work inside goes ahead of waiting reads (services.model_slot); for a write's checks."""
+        return self.model_slot.first()
+
+    def _known_vectors(self, edit_ids: Sequence[int]) -> Vectors:
+        """Embeddings of existing edits' prompts (a prompt never changes): from the index, else computed now."""
+        try:
+            edits = self.repository.get_many(list(edit_ids))
+        except EditorError:
+            return {}  # the write itself reports the unknown id
+        return self.vectors_for([e.prompt for e in edits if self.editor.memory.get(e.id) is None])
 
     def resolve(
         self,
@@ -168,10 +228,11 @@ class Services(EditLog):
         key: IdempotencyKey | None = None,
     ) -> tuple[Edit | None, list[Edit]]:
         """EditRepository.resolve (one transaction), then the index: retired edits out, changed and new ones in."""
+        vectors = self._draft_vectors([draft])
         with self.write_lock:
             added, changed = super().resolve(draft, actor, retire, replace, reason, probes, key)
             self.editor.remove_edits([e.id for e in changed if e.status != "active"])
-            self._index([e for e in (*changed, *([added] if added else [])) if e.status == "active"])
+            self._index([e for e in (*changed, *([added] if added else [])) if e.status == "active"], vectors)
             return added, changed
 
     def set_threshold(self, value: object, actor: str, reason: str | None = None) -> float:
@@ -187,8 +248,10 @@ class Services(EditLog):
         probe log (off by default: then asking only reads the log)."""
         clean = [self.clean_query(q) for q in queries]
         self.sync()
-        with self.model_slot:
-            records = self.editor.ask(clean)
+        records = []
+        for start in range(0, len(clean), CHUNK):  # writes waiting for the model get in between chunks
+            with self.model_slot:
+                records += self.editor.ask(clean[start : start + CHUNK])
         if self.config.log_probes:
             self.repository.log_probes(records, actor)
         return records
@@ -197,8 +260,11 @@ class Services(EditLog):
         """Routing decisions only (no generation, not logged), e.g. for conflict checks and threshold sweeps."""
         clean = [self.clean_query(q) for q in queries]
         self.sync()
-        with self.model_slot:
-            return self.editor.route(clean, threshold)[0]
+        decisions = []
+        for start in range(0, len(clean), CHUNK):  # writes waiting for the model get in between chunks
+            with self.model_slot:
+                decisions += self.editor.route(clean[start : start + CHUNK], threshold)[0]
+        return decisions
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The scope embedder's vectors for texts (the space the edit index lives in)."""
@@ -230,13 +296,21 @@ class Services(EditLog):
             tuple(sorted(index_ids - log_ids)),
         )
 
-    def _index(self, edits: Sequence[Edit]) -> None:
-        """Embed committed edits into the index; on failure, rebuild it from the log, then re-raise."""
-        if not edits:
+    def _index(self, edits: Sequence[Edit], vectors: Vectors | None = None) -> None:
+        """Put committed active edits into the index, with the embeddings computed before the lock (`vectors`) or
+        kept in the index for the same prompt; any other is embedded here (rare: a change that arrived meanwhile).
+        On failure, rebuild the index from the log, then re-raise."""
+        active = [e for e in edits if e.status == "active"]
+        if not active:
             return
         try:
-            with self.model_slot:
-                self.editor.add_edits(edits)
+            known = dict(vectors or {})
+            for edit in active:
+                kept = self.editor.memory.get(edit.id)
+                if edit.prompt not in known and kept is not None and kept.prompt == edit.prompt:
+                    known[edit.prompt] = self.editor.memory.vectors([edit.id])[0]
+            known |= self.vectors_for([e.prompt for e in active if e.prompt not in known])
+            self.editor.memory.add(active, np.stack([known[e.prompt] for e in active]))
         except BaseException:
             self.rebuild_index()
             raise

@@ -280,11 +280,15 @@ def test_reads_do_not_wait_for_the_model_slot(services):
     worker.join()
 
 
-def test_model_events_share_one_concurrency_slot(services):
+def test_heavy_reads_and_writes_have_their_own_concurrency_groups(services):
+    """Heavy reads start at once and are admitted or refused by services.heavy (never queued by Gradio behind each
+    other); writes have their own group, so they never queue behind a viewer's probes."""
     app = build_app(services)
-    model_fns = {"on_ask", "on_run", "on_add", "on_confirm", "on_import", "on_draw"}
-    wired = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in app.fns.values() if fn.name in model_fns}
-    assert set(wired) == model_fns and set(wired.values()) == {("model", 1)}
+    heavy, writes = {"on_ask", "on_run", "on_draw", "on_check_all"}, {"on_add", "on_confirm", "on_import", "on_retire"}
+    wired = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in app.fns.values() if fn.name in heavy | writes}
+    assert set(wired) == heavy | writes
+    assert {wired[name] for name in heavy} == {("heavy", None)}
+    assert {wired[name] for name in writes} == {("write", 4)}
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ Invariants:
 - /openapi.json is the contract (webapp.contract): each route lists the error statuses it returns, bodies refuse
   unknown fields and other JSON types (422), text fields state clean_field's rule as pattern and maxLength;
 - concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result;
+- POST /api/ask is heavy work (services.limits): beyond the server's bound 503, beyond the user's rate 429, both
+  with Retry-After and nothing done; writes are never refused for load;
 - POST /api/edits with an `Idempotency-Key` header is saved at most once per user and key: a retry with the
   same body gets the first result again with 200 (`Idempotency-Replayed: true`) and writes nothing; the same key
   with another body is 422 and writes nothing (webapp.idempotent);
@@ -35,6 +37,7 @@ from core.text import REQUIRED_TEXT_PATTERN
 from core.types import EditDraft
 from db.repository import MAX_EDIT_ID
 from services.conflicts import ConflictRefused
+from services.limits import Refused
 from services.regressions import guarded, guarded_edit
 from services.services import Services
 from services.stats import stats
@@ -69,6 +72,10 @@ IdempotencyHeader = Annotated[
         json_schema_extra={"pattern": "^[!-~]{1,255}$"},  # what db.idempotency.clean_key accepts
     ),
 ]
+LOAD_REFUSALS = {
+    429: {"description": "this user's rate of heavy reads is used up (`Retry-After`: seconds)"},
+    503: {"description": "too many heavy reads are running or waiting (`Retry-After`: seconds)"},
+}
 NO_TOKEN = "a valid API token is required: send 'Authorization: Bearer TOKEN'"
 ProbeCheck = Annotated[
     bool,
@@ -134,6 +141,8 @@ def install_api(server: FastAPI, services: Services, users: UserStore) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         if isinstance(exc, MethodNotAllowed):
             headers = {"Allow": ", ".join(exc.allowed)}
+        if isinstance(exc, Refused):  # 429 / 503 for load (services.limits): when to try again
+            headers = exc.headers
         body = {"detail": str(exc)}
         if isinstance(exc, ConflictRefused):
             body["conflicts"] = exc.conflicts.to_dict()
@@ -287,9 +296,10 @@ def _router(services: Services, current_user) -> APIRouter:
         require_curator(user)
         return written(edit_id, probe_check, lambda i: services.change_target(i, body.target, user.name, body.reason))
 
-    @api.post("/ask", summary="Route and answer a prompt; the full routing record", responses=api_errors(502, 503))
+    @api.post("/ask", summary="Route and answer a prompt; the full routing record", responses=api_errors(429, 502, 503))
     def ask(body: AskIn, user: User = Depends(current_user)) -> dict:
-        return services.ask([body.prompt], user.name)[0].to_dict()
+        with services.heavy.admit(user.name):  # 429 / 503 with Retry-After beyond the limits (services.limits)
+            return services.ask([body.prompt], user.name)[0].to_dict()
 
     @api.get(
         "/stats",

@@ -8,6 +8,8 @@ Invariants:
   X-Serac-Score headers;
 - every error is the OpenAI shape {"error": {"message", "type", "param", "code"}}: 400 bad input (FastAPI's 422
   included), 401, 404 unknown model or route, 405, 413, 500; in a stream that has started, an error event ends it;
+- answers are heavy work (services.limits): beyond the server's bound 503, beyond the user's rate 429, both with
+  Retry-After, before any model runs; a stream keeps its place until it ends;
 - the request path writes nothing to the edit log (the probe log, when enabled, is written after the response).
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -48,10 +51,18 @@ from webapp.openai_schema import (
 
 log = logging.getLogger(__name__)
 STARTED = int(time.time())
-ERRORS = openai_errors(ErrorResponse)  # every /v1 route; the answering ones add 404 (model) and 502/503 (remote base)
-ANSWER_ERRORS = openai_errors(ErrorResponse, 404, 502, 503)
+ERRORS = openai_errors(
+    ErrorResponse
+)  # every /v1 route; the answering ones add 404 (model), 429/503 (load) and 502/503 (remote base)
+ANSWER_ERRORS = openai_errors(ErrorResponse, 404, 429, 502, 503)
 STREAM_DOC = {200: {"content": {"text/event-stream": {}}, "description": "JSON, or events with `stream: true`"}}
-_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 500: "server_error"}
+_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "server_error",
+}
 
 
 class RouteError(EditorError):
@@ -129,13 +140,22 @@ def _router(services: Services, users: UserStore) -> APIRouter:
         return _card()
 
     def answer(body, prompt: Prompt, default_max_tokens: int, tasks: BackgroundTasks, user: User) -> Response:
-        """Serve one request: route and generate; the whole answer as JSON, or server-sent events."""
-        served = serve(services, prompt, body.settings(default_max_tokens), whole=not body.stream)
-        tasks.add_task(served.log, user.name)  # the opt-in probe log, after the response
-        frame = _Frame(isinstance(body, ChatRequest), served)
-        if body.stream:
-            return _events(frame.chunks(bool(body.stream_options and body.stream_options.include_usage)), served, tasks)
-        return JSONResponse(frame.whole(served.text()), headers=routing_headers(served))
+        """Serve one request: route and generate; the whole answer as JSON, or server-sent events. Admitted as heavy
+        work (services.limits: 429 / 503 with Retry-After) for its whole time, a stream until it ends."""
+        services.heavy.enter(user.name)
+        release, streaming = _once(lambda: services.heavy.leave(user.name)), False
+        try:
+            served = serve(services, prompt, body.settings(default_max_tokens), whole=not body.stream)
+            tasks.add_task(served.log, user.name)  # the opt-in probe log, after the response
+            frame = _Frame(isinstance(body, ChatRequest), served)
+            if body.stream:
+                chunks = frame.chunks(bool(body.stream_options and body.stream_options.include_usage))
+                response, streaming = _events(chunks, served, tasks, release), True
+                return response
+            return JSONResponse(frame.whole(served.text()), headers=routing_headers(served))
+        finally:
+            if not streaming:
+                release()
 
     @v1.post("/completions", summary="Continue a prompt with the edited model", responses=STREAM_DOC | ANSWER_ERRORS)
     def completions(body: CompletionRequest, tasks: BackgroundTasks, user: User = Depends(current_user)) -> Completion:
@@ -193,8 +213,23 @@ def serac_info(served: Served) -> dict:
     }
 
 
-def _events(chunks: Iterator[dict], served: Served, tasks: BackgroundTasks) -> StreamingResponse:
-    """Server-sent events: each chunk as `data: {json}`, then `data: [DONE]`; an error mid-stream as an error event."""
+def _once(fn: Callable[[], None]) -> Callable[[], None]:
+    """fn, run at most once however often it is called (a stream's place is given back once)."""
+    lock, done = threading.Lock(), []
+
+    def run() -> None:
+        with lock:
+            if done:
+                return
+            done.append(True)
+        fn()
+
+    return run
+
+
+def _events(chunks: Iterator[dict], served: Served, tasks: BackgroundTasks, release) -> StreamingResponse:
+    """Server-sent events: each chunk as `data: {json}`, then `data: [DONE]`; an error mid-stream as an error event.
+    `release` gives the request's heavy-work place back when the stream ends (or the client leaves)."""
 
     def lines() -> Iterator[str]:
         try:
@@ -205,8 +240,11 @@ def _events(chunks: Iterator[dict], served: Served, tasks: BackgroundTasks) -> S
         except Exception:
             log.exception("unexpected error while streaming")
             yield f"data: {json.dumps(error_body(500, 'internal server error; see the server log'))}\n\n"
+        finally:
+            release()
         yield "data: [DONE]\n\n"
 
+    tasks.add_task(release)  # also when the client left before the stream started
     headers = {**routing_headers(served), "Cache-Control": "no-cache"}
     return StreamingResponse(lines(), media_type="text/event-stream", headers=headers, background=tasks)
 

@@ -3,8 +3,9 @@ at /docs and the Gradio UI at '/'.
 
 Invariants: `create_server` builds the app and never starts serving (`app.py` runs it with uvicorn); the UI
 needs a login (the users file) and /api a bearer token, so anonymous requests can neither read nor write;
+uploads and exports live in one folder the server owns (webapp.files), removed at shutdown;
 only the server's own origin and `config.allowed_origins` may call it from a browser (webapp.origin, outermost);
-the queue lets non-model events run beside a probe, while model events share one slot (webapp.tabs.MODEL);
+heavy reads are admitted or refused by services.heavy and writes have their own group (webapp.tabs.HEAVY, WRITE).
 the client address is resolved first (webapp.client; X-Forwarded-For only from `config.trusted_proxies`), and
 UI logins back off per address and name (webapp.login_limit: 429 with Retry-After), last
 `config.session_lifetime_s` and end when their user is removed (webapp.sessions); an unexpected exception
@@ -25,6 +26,7 @@ from webapp.auth import LoginBackoff, UserStore
 from webapp.client import CLIENT_ADDRESS, ClientAddressMiddleware
 from webapp.docs import install_docs
 from webapp.failures import InternalErrorMiddleware
+from webapp.files import AppFiles, wrap_lifespan
 from webapp.openai_api import install_openai
 from webapp.origin import SameOriginMiddleware
 from webapp.passwords import dummy_hash
@@ -42,7 +44,12 @@ AUTH_MESSAGE = (
 )
 
 
-def create_server(services: Services, users: UserStore) -> FastAPI:
+def create_server(services: Services, users: UserStore, files: AppFiles | None = None) -> FastAPI:
+    """The app; `files` (webapp.files: uploads and exports, swept by age and removed at shutdown) is made in
+    config.temp_dir when not given."""
+    config = services.config
+    files = files or AppFiles(config.temp_dir, config.temp_max_age_s)
+    files.own_gradio_files()  # before the UI is built: its components read Gradio's folder
     server = FastAPI(
         title=TITLE,
         docs_url=None,  # webapp.docs serves /docs on local assets
@@ -55,8 +62,9 @@ def create_server(services: Services, users: UserStore) -> FastAPI:
     install_docs(server, TITLE)
     install_api(server, services, users)
     install_openai(server, services, users)  # /v1: the OpenAI-compatible routes
-    blocks = build_app(services, users)
+    blocks = build_app(services, users, files)
     blocks.queue(default_concurrency_limit=4)
+    blocks.delete_cache = (int(files.sweep_every_s), int(files.max_age_s))  # Gradio's own copies, by age
 
     login = gradio_login(users)
     app = gr.mount_gradio_app(
@@ -74,6 +82,7 @@ def create_server(services: Services, users: UserStore) -> FastAPI:
     )
     install_sessions(app, services.config.session_lifetime_s, lambda name: users.get(name) is not None)
     _same_origin(app, services.config.allowed_origins)
+    wrap_lifespan(app, files.swept)  # our sweep while serving; the whole folder removed at shutdown
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=services.config.trusted_proxies)  # outermost
     return app
 

@@ -16,6 +16,7 @@ from services.services import Services
 from webapp.auth import User, UserStore
 from webapp.callbacks.overview import models_line
 from webapp.failures import shield_callbacks
+from webapp.files import AppFiles
 from webapp.shown import md
 from webapp.tabs.audit import audit_tab
 from webapp.tabs.edit_page import tab_for_url
@@ -28,15 +29,17 @@ from webapp.tabs.threshold import threshold_tab
 TABS = (overview_tab, edits_tab, probe_tab, scope_map_tab, threshold_tab, audit_tab)
 
 
-def build_app(services: Services, users: UserStore | None = None) -> gr.Blocks:
+def build_app(services: Services, users: UserStore | None = None, files: AppFiles | None = None) -> gr.Blocks:
+    """The page; `files` (webapp.files) is where uploads are discarded from and exports written, when served."""
     who = user_resolver(users)
+    extras = {audit_tab: {"files": files}, edits_tab: {"files": files}}
     with gr.Blocks(title="SERAC edit curator", analytics_enabled=False) as app:
         with gr.Row():
             gr.Markdown("# SERAC edit curator", elem_id="title")
             signed_in = gr.Markdown(elem_id="signed-in")
             gr.Button("Log out", link="/logout", size="sm", scale=0, elem_id="logout")
         with gr.Tabs(elem_id="tabs") as tabs:
-            loads = [hook for tab in TABS for hook in tab(services, who)]
+            loads = [hook for tab in TABS for hook in tab(services, who, **extras.get(tab, {}))]
 
         def whoami(request: gr.Request):
             user = who(request)

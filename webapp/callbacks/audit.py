@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,17 +41,24 @@ def audit_rows(
 
 
 def export_csv(
-    services: Services, user: User, edit_id: object = None, actor: str = "", since: str = "", until: str = ""
+    services: Services,
+    user: User,
+    edit_id: object = None,
+    actor: str = "",
+    since: str = "",
+    until: str = "",
+    into: Callable[[str], Path] | None = None,
 ) -> tuple[str | None, str]:
-    """(path of a CSV with the filtered entries, a note): the rows as shown, plus the stored JSON; text a
-    spreadsheet would run as a formula is written with a leading '."""
+    """(path of a CSV with the filtered entries, a note): the rows as shown, plus the stored JSON. `into(name)`
+    gives the path (the server's own folder, webapp.files, where it is deleted after an age limit and at
+    shutdown); without it, a new temp folder. Text a spreadsheet would run as a formula is written with a leading '."""
     try:
         entries = _entries(services, edit_id, actor, since, until)
     except EditorError as exc:
         return None, error_text(exc)
     rows = [[*_row(e), _j(e.before), _j(e.after)] for e in entries]
-    folder = Path(tempfile.mkdtemp(prefix="serac-audit-"))
-    path = folder / f"audit-{datetime.now(UTC):%Y%m%d-%H%M%S}.csv"
+    name = f"audit-{datetime.now(UTC):%Y%m%d-%H%M%S}.csv"
+    path = into(name) if into else Path(tempfile.mkdtemp(prefix="serac-audit-")) / name
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)

@@ -53,8 +53,11 @@ def open_edit(services: Services, user: User, edit_id: object) -> EditView:
         return EditView(CHOOSE)
     try:
         edit = services.repository.get(parse_id(edit_id))
-        checks = regressions.check_edits(services, [edit.id]) if edit.status == "active" else _retired(services, edit)
-        neighbours = neighbour_rows(services, edit)
+        with services.heavy.admit(user.name):  # services.limits: Busy / RateLimited, shown as the error
+            checks = (
+                regressions.check_edits(services, [edit.id]) if edit.status == "active" else _retired(services, edit)
+            )
+            neighbours = neighbour_rows(services, edit)
     except EditorError as exc:
         return EditView(error_text(exc))
     rows, _ = audit.audit_rows(services, user, edit.id)

@@ -8,11 +8,12 @@ app's own `?edit=N` addresses).
 
 from __future__ import annotations
 
+from core.errors import EditorError
 from services import regressions
 from services.services import Services
 from services.stats import stats
 from webapp.auth import User
-from webapp.callbacks import audit
+from webapp.callbacks import audit, error_text
 from webapp.shown import md
 
 FAILING_COLUMNS = ("edit", "kind", "prompt", "routes to", "why")
@@ -90,6 +91,11 @@ def failing_row(check: regressions.ProbeCheck) -> list:
 
 
 def overview(services: Services, user: User, limit: int | None = LOAD_LIMIT) -> tuple[str, str, list, list]:
-    """(status, failing note, failing rows, recent activity rows)."""
-    note, failing = failing_view(services, limit)
+    """(status, failing note, failing rows, recent activity rows); the probe check is heavy work, admitted by
+    services.heavy (a refusal is the note, the rest still shows)."""
+    try:
+        with services.heavy.admit(user.name):
+            note, failing = failing_view(services, limit)
+    except EditorError as exc:
+        note, failing = error_text(exc), []
     return status_text(services), note, failing, recent_rows(services, user)

@@ -27,7 +27,8 @@ DEFAULT_UNRELATED = ("The capital of France is", "Water is made of hydrogen and"
 def probe_prompt(services: Services, user: User, prompt: str) -> tuple[str, str, str, go.Figure, list[list]]:
     """(decision in words, base answer, edited answer, score chart, candidate rows) for one prompt."""
     try:
-        record = services.ask([prompt], user.name)[0]
+        with services.heavy.admit(user.name):  # services.limits: Busy / RateLimited, shown as the error
+            record = services.ask([prompt], user.name)[0]
     except EditorError as exc:
         return error_text(exc), "", "", empty_figure("No probe yet"), []
     return (
@@ -54,7 +55,8 @@ def probe_edit(services: Services, user: User, edit_id: object) -> tuple[str, li
     try:
         edit = services.repository.get(parse_id(edit_id))
         probes = probe_set(services, edit)
-        records = services.ask([prompt for _, prompt, _ in probes], user.name)
+        with services.heavy.admit(user.name):
+            records = services.ask([prompt for _, prompt, _ in probes], user.name)
     except EditorError as exc:
         return error_text(exc), [], empty_figure("No probe yet")
     rows = [probe_row(edit, expect, record) for (expect, _, _), record in zip(probes, records)]

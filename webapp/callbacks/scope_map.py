@@ -25,7 +25,16 @@ NEIGHBOURS = 3
 
 
 def scope_map(services: Services, user: User, probe: str = "") -> tuple[go.Figure, list[list], str]:
-    """(figure, crowded pairs, note). The newest MAX_POINTS active edits are mapped."""
+    """(figure, crowded pairs, note). The newest MAX_POINTS active edits are mapped; a map is heavy work, admitted
+    by services.heavy (a refusal is the note)."""
+    try:
+        with services.heavy.admit(user.name):
+            return _scope_map(services, probe)
+    except EditorError as exc:
+        return empty_figure("No map"), [], error_text(exc)
+
+
+def _scope_map(services: Services, probe: str) -> tuple[go.Figure, list[list], str]:
     edits, vectors = services.active_vectors(MAX_POINTS)  # after a sync: other instances' edits too
     if not edits:
         return empty_figure("No active edits to map"), [], "No active edits yet."

@@ -105,7 +105,8 @@ def threshold_view(
     current = services.editor.threshold
     try:
         try_t = current if candidate in (None, "") else parse_threshold(candidate)
-        result = sweep(services, limit)
+        with services.heavy.admit(user.name):  # services.limits: Busy / RateLimited, shown as the error
+            result = sweep(services, limit)
     except EditorError as exc:
         return empty_figure("No sweep"), error_text(exc), []
     if not result.expected:

@@ -7,13 +7,15 @@ import gradio as gr
 
 from services.services import Services
 from webapp.callbacks import audit as cb
+from webapp.files import AppFiles
 from webapp.tabs import CELL_CHARS
 
 # id, when, user, action, edit, change, reason: the change and the reason get the room, the rest their text
 AUDIT_WIDTHS = ["5%", "13%", "8%", "8%", "5%", "36%", "25%"]
 
 
-def audit_tab(services: Services, who) -> list[tuple]:
+def audit_tab(services: Services, who, files: AppFiles | None = None) -> list[tuple]:
+    """The tab; exports go to the server's own folder (`files`, webapp.files) when it has one."""
     with gr.Tab("Audit", id="audit"):
         with gr.Row():
             edit_id = gr.Textbox(label="Edit id", placeholder="all edits", elem_id="audit-edit")
@@ -39,7 +41,7 @@ def audit_tab(services: Services, who) -> list[tuple]:
         return cb.audit_rows(services, who(request), e, a, s, u)
 
     def on_export(e, a, s, u, request: gr.Request):
-        path, note = cb.export_csv(services, who(request), e, a, s, u)
+        path, note = cb.export_csv(services, who(request), e, a, s, u, files.export_path if files else None)
         return gr.update(value=path, visible=path is not None), note  # the file box shows only with a file
 
     filters = [edit_id, actor, since, until]

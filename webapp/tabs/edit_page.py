@@ -15,7 +15,7 @@ import gradio as gr
 
 from services.services import Services
 from webapp.callbacks import edit_page as cb
-from webapp.tabs import CELL_CHARS, MODEL
+from webapp.tabs import CELL_CHARS, HEAVY, WRITE
 
 TAB_ID = "edit"
 # Switch to this tab from the browser (its button's id is the tab's elem_id + "-button"), and show the
@@ -79,12 +79,12 @@ def edit_page_tab(services: Services, who) -> EditPage:
         return shown(view, message)
 
     for opener in (go.click, page_id.submit):
-        opener(show, page_id, outputs, **MODEL).then(None, page_id, None, js=ADDRESS_JS)
+        opener(show, page_id, outputs, **HEAVY).then(None, page_id, None, js=ADDRESS_JS)
     writes = [
-        buttons[0].click(on_retire, [page_id, reason], outputs, **MODEL),
-        buttons[1].click(on_restore, [page_id, reason], outputs, **MODEL),
-        buttons[2].click(on_change, [page_id, target, reason], outputs, **MODEL),
-        buttons[3].click(on_keep, [page_id, probe, expect], outputs, **MODEL),
+        buttons[0].click(on_retire, [page_id, reason], outputs, **WRITE),
+        buttons[1].click(on_restore, [page_id, reason], outputs, **WRITE),
+        buttons[2].click(on_change, [page_id, target, reason], outputs, **WRITE),
+        buttons[3].click(on_keep, [page_id, probe, expect], outputs, **WRITE),
     ]
     return EditPage(page_id, outputs, show, writes, [(from_url, None, [page_id, *outputs])])
 

@@ -10,18 +10,20 @@ import gradio as gr
 from core.datasets import FORMATS
 from services.services import Services
 from webapp.callbacks import edits as cb
-from webapp.tabs import CELL_CHARS, MODEL, writers_only
+from webapp.files import AppFiles
+from webapp.tabs import CELL_CHARS, HEAVY, WRITE, writers_only
 from webapp.tabs.edit_page import ADDRESS_JS, SWITCH_JS, EditPage, edit_page_tab
 
 # id, status, prompt, target, subject, notes, updated, updated by: fits 1400 px, long text wraps in its cell
 EDIT_WIDTHS = ["5%", "8%", "27%", "15%", "11%", "14%", "12%", "8%"]
 
 
-def edits_tab(services: Services, who) -> list[tuple]:
-    """Lays out the tab; returns the (fn, inputs, outputs) to run when the page loads (the edit table)."""
+def edits_tab(services: Services, who, files: AppFiles | None = None) -> list[tuple]:
+    """Lays out the tab; returns the (fn, inputs, outputs) to run when the page loads (the edit table). An upload
+    inside the server's own folder (`files`, webapp.files) is deleted once its import has saved it."""
     with gr.Tab("Edits", id="edits"):
         buttons: list = []
-        writes = _add_section(services, who, buttons) + _import_section(services, who, buttons)
+        writes = _add_section(services, who, buttons) + _import_section(services, who, buttons, files)
         inputs, outputs, refresh, table, edit_id = _log_section(services, who, buttons)
     page = edit_page_tab(services, who)  # the Edit tab, right after this one
     for event in writes + page.writes:
@@ -38,7 +40,7 @@ def _open_on_select(table, edit_id, page: EditPage) -> None:
         return picked, picked
 
     picked = table.select(on_select, None, [edit_id, page.id_box]).then(None, js=SWITCH_JS)
-    picked.then(page.show, page.id_box, page.outputs, **MODEL).then(None, page.id_box, None, js=ADDRESS_JS)
+    picked.then(page.show, page.id_box, page.outputs, **HEAVY).then(None, page.id_box, None, js=ADDRESS_JS)
 
 
 def _add_section(services, who, buttons: list) -> list:
@@ -86,12 +88,12 @@ def _add_section(services, who, buttons: list) -> list:
     fields = [prompt, target, subject, notes]
     outputs = [status, neighbours, settle_box, checked, *fields, how, why]
     return [
-        add.click(on_add, fields, outputs, **MODEL),
-        confirm.click(on_confirm, [checked, *fields, how, why], outputs, **MODEL),
+        add.click(on_add, fields, outputs, **WRITE),
+        confirm.click(on_confirm, [checked, *fields, how, why], outputs, **WRITE),
     ]
 
 
-def _import_section(services, who, buttons: list) -> list:
+def _import_section(services, who, buttons: list, files: AppFiles | None) -> list:
     with gr.Accordion("Import a file (JSONL, CSV, CounterFact or zsRE JSON)", open=False):
         with gr.Row():
             upload = gr.File(
@@ -124,10 +126,14 @@ def _import_section(services, who, buttons: list) -> list:
 
     def on_import(path, f, s, c, request: gr.Request, progress=gr.Progress()):
         report = lambda frac, desc: progress(frac, desc=desc)  # noqa: E731
-        return cb.import_file(services, who(request), path, f, s, report, c)
+        text, rows = cb.import_file(services, who(request), path, f, s, report, c)
+        saved = text.startswith("Imported")  # kept otherwise, to import again with other choices
+        if saved and files is not None and files.discard(path):
+            return text, rows, None  # the upload is deleted: the file box is cleared too
+        return text, rows, gr.update()
 
     buttons.append(run)
-    return [run.click(on_import, [upload, fmt, skip, on_conflict], [status, errors], **MODEL)]
+    return [run.click(on_import, [upload, fmt, skip, on_conflict], [status, errors, upload], **WRITE)]
 
 
 def _log_section(services, who, buttons: list):
@@ -181,7 +187,7 @@ def _log_section(services, who, buttons: list):
         return cb.change_target(services, who(request), i, t, r)
 
     buttons += [retire, restore, change]
-    retire.click(on_retire, [edit_id, reason], action_status, **MODEL).then(refresh, inputs, outputs)
-    restore.click(on_restore, [edit_id, reason], action_status, **MODEL).then(refresh, inputs, outputs)
-    change.click(on_change, [edit_id, new_target, reason], action_status, **MODEL).then(refresh, inputs, outputs)
+    retire.click(on_retire, [edit_id, reason], action_status, **WRITE).then(refresh, inputs, outputs)
+    restore.click(on_restore, [edit_id, reason], action_status, **WRITE).then(refresh, inputs, outputs)
+    change.click(on_change, [edit_id, new_target, reason], action_status, **WRITE).then(refresh, inputs, outputs)
     return inputs, outputs, refresh, table, edit_id

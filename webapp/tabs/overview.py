@@ -7,7 +7,7 @@ import gradio as gr
 
 from services.services import Services
 from webapp.callbacks import overview as cb
-from webapp.tabs import CELL_CHARS, MODEL
+from webapp.tabs import CELL_CHARS, HEAVY
 
 
 def overview_tab(services: Services, who) -> list[tuple]:
@@ -47,6 +47,6 @@ def overview_tab(services: Services, who) -> list[tuple]:
         return cb.overview(services, who(request), limit=None)
 
     outputs = [status, note, failing, recent]
-    refresh.click(on_load, None, outputs, **MODEL)
-    everything.click(on_check_all, None, outputs, **MODEL)
+    refresh.click(on_load, None, outputs, **HEAVY)
+    everything.click(on_check_all, None, outputs, **HEAVY)
     return [(on_load, None, outputs)]

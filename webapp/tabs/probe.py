@@ -15,7 +15,7 @@ from services.services import Services
 from webapp.callbacks import edits as edit_cb
 from webapp.callbacks import probe as cb
 from webapp.figures import empty_figure
-from webapp.tabs import CELL_CHARS, MODEL, writers_only
+from webapp.tabs import CELL_CHARS, HEAVY, writers_only
 
 VERDICT_STYLE = {
     "pass": "background-color: #c8e6c9; color: #1b5e20",
@@ -97,9 +97,9 @@ def probe_tab(services: Services, who) -> list[tuple]:
         return gr.update(choices=edit_cb.edit_choices(services))
 
     asked = [decision, base, edited, chart, candidates, answer_box]
-    ask.click(on_ask, prompt, asked, **MODEL)
-    prompt.submit(on_ask, prompt, asked, **MODEL)
-    run.click(on_run, picker, [summary, results, set_chart, set_box], **MODEL)
+    ask.click(on_ask, prompt, asked, **HEAVY)
+    prompt.submit(on_ask, prompt, asked, **HEAVY)
+    run.click(on_run, picker, [summary, results, set_chart, set_box], **HEAVY)
     keep.click(on_keep, [picker, new_probe, expect], keep_status)
     picker.focus(choices, None, picker)
     return [(choices, None, picker), writers_only(who, [keep])]

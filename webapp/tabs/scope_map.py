@@ -8,7 +8,7 @@ import gradio as gr
 from services.services import Services
 from webapp.callbacks import scope_map as cb
 from webapp.figures import empty_figure
-from webapp.tabs import CELL_CHARS, MODEL
+from webapp.tabs import CELL_CHARS, HEAVY
 
 
 def scope_map_tab(services: Services, who) -> list[tuple]:
@@ -32,6 +32,6 @@ def scope_map_tab(services: Services, who) -> list[tuple]:
     def on_draw(text, request: gr.Request):
         return cb.scope_map(services, who(request), text)
 
-    draw.click(on_draw, probe, [plot, crowded, note], **MODEL)
-    probe.submit(on_draw, probe, [plot, crowded, note], **MODEL)
+    draw.click(on_draw, probe, [plot, crowded, note], **HEAVY)
+    probe.submit(on_draw, probe, [plot, crowded, note], **HEAVY)
     return []

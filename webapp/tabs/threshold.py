@@ -13,7 +13,7 @@ import gradio as gr
 from services.services import Services
 from webapp.callbacks import threshold as cb
 from webapp.figures import empty_figure
-from webapp.tabs import CELL_CHARS, MODEL, writers_only
+from webapp.tabs import CELL_CHARS, HEAVY, writers_only
 
 
 def threshold_tab(services: Services, who) -> list[tuple]:
@@ -68,10 +68,10 @@ def threshold_tab(services: Services, who) -> list[tuple]:
         return cb.serving_line(services)
 
     views = [plot, summary, flips]
-    show.click(on_show, trial, views, **MODEL)
+    show.click(on_show, trial, views, **HEAVY)
     apply.click(on_ask_set, trial, [confirm_box, question, pending, status])
     confirm.click(on_confirm_set, [pending, reason], [confirm_box, pending, status, current]).then(
-        on_show, trial, views, **MODEL
+        on_show, trial, views, **HEAVY
     )
     cancel.click(lambda: (gr.update(visible=False), None, "Nothing changed."), None, [confirm_box, pending, status])
     return [(now, None, current), writers_only(who, [apply, confirm])]

@@ -154,32 +154,41 @@ class Services(EditLog):
             return added
 
     def add_edits_by_actor(
-        self, groups: Sequence[tuple[str, Sequence[EditDraft], Sequence[IdempotencyKey | None]]], action: str = "add"
+        self,
+        groups: Sequence[tuple[str, str | None, Sequence[EditDraft], Sequence[IdempotencyKey | None]]],
+        action: str = "add",
     ) -> list[list[Edit | Exception]]:
-        """Several actors' adds (each draft with its idempotency key or None): one transaction per actor, then one
-        index pass for everything committed. Per group, per draft: its edit, or the exception that refused it
+        """Several actors' adds, grouped by (actor, reason), each draft with its idempotency key or None: one
+        transaction per group (the reason goes into its audit rows), then one index pass for everything committed.
+        Per group, per draft: its edit, or the exception that refused it
         (nothing of it written). When a group's transaction fails, its drafts are saved again one by one, so a
         draft the database refuses fails alone and the others are saved."""
-        vectors = self._draft_vectors([d for _, drafts, _ in groups for d in drafts])
+        vectors = self._draft_vectors([d for _, _, drafts, _ in groups for d in drafts])
         with self.write_lock:
             results: list[list[Edit | Exception]] = []
             try:
-                for actor, drafts, keys in groups:
+                for actor, reason, drafts, keys in groups:
                     try:
-                        results.append(list(self.repository.add_edits(drafts, actor, action, keys=keys)))
+                        results.append(list(self.repository.add_edits(drafts, actor, action, reason, keys=keys)))
                     except Exception as exc:  # noqa: BLE001 - one outcome per draft, handed to its own caller
-                        results.append([exc] if len(drafts) == 1 else self._one_by_one(actor, drafts, keys, action))
+                        alone = len(drafts) == 1
+                        results.append([exc] if alone else self._one_by_one(actor, reason, drafts, keys, action))
             finally:  # what committed reaches the index even if a later group failed unexpectedly
                 self._index([e for r in results for e in r if isinstance(e, Edit)], vectors)
             return results
 
     def _one_by_one(
-        self, actor: str, drafts: Sequence[EditDraft], keys: Sequence[IdempotencyKey | None], action: str
+        self,
+        actor: str,
+        reason: str | None,
+        drafts: Sequence[EditDraft],
+        keys: Sequence[IdempotencyKey | None],
+        action: str,
     ) -> list[Edit | Exception]:
         out: list[Edit | Exception] = []
         for draft, key in zip(drafts, keys):
             try:
-                out.append(self.repository.add_edits([draft], actor, action, keys=[key])[0])
+                out.append(self.repository.add_edits([draft], actor, action, reason, keys=[key])[0])
             except Exception as exc:  # noqa: BLE001 - this draft's own outcome
                 out.append(exc)
         return out

@@ -136,3 +136,16 @@ def test_one_users_database_error_is_not_reported_to_the_others(default_config, 
     stored = {e.id: e for e in services.repository.list_edits()}
     assert sorted(stored) == sorted(r[0].id for r in saved) and all(stored[r[0].id] == r[0] for r in saved)
     assert services.check_consistency().ok and services.repository.verify_audit().ok
+
+
+def test_a_reason_sent_with_a_conflict_free_add_reaches_its_audit_row(services):
+    """Each concurrent request's reason lands in its own audit row (requests of one actor with different reasons
+    are saved in different transactions); a request without one gets none."""
+    batcher = AddBatcher(services)
+    reasons = ["ticket 41", None, "ticket 42", "ticket 41"]
+    requests = [(EditDraft(*FACTS[i]), "curator", "refuse", reasons[i]) for i in range(4)]
+    results = _burst(batcher, requests)
+    assert all(isinstance(r, tuple) for r in results), results
+    by_edit = {e.edit_id: e.reason for e in services.repository.audit_entries() if e.action == "add"}
+    assert [by_edit[r[0].id] for r in results] == reasons
+    assert services.repository.verify_audit().ok

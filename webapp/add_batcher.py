@@ -131,13 +131,13 @@ class AddBatcher:
                 request.finish(error=exc)
         return out
 
-    def _save(self, groups: dict[str, list[tuple[AddRequest, EditDraft, Conflicts]]]) -> None:
+    def _save(self, groups: dict[tuple[str, str | None], list[tuple[AddRequest, EditDraft, Conflicts]]]) -> None:
         """Each actor's drafts in one transaction; one index pass (one embedding batch) for all of them; each
         request gets its own outcome."""
         results = self.services.add_edits_by_actor(
             [
-                (actor, [d for _, d, _ in group], [_with_detail(r.key, found) for r, _, found in group])
-                for actor, group in groups.items()
+                (actor, reason, [d for _, d, _ in group], [_with_detail(r.key, found) for r, _, found in group])
+                for (actor, reason), group in groups.items()
             ]
         )
         for group, outcomes in zip(groups.values(), results):
@@ -153,8 +153,9 @@ def _with_detail(key: IdempotencyKey | None, found: Conflicts) -> IdempotencyKey
     return None if key is None else dataclasses.replace(key, detail=found.to_dict())
 
 
-def _by_actor(checked: list[tuple[AddRequest, EditDraft, Conflicts]]) -> dict[str, list]:
-    groups: dict[str, list] = defaultdict(list)
+def _by_actor(checked: list[tuple[AddRequest, EditDraft, Conflicts]]) -> dict[tuple[str, str | None], list]:
+    """The conflict-free requests grouped by (actor, reason): one transaction each, the reason in its audit rows."""
+    groups: dict[tuple[str, str | None], list] = defaultdict(list)
     for item in checked:
-        groups[item[0].actor].append(item)
+        groups[(item[0].actor, item[0].reason)].append(item)
     return groups

@@ -5,6 +5,7 @@ recovers by itself once the database is back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
 from cli.context import open_repository
@@ -32,6 +33,7 @@ from tests.pg_private import private_cluster
 from tests.tiny_models import tiny_editor
 from webapp.api import install_api
 from webapp.auth import UserStore
+from webapp.server import gradio_login
 
 
 @pytest.fixture
@@ -124,6 +126,7 @@ def test_postgresql_stopped_gives_503_and_the_api_recovers_by_itself(tmp_path_fa
             "/api/edits", json={"prompt": "The capital of Veltria is", "target": "Osmund"}, headers=headers
         )
         assert first.status_code == 201, first.text
+        login_ui = gradio_login(UserStore(AccountRepository(pg.url)))
         pg.stop()
         for method, path, body in [
             ("POST", "/api/edits", SECOND),
@@ -133,6 +136,10 @@ def test_postgresql_stopped_gives_503_and_the_api_recovers_by_itself(tmp_path_fa
             down = http.request(method, path, json=body, headers=headers)
             assert down.status_code == 503, (path, down.status_code, down.text)
             assert down.json() == {"detail": DOWN}, path
+        with pytest.raises(HTTPException) as login:  # the UI's login says the same, not "Incorrect Credentials"
+            asyncio.run(login_ui("alice", "alice-password-1"))
+        assert login.value.status_code == 503
+        assert login.value.detail.startswith("the edit log's database is unavailable; nothing was")
         pg.start()
         again = http.post("/api/edits", json=SECOND, headers=headers)
         assert again.status_code == 201, again.text

@@ -20,6 +20,7 @@ import gradio as gr
 from fastapi import FastAPI, HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
+from core.errors import DatabaseUnavailable, StorageFull
 from services.services import Services
 from webapp.api import install_api
 from webapp.auth import LoginBackoff, UserStore
@@ -89,7 +90,8 @@ def create_server(services: Services, users: UserStore, files: AppFiles | None =
 
 def gradio_login(users: UserStore):
     """Gradio's login check, as a coroutine so the password hash runs in a worker thread, not on the event loop;
-    a login during a backoff is answered 429 with Retry-After (Gradio answers a wrong password with 400)."""
+    a login during a backoff is answered 429 with Retry-After (Gradio answers a wrong password with 400), and one
+    while the database is down or full 503 / 507 with its one line (not "Incorrect Credentials", not a trace)."""
     dummy_hash()  # made now, so the first unknown name costs no more than any other
 
     async def login(username: str, password: str) -> bool:
@@ -98,6 +100,8 @@ def gradio_login(users: UserStore):
             return await asyncio.to_thread(users.authenticate, username, password, address) is not None
         except LoginBackoff as exc:
             raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+        except (DatabaseUnavailable, StorageFull) as exc:
+            raise HTTPException(exc.http_status, str(exc)) from None
 
     return login
 

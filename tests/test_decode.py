@@ -132,3 +132,19 @@ def test_models_it_cannot_run_use_the_transformers_path(lm):
         lm.use_decode("fast")
     with pytest.raises(ConfigError, match="decode_path"):
         SeracConfig(decode_path="fast")
+
+
+def test_generation_benchmark_table_names_each_path_its_bound_and_the_target(lm):
+    from core.benchmarks.generation import describe, measure_generation
+
+    lm.use_decode("static")
+    result = measure_generation(lm, _prompts()[:2], tokens=5, repeats=2)
+    assert lm.decode_path == "static"  # restored
+    table = "\n".join(describe(result))
+    assert "memory bandwidth" in table and ">= 0.5" in table
+    for path in ("transformers", "static", "int8"):
+        r = result["paths"][path]
+        assert r["in_use"] == path and r["decode_tokens_per_s"]["best"] >= r["decode_tokens_per_s"]["median"] > 0
+        assert r["fraction_of_bound"] == pytest.approx(r["decode_tokens_per_s"]["best"] / r["bound_tokens_per_s"])
+    assert result["paths"]["static"]["same_answers"] is True
+    assert [line.split()[0] for line in table.splitlines()[3:6]] == ["transformers", "static", "int8"]

@@ -54,6 +54,13 @@ def _args(p: argparse.ArgumentParser) -> None:
         "--generation-prompts", type=int, default=4, help="prompts answered per repeat (default %(default)s)"
     )
     p.add_argument("--generation-repeats", type=int, default=5, help="repeats; the best is kept (default %(default)s)")
+    p.add_argument(
+        "--generation-threads",
+        type=int,
+        default=None,
+        help="torch threads for the generation phase (default: as set; on a CPU shared with other work, 1 is "
+        "often faster: threads that wait for each other at every small operation lose when one is descheduled)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic vectors and query choice")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="CounterFact JSON whose prompts are the real edits")
     p.add_argument("--json", dest="json_out", default="artifacts/bench.json", help="report path (default %(default)s)")
@@ -72,6 +79,8 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     ):
         if getattr(args, name) < 1:
             raise InvalidInput(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if args.generation_threads is not None and args.generation_threads < 1:
+        raise InvalidInput(f"--generation-threads must be a positive integer, got {args.generation_threads}")
     cases = _cases(args.data)
     out = Path(args.json_out)
     report = {
@@ -178,7 +187,12 @@ def _generation(editor, cases, args) -> dict | None:
         return None
     prompts = [c.edit.prompt for c in cases[: args.generation_prompts]]
     result = measure_generation(
-        lm, prompts, args.generation_tokens, args.generation_repeats, progress=terminal_progress
+        lm,
+        prompts,
+        args.generation_tokens,
+        args.generation_repeats,
+        progress=terminal_progress,
+        threads=args.generation_threads,
     )
     cf = editor.counterfactual.lm
     decoder = cf.decoder()
@@ -225,6 +239,7 @@ def _settings(args: argparse.Namespace, sizes: list[int]) -> dict:
             "tokens": args.generation_tokens,
             "prompts": args.generation_prompts,
             "repeats": args.generation_repeats,
+            "threads": args.generation_threads,
         },
         "seed": args.seed,
         "data": str(args.data),

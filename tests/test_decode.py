@@ -138,8 +138,10 @@ def test_generation_benchmark_table_names_each_path_its_bound_and_the_target(lm)
     from core.benchmarks.generation import describe, measure_generation
 
     lm.use_decode("static")
-    result = measure_generation(lm, _prompts()[:2], tokens=5, repeats=2)
-    assert lm.decode_path == "static"  # restored
+    threads = torch.get_num_threads()
+    result = measure_generation(lm, _prompts()[:2], tokens=5, repeats=2, threads=1)
+    assert lm.decode_path == "static" and torch.get_num_threads() == threads  # both restored
+    assert result["threads"] == 1
     table = "\n".join(describe(result))
     assert "memory bandwidth" in table and ">= 0.5" in table
     for path in ("transformers", "static", "int8"):

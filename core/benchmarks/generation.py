@@ -52,8 +52,19 @@ def measure_generation(
     repeats: int,
     paths: Sequence[str] = ("transformers", "static", "int8"),
     progress: ProgressFactory = NoProgress,
+    threads: int | None = None,
 ) -> dict:
-    """{"bandwidth", "paths": {path: {...tokens/s, bound, fraction}}, "default", "target_fraction", ...}."""
+    """{"bandwidth", "paths": {path: {...tokens/s, bound, fraction}}, "default", "target_fraction", ...}.
+    `threads`: torch's intra-op threads for this measurement only (None: as they are)."""
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(threads or threads_before)
+    try:
+        return _measure(lm, prompts, tokens, repeats, paths, progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _measure(lm: CausalLM, prompts, tokens: int, repeats: int, paths, progress: ProgressFactory) -> dict:
     rows = [lm.tokenizer(p).input_ids for p in prompts]
     before = lm.decode_path
     runs: dict[str, list[dict]] = {p: [] for p in paths}

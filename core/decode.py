@@ -29,8 +29,9 @@ WEIGHTS = ("float32", "int8")
 class StaticKV:
     """Keys and values of every layer, (layers, batch, kv_heads, capacity, head_dim), filled up to `length`."""
 
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int, decoder: StaticDecoder):
         self.keys, self.values, self.length = keys, values, length
+        self.decoder = decoder  # the decoder that filled it steps it to the end, whatever path is chosen meanwhile
 
     def batch_select_indices(self, index: torch.Tensor) -> None:
         """Keep only these rows (finished rows leave the batch), as DynamicCache does."""
@@ -162,7 +163,7 @@ class StaticDecoder:
         for i, layer in enumerate(layers):
             keys[i, :, :, :length] = layer.keys
             values[i, :, :, :length] = layer.values
-        return StaticKV(keys, values, length)
+        return StaticKV(keys, values, length, self)
 
     def step(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, kv: StaticKV) -> torch.Tensor:
         """Logits (B, vocab) after each row's next token; tokens and positions (B,), mask (B, kv.length + 1)

@@ -226,7 +226,7 @@ class CausalLM:
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         positions = positions[:, -1:] + 1
         if isinstance(cache, StaticKV):
-            return self.decoder().step(tokens[:, 0], positions[:, 0], mask, cache)[:, None], mask, positions
+            return cache.decoder.step(tokens[:, 0], positions[:, 0], mask, cache)[:, None], mask, positions
         logits = self.model(
             input_ids=tokens, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
         ).logits

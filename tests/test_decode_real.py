@@ -34,9 +34,12 @@ def lm():
 
 def _answers(lm, path: str, queries: list[str], pairs: list[tuple[Edit, str]]) -> tuple[list[str], list[str]]:
     lm.use_decode(path)
-    assert lm.decode_in_use == path
-    base = LMBaseModel(lm, max_new_tokens=16, batch_size=8).answer(queries)
-    return base, PromptedCounterfactual(lm, 16, 8, "fewshot").answer(pairs)
+    try:
+        assert lm.decode_in_use == path
+        base = LMBaseModel(lm, max_new_tokens=16, batch_size=8).answer(queries)
+        return base, PromptedCounterfactual(lm, 16, 8, "fewshot").answer(pairs)
+    finally:
+        lm.use_decode("static")  # the model is shared by the session's other tests: leave it as build_editor does
 
 
 def _fixed_set(records: list[dict]) -> tuple[list[str], list[tuple[Edit, str]]]:

@@ -32,7 +32,7 @@ from pathlib import Path  # noqa: E402
 from cli import OneLineParser, accounts, ask, audit, backup, bench, edits, serve, train  # noqa: E402
 from cli import eval as eval_cmd  # noqa: E402
 from core.checkpoints import read_meta  # noqa: E402
-from core.config import SeracConfig, mask_url_password  # noqa: E402
+from core.config import DECODE_PATHS, SeracConfig, mask_url_password  # noqa: E402
 from core.errors import EditorError, ModelLoadError  # noqa: E402
 from core.text import hide_password  # noqa: E402
 from db.engine import LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS  # noqa: E402
@@ -96,6 +96,13 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=defaults.top_k, help="candidates retrieved per query")
     p.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
     _limit_options(p, defaults, env)
+    p.add_argument(
+        "--decode-path",
+        choices=DECODE_PATHS,
+        default=defaults.decode_path,
+        help="how each new token is decoded: static (default; same answers as transformers, faster), "
+        "int8 (CPU, faster still, answers may differ) or transformers (the reference)",
+    )
     p.add_argument(
         "--cache-dir",
         default=env.get("SERAC_CACHE_DIR", str(HERE / ".cache" / "models")),
@@ -226,6 +233,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         embedder=args.embedder,
         top_k=args.top_k,
         max_new_tokens=args.max_new_tokens,
+        decode_path=args.decode_path,
         cache_dir=Path(args.cache_dir),
         users_file=args.users,
         log_probes=args.log_probes,

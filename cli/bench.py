@@ -8,7 +8,9 @@ Phases, in order (the JSON is rewritten after each, so an interrupted run keeps 
    half unrelated prompts) routed and answered by the base model alone, in turn;
 4. lookup: for each of `--sizes`, a memory of real MiniLM vectors (up to 10k, cached under
    <cache-dir>/../bench) grown with noisy copies beyond them, searched by real paraphrase vectors
-   with the flat and the IVF index; recall@k of IVF vs flat; the automatic choice marked.
+   with the flat and the IVF index; recall@k of IVF vs flat; the automatic choice marked;
+5. generation: the base model's single-query greedy tokens/s on each decode path (core.lm) against the
+   memory-bandwidth bound (core/benchmarks/generation.py), and the counterfactual model's bytes per token.
 The edit log named by --db is never touched.
 """
 
@@ -47,6 +49,18 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=10, help="neighbours retrieved; recall@k vs flat (default %(default)s)")
     p.add_argument("--inserts", type=int, default=100, help="edits inserted one at a time (default %(default)s)")
     p.add_argument("--routing-queries", type=int, default=30, help="queries routed and answered (default %(default)s)")
+    p.add_argument("--generation-tokens", type=int, default=32, help="greedy tokens per answer (default %(default)s)")
+    p.add_argument(
+        "--generation-prompts", type=int, default=4, help="prompts answered per repeat (default %(default)s)"
+    )
+    p.add_argument("--generation-repeats", type=int, default=5, help="repeats; the best is kept (default %(default)s)")
+    p.add_argument(
+        "--generation-threads",
+        type=int,
+        default=None,
+        help="torch threads for the generation phase (default: as set; on a CPU shared with other work, 1 is "
+        "often faster: threads that wait for each other at every small operation lose when one is descheduled)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic vectors and query choice")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="CounterFact JSON whose prompts are the real edits")
     p.add_argument("--json", dest="json_out", default="artifacts/bench.json", help="report path (default %(default)s)")
@@ -54,9 +68,19 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     sizes = parse_sizes(args.sizes)
-    for name in ("queries", "k", "inserts", "routing_queries"):
+    for name in (
+        "queries",
+        "k",
+        "inserts",
+        "routing_queries",
+        "generation_tokens",
+        "generation_prompts",
+        "generation_repeats",
+    ):
         if getattr(args, name) < 1:
             raise InvalidInput(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if args.generation_threads is not None and args.generation_threads < 1:
+        raise InvalidInput(f"--generation-threads must be a positive integer, got {args.generation_threads}")
     cases = _cases(args.data)
     out = Path(args.json_out)
     report = {
@@ -82,7 +106,13 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     for size in sizes:
         report["lookup"].append(_lookup(real, [c.edit.prompt for c in cases[:n_real]], paraphrases, size, args))
         _phase(report, f"lookup n={size}", out, started)
+    report["generation"] = _generation(editor, cases, args)
+    _phase(report, "generation", out, started)
     print(format_table(report))
+    if report["generation"]:
+        from core.benchmarks.generation import describe
+
+        print("\n".join(describe(report["generation"])))
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -148,6 +178,32 @@ def _routing(editor, cases, n_queries: int, seed: int) -> dict:
     return {**result, "scope_scorer": editor.router.classifier.__class__.__name__, "top_k": editor.router.top_k}
 
 
+def _generation(editor, cases, args) -> dict | None:
+    """Decode paths of the base model (a remote base has no local weights: None), on the first edits' prompts."""
+    from core.benchmarks.generation import measure_generation
+
+    lm = getattr(editor.base, "lm", None)
+    if lm is None:
+        return None
+    prompts = [c.edit.prompt for c in cases[: args.generation_prompts]]
+    result = measure_generation(
+        lm,
+        prompts,
+        args.generation_tokens,
+        args.generation_repeats,
+        progress=terminal_progress,
+        threads=args.generation_threads,
+    )
+    cf = editor.counterfactual.lm
+    decoder = cf.decoder()
+    result["counterfactual"] = {
+        "model": cf.path,
+        "decode_path": cf.decode_in_use,
+        "weight_bytes_per_token": decoder.weight_bytes_per_token() if decoder else None,
+    }
+    return result
+
+
 def _lookup(real: np.ndarray, prompts: list[str], paraphrases: np.ndarray, size: int, args) -> dict:
     from core.benchmarks.data import NOISE_SIGMA, grow
     from core.benchmarks.lookup import measure_lookup
@@ -179,6 +235,12 @@ def _settings(args: argparse.Namespace, sizes: list[int]) -> dict:
         "k": args.k,
         "inserts": args.inserts,
         "routing_queries": args.routing_queries,
+        "generation": {
+            "tokens": args.generation_tokens,
+            "prompts": args.generation_prompts,
+            "repeats": args.generation_repeats,
+            "threads": args.generation_threads,
+        },
         "seed": args.seed,
         "data": str(args.data),
         "index_rule": {
@@ -195,7 +257,8 @@ COMMANDS = [
     Command(
         "bench",
         "measure edit insertion, scope lookup at 1k..1M edits (flat vs IVF index, recall), "
-        "routing overhead vs the base answer and peak memory; prints a table, writes JSON",
+        "routing overhead vs the base answer, generation tokens/s vs the memory-bandwidth bound and peak memory; "
+        "prints a table, writes JSON",
         _args,
         _run,
     )

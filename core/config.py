@@ -18,6 +18,7 @@ from core.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 SCORERS = ("embedding", "cross-encoder")
+DECODE_PATHS = ("static", "int8", "transformers")  # core.lm: how each new token is decoded
 REMOTE_PREFIX = "openai:"  # base_model "openai:URL": an OpenAI-compatible server (core.remote_base)
 DEFAULT_LOCAL_MODEL = "smollm2-135m-instruct"
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -64,6 +65,12 @@ class SeracConfig:
     device: str = described("'auto' (cuda when present), 'cpu' or 'cuda'", "auto")
     dtype: str = described("model dtype; 'auto' is float32 on cpu and bfloat16 on cuda", "auto")
     max_new_tokens: int = described("greedy tokens generated per answer", 16)
+    decode_path: str = described(
+        "how language models decode each new token: 'static' (fused float32 steps over a static key/value "
+        "cache; the same greedy answers as 'transformers'), 'int8' (the same over int8 weights, CPU: faster, "
+        "answers may differ) or 'transformers' (the model's own forward, the reference)",
+        "static",
+    )
     batch_size: int = described("prompts per forward pass when generating or embedding", 16)
     max_prompt_chars: int = described("longest prompt or target accepted, in characters", 4096)
     db_url: str = described("SQLAlchemy URL of the edit log", "sqlite:///data/edits.sqlite")
@@ -132,6 +139,7 @@ class SeracConfig:
             self.scope_scorer != "cross-encoder" or bool(self.scope_checkpoint),
             "scope_scorer 'cross-encoder' needs scope_checkpoint (a folder from `app.py train-scope`)",
         )
+        check(self.decode_path in DECODE_PATHS, f"decode_path must be one of {DECODE_PATHS}, got {self.decode_path!r}")
         check(1 <= self.max_new_tokens <= 512, f"max_new_tokens must be in 1..512, got {self.max_new_tokens!r}")
         check(1 <= self.batch_size <= 4096, f"batch_size must be in 1..4096, got {self.batch_size!r}")
         check(self.max_prompt_chars >= 16, f"max_prompt_chars must be at least 16, got {self.max_prompt_chars!r}")

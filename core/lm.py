@@ -9,6 +9,10 @@ Speed: prompts are tokenized once, sorted by length (less padding) and batched. 
 a call starts with the same long token prefix (the few-shot demonstrations of the counterfactual
 prompt, about 150 of its 180 tokens), that prefix is run once, its key/value cache is kept, and
 each batch only runs the tokens after it: batch layout is [shared prefix][left padding][suffix].
+Decode steps (one new token per row) run through `decode_path`: "static" (default; core.decode's fused
+float32 steps over a static key/value cache, the same greedy tokens as transformers' own forward), "int8"
+(the same steps over int8 weights: faster, answers may differ) or "transformers" (the model's forward with
+a DynamicCache, the reference). Models core.decode cannot run use the transformers path whatever is asked.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
+from core.config import DECODE_PATHS
+from core.decode import StaticDecoder, StaticKV, supports
 from core.errors import ModelLoadError
 
 _CACHE: dict[tuple[str, str, torch.dtype], CausalLM] = {}
@@ -47,7 +53,31 @@ class CausalLM:
         self.end_ids = frozenset(self.tokenizer.all_special_ids) - {self.tokenizer.unk_token_id}
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", None) or 2048)
         self._prefixes: dict[tuple[int, ...], DynamicCache] = {}
-        self._lock = threading.Lock()  # the prefix memo is shared by threads
+        self._lock = threading.Lock()  # the prefix memo and the decoder are shared by threads
+        self.decode_path, self._decoder = "static", None
+
+    def use_decode(self, path: str) -> None:
+        """Run later decode steps through this path (one of DECODE_PATHS); the decoder is built on first use."""
+        if path not in DECODE_PATHS:
+            raise ValueError(f"decode path must be one of {DECODE_PATHS}, got {path!r}")
+        with self._lock:
+            self.decode_path, self._decoder = path, None
+
+    @property
+    def decode_in_use(self) -> str:
+        """The path decode steps really take: `decode_path`, or "transformers" for a model core.decode cannot run."""
+        usable = supports(self.model) and (self.decode_path != "int8" or self.device == "cpu")
+        return self.decode_path if usable else "transformers"
+
+    def decoder(self) -> StaticDecoder | None:
+        """The static decoder of `decode_in_use` (built now if needed), or None for the transformers path."""
+        with self._lock:
+            path = self.decode_in_use
+            if path == "transformers":
+                return None
+            if self._decoder is None:
+                self._decoder = StaticDecoder(self.model, "float32" if path == "static" else path)
+            return self._decoder
 
     def _stop_token_mask(self) -> torch.Tensor:
         vocab = self.tokenizer.get_vocab()
@@ -87,7 +117,7 @@ class CausalLM:
         """The tokens continuing one prompt, one at a time; `pick(logits (vocab,))` chooses each. Ends after
         max_new_tokens or a token of `end_ids`; the caller may stop reading earlier. Same forward passes as
         `generate`, so greedy picks give the same tokens."""
-        logits, (mask, positions, cache) = self._forward([ids], 0)
+        logits, (mask, positions, cache) = self._decoding(*self._forward([ids], 0))
         for step in range(max_new_tokens):
             token = pick(logits[0, -1])
             yield token
@@ -102,7 +132,7 @@ class CausalLM:
         """Greedy tokens for several prompts in one batch (shared prefix, left padding): row i ends after
         limits[i] tokens, a token of `end_ids`, or once `finished(i, its tokens)`, and then leaves the batch.
         Each row gets the tokens `stream_tokens` gives it alone with argmax picks."""
-        logits, (mask, positions, cache) = self._forward(rows, _shared_length(rows))
+        logits, (mask, positions, cache) = self._decoding(*self._forward(rows, _shared_length(rows)))
         alive, new = list(range(len(rows))), [[] for _ in rows]
         while True:
             keep = []
@@ -173,7 +203,7 @@ class CausalLM:
 
     def _greedy(self, rows: list[list[int]], shared: int, max_new_tokens: int) -> list[list[int]]:
         """New token ids per row; a row leaves the batch once it has emitted a line break or end-of-text."""
-        logits, (mask, positions, cache) = self._forward(rows, shared)
+        logits, (mask, positions, cache) = self._decoding(*self._forward(rows, shared))
         alive = torch.arange(len(rows), device=self.device)
         new: list[list[int]] = [[] for _ in rows]
         for step in range(max_new_tokens):
@@ -195,10 +225,19 @@ class CausalLM:
         positions grown by that token out (the cache grows in place)."""
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         positions = positions[:, -1:] + 1
+        if isinstance(cache, StaticKV):
+            return cache.decoder.step(tokens[:, 0], positions[:, 0], mask, cache)[:, None], mask, positions
         logits = self.model(
             input_ids=tokens, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
         ).logits
         return logits, mask, positions
+
+    def _decoding(self, logits: torch.Tensor, state):
+        """The prompt's state for decode steps: its DynamicCache moved into a StaticKV unless the path is
+        transformers'."""
+        mask, positions, cache = state
+        decoder = self.decoder()
+        return logits, (mask, positions, cache if decoder is None else decoder.adopt(cache, mask.shape[0]))
 
     def _forward(self, rows: list[list[int]], shared: int):
         """Logits at each row's last position, (B, 1, vocab), and the state to continue decoding."""

@@ -38,6 +38,7 @@ def build_editor(config: SeracConfig) -> SeracEditor:
         cf_lm, cf_format = load_counterfactual_lm(config.counterfactual_checkpoint, cf_path, device, dtype)
     else:
         cf_lm, cf_format = load_lm(cf_path, device, dtype), counterfactual_format(cf_path)
+    cf_lm.use_decode(config.decode_path)
     memory = FaissEditMemory(embedder.dim)
     router = ScopeRouter(embedder, memory, build_classifier(config, device), config.top_k)
     editor = SeracEditor(
@@ -57,6 +58,7 @@ def build_base(config: SeracConfig, device: str, dtype) -> BaseModel:
     if config.remote_base_url:
         return RemoteBase(config)
     lm = load_lm(resolve_model_path(config.base_model, config.cache_dir), device, dtype)
+    lm.use_decode(config.decode_path)
     return LMBaseModel(lm, config.max_new_tokens, config.batch_size)
 
 

@@ -46,6 +46,12 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
         "10",
         "--routing-queries",
         "6",
+        "--generation-tokens",
+        "4",
+        "--generation-prompts",
+        "2",
+        "--generation-repeats",
+        "1",
         "--json",
         str(out),
     )
@@ -70,12 +76,17 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
             m = row[kind]
             assert _timing(m) and m["build_s"] >= 0 and m["index_bytes"] >= row["size"] * 384 * 4
     peaks = report["peak_rss_bytes"]
-    assert list(peaks) == ["models", "insertion", "routing", "lookup n=200", "lookup n=2000"]
+    assert list(peaks) == ["models", "insertion", "routing", "lookup n=200", "lookup n=2000", "generation"]
     assert peaks["models"] > 400 * 2**20  # SmolLM2-135M in float32 alone is about 540 MB: the models were loaded
     assert peaks["lookup n=2000"] < 8 * 2**30
     assert list(report["load_avg_1min"]) == list(peaks) == list(report["elapsed_s"])
     assert report["settings"]["index_rule"]["flat_limit"] > 2000
     assert "scope lookup" in proc.stdout and "routing / base answer" in proc.stdout
+    gen = report["generation"]
+    assert gen["default"] == "static" and gen["prompts"] == 2 and gen["target_fraction"] == 0.5
+    assert gen["paths"]["static"]["same_answers"] is True  # the default path answers as the reference does
+    assert gen["counterfactual"]["weight_bytes_per_token"] == gen["paths"]["static"]["weight_bytes_per_token"]
+    assert "memory bandwidth" in proc.stdout and "fraction" in proc.stdout
     assert not (tmp_path / "unused.sqlite").exists()  # the edit log named by --db is not touched
 
 
@@ -85,6 +96,7 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
         (["--sizes", "10,abc"], "--sizes must be comma-separated integers"),
         (["--sizes", "0"], "--sizes must list integers"),
         (["--queries", "0"], "--queries must be a positive integer"),
+        (["--generation-threads", "0"], "--generation-threads must be a positive integer"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, args, message):

@@ -1,0 +1,200 @@
+"""Fast decode steps for Llama-family models: fused weights over a preallocated (static) key/value cache.
+
+A transformers forward pass for one new token runs about 1,500 small tensor operations through Python
+(masks, cache bookkeeping, a module call per projection), which on the CPU costs as much as reading the
+weights. `StaticDecoder.step` runs the same arithmetic in about 15 operations per layer: q/k/v and
+gate/up are each one matrix product (their weights concatenated once), rotary tables are precomputed,
+and keys/values are written into buffers that only grow by doubling. The prompt itself still runs through
+transformers (`CausalLM._forward`); `adopt` copies its cache into the buffers.
+
+`weights`: "float32" keeps the model's own weights (the answers are those of the transformers path: the
+products sum the same rows the same way); "int8" stores each projection and the output head as int8 with
+one scale per output row (fbgemm dynamic quantisation: activations quantised per call), a quarter of the
+bytes read per token, and answers that may differ (tests/test_decode.py pins where).
+
+Invariant: `step` never changes the model's weights; a `StaticKV` holds rows aligned with the caller's
+mask, and `batch_select_indices` keeps them aligned when rows leave the batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+WEIGHTS = ("float32", "int8")
+
+
+class StaticKV:
+    """Keys and values of every layer, (layers, batch, kv_heads, capacity, head_dim), filled up to `length`."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int, decoder: StaticDecoder):
+        self.keys, self.values, self.length = keys, values, length
+        self.decoder = decoder  # the decoder that filled it steps it to the end, whatever path is chosen meanwhile
+
+    def batch_select_indices(self, index: torch.Tensor) -> None:
+        """Keep only these rows (finished rows leave the batch), as DynamicCache does."""
+        self.keys, self.values = self.keys[:, index], self.values[:, index]
+
+    def reserve(self) -> None:
+        """Room for one more column: the capacity doubles when full (rarely: amortised)."""
+        if self.length < self.keys.shape[3]:
+            return
+        grow = torch.zeros_like(self.keys)
+        self.keys, self.values = torch.cat([self.keys, grow], 3), torch.cat([self.values, grow.clone()], 3)
+
+
+class _Linear:
+    """y = x W^T, with W kept as float32 or as a packed int8 fbgemm weight (one scale per output row)."""
+
+    def __init__(self, weight: torch.Tensor, kind: str):
+        self.kind, self.out_features = kind, weight.shape[0]
+        if kind == "float32":
+            self.weight = weight.detach().contiguous()
+            return
+        w = weight.detach().float().contiguous()
+        scales = (w.abs().amax(1) / 127.0).clamp(min=1e-8).double()
+        with warnings.catch_warnings():  # qint8 tensors are deprecated in favour of torchao, which is not installed
+            warnings.simplefilter("ignore")
+            q = torch.quantize_per_channel(w, scales, torch.zeros_like(scales, dtype=torch.long), 0, torch.qint8)
+            self.weight = torch.ops.quantized.linear_prepack(q, None)
+        self.nbytes = w.numel() + 8 * w.shape[0]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "float32":
+            return F.linear(x, self.weight)
+        return torch.ops.quantized.linear_dynamic(x, self.weight, True)
+
+    def bytes(self) -> int:
+        return self.weight.numel() * self.weight.element_size() if self.kind == "float32" else self.nbytes
+
+
+def _fused(modules: list[torch.nn.Linear], kind: str) -> _Linear:
+    """One _Linear for several projections of the same input, their output rows stacked. In float32 each
+    module's weight then becomes a view of the stacked matrix, so the weights are held once, not twice."""
+    fused = _Linear(torch.cat([m.weight.detach() for m in modules]), kind)
+    if kind == "float32":
+        start = 0
+        for m in modules:
+            rows = m.weight.shape[0]
+            m.weight = torch.nn.Parameter(fused.weight[start : start + rows], requires_grad=m.weight.requires_grad)
+            start += rows
+    return fused
+
+
+class _Layer:
+    def __init__(self, layer, kind: str):
+        attn, mlp = layer.self_attn, layer.mlp
+        self.qkv = _fused([attn.q_proj, attn.k_proj, attn.v_proj], kind)
+        self.o = _Linear(attn.o_proj.weight, kind)
+        self.gate_up = _fused([mlp.gate_proj, mlp.up_proj], kind)
+        self.down = _Linear(mlp.down_proj.weight, kind)
+        self.norm_in, self.norm_post = layer.input_layernorm.weight, layer.post_attention_layernorm.weight
+        self.split = (attn.q_proj.weight.shape[0], attn.k_proj.weight.shape[0], attn.v_proj.weight.shape[0])
+        self.intermediate = mlp.gate_proj.weight.shape[0]
+
+
+def supports(model) -> bool:
+    """Whether `StaticDecoder` can run this model: a float32 Llama-style decoder with plain RoPE and SiLU MLPs
+    whose projections are plain Linear layers (an unmerged adapter would be skipped, so it is refused)."""
+    config = model.config
+    rope = (getattr(config, "rope_parameters", None) or {}).get("rope_type", "default")
+    layers = getattr(getattr(model, "model", None), "layers", None)
+    if layers is None or next(model.parameters()).dtype != torch.float32:
+        return False
+    names = ("q_proj", "k_proj", "v_proj", "o_proj")
+    plain = all(type(getattr(layer.self_attn, n, None)) is torch.nn.Linear for layer in layers for n in names) and all(
+        type(getattr(layer.mlp, n, None)) is torch.nn.Linear
+        for layer in layers
+        for n in ("gate_proj", "up_proj", "down_proj")
+    )
+    return (
+        plain
+        and getattr(config, "model_type", None) in ("llama", "mistral")
+        and rope == "default"
+        and getattr(config, "hidden_act", None) == "silu"
+        and not getattr(config, "attention_bias", False)
+        and not getattr(config, "mlp_bias", False)
+        and not getattr(config, "sliding_window", None)
+    )
+
+
+class StaticDecoder:
+    """One decode step for a batch of rows, each at its own position, over a StaticKV."""
+
+    def __init__(self, model, weights: str = "float32"):
+        if weights not in WEIGHTS:
+            raise ValueError(f"decoder weights must be one of {WEIGHTS}, got {weights!r}")
+        config, inner = model.config, model.model
+        self.weights = weights
+        self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        self.eps = config.rms_norm_eps
+        self.layers = [_Layer(layer, weights) for layer in inner.layers]
+        self.embed, self.norm = inner.embed_tokens.weight, inner.norm.weight
+        self.head = _Linear(model.get_output_embeddings().weight, weights)
+        self.rotary = inner.rotary_emb
+        self._tables(config.max_position_embeddings)
+
+    def _tables(self, length: int) -> None:
+        """cos/sin of every position (length, head_dim), as transformers' rotary embedding computes them."""
+        positions = torch.arange(length, device=self.embed.device)[None]
+        dummy = torch.zeros(1, dtype=self.embed.dtype, device=self.embed.device)
+        cos, sin = self.rotary(dummy, positions)
+        self.cos, self.sin = cos[0], sin[0]
+
+    def weight_bytes_per_token(self) -> int:
+        """Bytes of weights one decode step reads: every projection, the norms, the output head, one embedding row."""
+        linears = [part for layer in self.layers for part in (layer.qkv, layer.o, layer.gate_up, layer.down)]
+        norms = sum(2 * layer.norm_in.numel() * layer.norm_in.element_size() for layer in self.layers)
+        norms += self.norm.numel() * self.norm.element_size()
+        row = self.embed.shape[1] * self.embed.element_size()
+        return sum(p.bytes() for p in linears) + self.head.bytes() + norms + row
+
+    def adopt(self, cache, rows: int) -> StaticKV:
+        """A StaticKV holding a transformers DynamicCache's keys and values (rotary already applied)."""
+        layers = cache.layers
+        length = layers[0].keys.shape[2]
+        capacity = max(64, 2 * length)
+        shape = (len(layers), rows, self.kv_heads, capacity, self.head_dim)
+        keys = torch.zeros(shape, dtype=layers[0].keys.dtype, device=layers[0].keys.device)
+        values = torch.zeros_like(keys)
+        for i, layer in enumerate(layers):
+            keys[i, :, :, :length] = layer.keys
+            values[i, :, :, :length] = layer.values
+        return StaticKV(keys, values, length, self)
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, kv: StaticKV) -> torch.Tensor:
+        """Logits (B, vocab) after each row's next token; tokens and positions (B,), mask (B, kv.length + 1)
+        with 1 where a column is a real token (0: padding). The new keys and values go into column kv.length."""
+        kv.reserve()
+        t, b = kv.length, tokens.shape[0]
+        attend = None if bool(mask.all()) else mask.bool()[:, None, None, :]  # (B, 1, 1, t + 1)
+        cos, sin = self.cos[positions][:, None], self.sin[positions][:, None]  # (B, 1, head_dim)
+        h = F.embedding(tokens, self.embed)  # (B, hidden)
+        for i, layer in enumerate(self.layers):
+            q, k, v = layer.qkv(_rms(h, layer.norm_in, self.eps)).split(layer.split, dim=-1)
+            q = _rotate(q.view(b, self.heads, self.head_dim), cos, sin)
+            kv.keys[i, :, :, t] = _rotate(k.view(b, self.kv_heads, self.head_dim), cos, sin)
+            kv.values[i, :, :, t] = v.view(b, self.kv_heads, self.head_dim)
+            group = q.view(b, self.kv_heads, self.heads // self.kv_heads, self.head_dim)  # heads sharing a kv head
+            out = F.scaled_dot_product_attention(
+                group, kv.keys[i, :, :, : t + 1], kv.values[i, :, :, : t + 1], attn_mask=attend
+            )
+            h = h + layer.o(out.reshape(b, -1))
+            gate, up = layer.gate_up(_rms(h, layer.norm_post, self.eps)).split(layer.intermediate, dim=-1)
+            h = h + layer.down(F.silu(gate) * up)
+        kv.length = t + 1
+        return self.head(_rms(h, self.norm, self.eps))
+
+
+def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """transformers' LlamaRMSNorm, operation for operation (float32 in, so no casts)."""
+    return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding of (B, heads, head_dim) rows, as transformers' apply_rotary_pos_emb."""
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin

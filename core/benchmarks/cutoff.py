@@ -41,7 +41,7 @@ def scored_pairs(embedder, classifier, cases: Sequence[EditCase], k: int) -> lis
         for s, j in zip(row_s, row_i):
             edits.append(prompts[j])
             queries.append(query)
-            meta.append((float(s), kind != "unrelated" and j == own))
+            meta.append((float(s), bool(kind != "unrelated" and j == own)))
     scores = classifier.score_pairs(edits, queries)
     return [Pair(s, float(score), inside) for (s, inside), score in zip(meta, scores)]
 

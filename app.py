@@ -104,6 +104,13 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
         "int8 (CPU, faster still, answers may differ) or transformers (the reference)",
     )
     p.add_argument(
+        "--no-fast-routing",
+        dest="fast_routing",
+        action="store_false",
+        help="route with the torch embedder and cross-encoder only (the reference; the default runs ONNX Runtime "
+        "copies on the CPU and skips candidates below the similarity cut-off, with the same decisions)",
+    )
+    p.add_argument(
         "--cache-dir",
         default=env.get("SERAC_CACHE_DIR", str(HERE / ".cache" / "models")),
         help="where converted model checkpoints are kept",
@@ -234,6 +241,7 @@ def config_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         top_k=args.top_k,
         max_new_tokens=args.max_new_tokens,
         decode_path=args.decode_path,
+        fast_routing=args.fast_routing,
         cache_dir=Path(args.cache_dir),
         users_file=args.users,
         log_probes=args.log_probes,

@@ -5,7 +5,9 @@ Phases, in order (the JSON is rewritten after each, so an interrupted run keeps 
 2. insertion: a fresh SQLite edit log in a temp folder and the editor's memory, both pre-filled with
    the first real CounterFact edits; then `--inserts` more, one at a time through log + embed + index;
 3. routing: with those real edits (up to 10k) in memory, `--routing-queries` queries (half paraphrases,
-   half unrelated prompts) routed and answered by the base model alone, in turn;
+   half unrelated prompts) routed and answered by the base model alone, in turn; with fast routing on
+   (the default), each query is also routed through the torch reference path in the same loop, and the
+   issue's targets (p50 <= 15 ms, <= 0.02 of the base answer) are printed beside both;
 4. lookup: for each of `--sizes`, a memory of real MiniLM vectors (up to 10k, cached under
    <cache-dir>/../bench) grown with noisy copies beyond them, searched by real paraphrase vectors
    with the flat and the IVF index; recall@k of IVF vs flat; the automatic choice marked;
@@ -97,7 +99,7 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     real = _embedded(editor, [c.edit.prompt for c in cases[:n_real]], config, args.data, "prompts")
     report["insertion"] = _insertion(editor, cases[:n_real], real, min(args.inserts, n_real // 2))
     _phase(report, "insertion", out, started)
-    report["routing"] = _routing(editor, cases[:n_real], args.routing_queries, args.seed)
+    report["routing"] = _routing(editor, cases[:n_real], args.routing_queries, args.seed, config)
     _phase(report, "routing", out, started)
     paraphrases = _embedded(
         editor, [c.paraphrases[0] for c in cases[: min(args.queries, n_real)]], config, args.data, "paraphrases"
@@ -168,14 +170,34 @@ def _insertion(editor, cases, real: np.ndarray, n_insert: int) -> dict:
     return {**result, "edits_before": keep, "index_kind": editor.memory.index_kind}
 
 
-def _routing(editor, cases, n_queries: int, seed: int) -> dict:
+def _routing(editor, cases, n_queries: int, seed: int, config: SeracConfig) -> dict:
     from core.benchmarks.routing import measure_routing
 
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(cases), size=n_queries, replace=n_queries > len(cases))
     queries = [cases[i].paraphrases[0] if j % 2 == 0 else cases[i].unrelated[0] for j, i in enumerate(picked)]
-    result = measure_routing(editor, queries, progress=terminal_progress)
-    return {**result, "scope_scorer": editor.router.classifier.__class__.__name__, "top_k": editor.router.top_k}
+    reference = _reference_router(editor, config) if config.fast_routing else None
+    result = measure_routing(editor, queries, progress=terminal_progress, reference=reference)
+    return {
+        **result,
+        "scope_scorer": editor.router.classifier.__class__.__name__,
+        "top_k": editor.router.top_k,
+        "fast_routing": config.fast_routing,
+    }
+
+
+def _reference_router(editor, config: SeracConfig):
+    """The torch path over the editor's own memory (fast routing off), to time beside the fast one."""
+    from core.device import resolve_device
+    from core.embedder import SentenceEmbedder
+    from core.loading import build_classifier
+    from core.packaged import resolve_model_path
+    from core.router import ScopeRouter
+
+    slow = config.replace(fast_routing=False)
+    device = resolve_device(slow.device)
+    embedder = SentenceEmbedder(resolve_model_path(slow.embedder, slow.cache_dir), device, slow.batch_size)
+    return ScopeRouter(embedder, editor.memory, build_classifier(slow, device), slow.top_k)
 
 
 def _generation(editor, cases, args) -> dict | None:

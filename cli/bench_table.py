@@ -32,17 +32,31 @@ def _insertion(r: dict | None) -> list[str]:
 def _routing(r: dict | None) -> list[str]:
     if not r:
         return []
-    s = r["steps_p50_ms"]
-    ratio = "-" if r["ratio_p50"] is None else f"{r['ratio_p50']:.3f}"
-    return [
+    targets = r.get("targets", {})
+    target = f" (targets p50 <= {targets['route_p50_ms']:.0f} ms, <= {targets['ratio_p50']:.2f})" if targets else ""
+    fast = {True: "fast path", False: "torch path"}.get(r.get("fast_routing"), "route")
+    lines = [
         f"routing overhead ({r['n_queries']} queries, {r['n_edits']} edits, index {r['index']}, "
-        f"{r['scope_scorer']}, top_k {r['top_k']}):",
-        f"  route p50 {_ms(r['route']['p50_ms'])} ms (embed {_ms(s['embed'])}, search {_ms(s['search'])}, "
-        f"score {_ms(s['score'])}), p95 {_ms(r['route']['p95_ms'])} ms",
-        f"  base answer p50 {_ms(r['base_answer']['p50_ms'])} ms, p95 {_ms(r['base_answer']['p95_ms'])} ms; "
-        f"routing / base answer (p50) = {ratio}",
+        f"{r['scope_scorer']}, top_k {r['top_k']}){target}:",
+        _route_line(fast, r),
+    ]
+    if "reference" in r:
+        lines.append(_route_line("torch path", r["reference"]))
+        lines.append(f"  decisions differing between the two paths: {r['differing']} of {r['n_queries']}")
+    lines += [
+        f"  base answer p50 {_ms(r['base_answer']['p50_ms'])} ms, p95 {_ms(r['base_answer']['p95_ms'])} ms",
         "",
     ]
+    return lines
+
+
+def _route_line(name: str, r: dict) -> str:
+    s = r["steps_p50_ms"]
+    ratio = "-" if r["ratio_p50"] is None else f"{r['ratio_p50']:.3f}"
+    return (
+        f"  {name}: route p50 {_ms(r['route']['p50_ms'])} ms (embed {_ms(s['embed'])}, search {_ms(s['search'])}, "
+        f"score {_ms(s['score'])}), p95 {_ms(r['route']['p95_ms'])} ms; / base answer (p50) = {ratio}"
+    )
 
 
 def _lookup(rows: list[dict], k: int) -> list[str]:

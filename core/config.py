@@ -22,6 +22,14 @@ DECODE_PATHS = ("static", "int8", "transformers")  # core.lm: how each new token
 REMOTE_PREFIX = "openai:"  # base_model "openai:URL": an OpenAI-compatible server (core.remote_base)
 DEFAULT_LOCAL_MODEL = "smollm2-135m-instruct"
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+# Fast routing's similarity cut-off and its threshold floor, measured for the shipped scope part over MiniLM
+# (core/benchmarks/cutoff.py: the top-5 pairs of every probe, each dev file's edits all in memory; 34,950
+# pairs over the curator dev set, zsRE dev[300:] and CounterFact val): the lowest cosine of an in-scope pair,
+# and of any pair scoring >= 0.01, was 0.282 (a CounterFact paraphrase behind an unrelated citation); below
+# 0.20 (a margin of 0.08) no pair scored above 0.001. It skips 12% of the curator set's pairs, 7% of zsRE's,
+# none of CounterFact's.
+SKIP_SIMILARITY = 0.20
+SKIP_MIN_THRESHOLD = 0.01
 
 
 def described(text: str, default):
@@ -62,6 +70,21 @@ class SeracConfig:
         "embedding scorer: logistic slope on cosine similarity (scripts/calibrate_embedding.py)", 12.25
     )
     similarity_center: float = described("embedding scorer: cosine similarity that maps to a score of 0.5", 0.669)
+    fast_routing: bool = described(
+        "route through the fast path: ONNX Runtime copies of the embedder and cross-encoder on the CPU, and "
+        "candidates below skip_similarity left unscored (same decisions, see core/router.py); off = torch only",
+        True,
+    )
+    skip_similarity: float = described(
+        "fast routing: cosine similarity below which the cross-encoder does not score a candidate "
+        "(measured for the shipped scope part on the dev splits: core/benchmarks/cutoff.py)",
+        SKIP_SIMILARITY,
+    )
+    skip_min_threshold: float = described(
+        "fast routing: the cut-off applies only at routing thresholds of at least this (below the cut-off no "
+        "dev pair scored this high)",
+        SKIP_MIN_THRESHOLD,
+    )
     device: str = described("'auto' (cuda when present), 'cpu' or 'cuda'", "auto")
     dtype: str = described("model dtype; 'auto' is float32 on cpu and bfloat16 on cuda", "auto")
     max_new_tokens: int = described("greedy tokens generated per answer", 16)
@@ -143,6 +166,11 @@ class SeracConfig:
         check(1 <= self.max_new_tokens <= 512, f"max_new_tokens must be in 1..512, got {self.max_new_tokens!r}")
         check(1 <= self.batch_size <= 4096, f"batch_size must be in 1..4096, got {self.batch_size!r}")
         check(self.max_prompt_chars >= 16, f"max_prompt_chars must be at least 16, got {self.max_prompt_chars!r}")
+        check(-1.0 <= self.skip_similarity <= 1.0, f"skip_similarity must be in [-1, 1], got {self.skip_similarity!r}")
+        check(
+            0.0 < self.skip_min_threshold <= 1.0,
+            f"skip_min_threshold must be in (0, 1], got {self.skip_min_threshold!r}",
+        )
         check(self.similarity_scale > 0, f"similarity_scale must be positive, got {self.similarity_scale!r}")
         check(bool(self.base_model.strip()), "base_model must not be empty")
         check(bool(self.db_url.strip()), "db_url must not be empty")

@@ -7,6 +7,10 @@ only the top-k candidates the faiss index retrieved, all pairs of a batch in one
 
 Invariant: scores are in [0, 1], one per candidate, in the candidates' order; inference only
 (eval mode, no gradients), so the same pair always gets the same score.
+
+Fast path (`fast=True`, CPU only): the same weights run through ONNX Runtime (core.onnx_runtime), exported
+once into the cache folder; measured on 400 CounterFact val pairs, scores within 1.5e-5 of torch and
+no decision changed. The torch model stays loaded (training and `pair_logits` use it).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -69,17 +74,24 @@ class CrossEncoderScopeClassifier:
 
     name = "cross-encoder"
 
-    def __init__(self, model, tokenizer, device: str, batch_size: int = 64):
+    def __init__(self, model, tokenizer, device: str, batch_size: int = 64, fast: bool = False, cache_dir=None):
         self.model, self.tokenizer = model.eval(), tokenizer
         self.device, self.batch_size = device, batch_size
+        self.onnx = _onnx_copy(model, tokenizer, cache_dir) if fast and device == "cpu" else None
 
     @classmethod
     def load(
-        cls, path: str, device: str, batch_size: int = 64, init_path: str | None = None
+        cls,
+        path: str,
+        device: str,
+        batch_size: int = 64,
+        init_path: str | None = None,
+        fast: bool = False,
+        cache_dir: Path | None = None,
     ) -> CrossEncoderScopeClassifier:
         """A trained cross-encoder from a checkpoint folder (or any one-logit sequence classifier); with
         `init_path`, the folder holds only the layers above the embeddings (LAYERS_FILE), loaded over the
-        packaged encoder at `init_path`."""
+        packaged encoder at `init_path`. `fast` adds the ONNX Runtime copy (exported into `cache_dir`)."""
         try:
             tokenizer = AutoTokenizer.from_pretrained(init_path or path)
             with _quiet_head_report() if init_path else nullcontext():  # the head comes from LAYERS_FILE next
@@ -88,7 +100,7 @@ class CrossEncoderScopeClassifier:
                 load_layers(model, Path(path) / LAYERS_FILE)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"cannot load cross-encoder '{path}': {str(exc).splitlines()[0]}") from exc
-        return cls(model.to(device), tokenizer, device, batch_size)
+        return cls(model.to(device), tokenizer, device, batch_size, fast, cache_dir)
 
     def score(self, queries: Sequence[str], candidates: Sequence[Sequence[Candidate]]) -> list[list[float]]:
         pairs = [(edit_text(c), q) for q, row in zip(queries, candidates) for c in row]
@@ -104,6 +116,11 @@ class CrossEncoderScopeClassifier:
         """In-scope probabilities of (edit prompt, query) pairs, batched."""
         out: list[float] = []
         for start in range(0, len(edits), self.batch_size):
+            if self.onnx is not None:
+                out += self._onnx_scores(
+                    edits[start : start + self.batch_size], queries[start : start + self.batch_size]
+                )
+                continue
             logits = pair_logits(
                 self.model,
                 self.tokenizer,
@@ -113,3 +130,23 @@ class CrossEncoderScopeClassifier:
             )
             out += torch.sigmoid(logits).tolist()
         return out
+
+    def _onnx_scores(self, edits: Sequence[str], queries: Sequence[str]) -> list[float]:
+        enc = self.tokenizer(
+            list(edits), list(queries), padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="np"
+        )
+        logits = torch.from_numpy(self.onnx(enc)[:, 0].astype(np.float32))
+        return torch.sigmoid(logits).tolist()  # the same sigmoid as the torch path
+
+
+FEW_PAIRS = 16  # one query's candidates (top_k up to 16) run on one thread; bigger batches on all
+
+
+def _onnx_copy(model, tokenizer, cache_dir):
+    """The ONNX Runtime copy of the classifier, or None where onnxruntime is missing."""
+    from core.onnx_runtime import OnnxEncoder, available
+
+    if not available():
+        return None
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
+    return OnnxEncoder.of(model, names, "logits", Path(cache_dir or ".cache/models"), "cross-encoder", FEW_PAIRS)

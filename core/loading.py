@@ -22,7 +22,7 @@ from core.lm import load_lm
 from core.memory import FaissEditMemory
 from core.packaged import resolve_model_path
 from core.remote_base import RemoteBase
-from core.router import ScopeRouter
+from core.router import ScopeRouter, SimilarityCutoff
 from core.scope import EmbeddingScopeClassifier, ScopeClassifier
 from core.serac import SeracEditor
 from core.shipped import manifest_entry, verify_part
@@ -31,7 +31,13 @@ from core.shipped import manifest_entry, verify_part
 def build_editor(config: SeracConfig) -> SeracEditor:
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
-    embedder = SentenceEmbedder(resolve_model_path(config.embedder, config.cache_dir), device, config.batch_size)
+    embedder = SentenceEmbedder(
+        resolve_model_path(config.embedder, config.cache_dir),
+        device,
+        config.batch_size,
+        config.fast_routing,
+        config.cache_dir,
+    )
     cf_path = resolve_model_path(config.counterfactual_name, config.cache_dir)
     if config.counterfactual_checkpoint:
         verify_part(config.counterfactual_checkpoint)
@@ -40,7 +46,7 @@ def build_editor(config: SeracConfig) -> SeracEditor:
         cf_lm, cf_format = load_lm(cf_path, device, dtype), counterfactual_format(cf_path)
     cf_lm.use_decode(config.decode_path)
     memory = FaissEditMemory(embedder.dim)
-    router = ScopeRouter(embedder, memory, build_classifier(config, device), config.top_k)
+    router = ScopeRouter(embedder, memory, build_classifier(config, device), config.top_k, similarity_cutoff(config))
     editor = SeracEditor(
         embedder,
         memory,
@@ -69,8 +75,17 @@ def build_classifier(config: SeracConfig, device: str) -> ScopeClassifier:
         verify_part(config.scope_checkpoint)
         meta = require_meta(config.scope_checkpoint, "scope")
         init = resolve_model_path(meta["over"], config.cache_dir) if meta.get("over") else None
-        return CrossEncoderScopeClassifier.load(config.scope_checkpoint, device, max(config.batch_size, 32), init)
+        return CrossEncoderScopeClassifier.load(
+            config.scope_checkpoint, device, max(config.batch_size, 32), init, config.fast_routing, config.cache_dir
+        )
     return EmbeddingScopeClassifier(config.similarity_scale, config.similarity_center)
+
+
+def similarity_cutoff(config: SeracConfig) -> SimilarityCutoff | None:
+    """Fast routing's cut-off, for the cross-encoder only (the embedding scorer costs nothing to ask)."""
+    if not config.fast_routing or config.scope_scorer != "cross-encoder":
+        return None
+    return SimilarityCutoff(config.skip_similarity, config.skip_min_threshold)
 
 
 def trained_parts(config: SeracConfig) -> dict[str, dict]:

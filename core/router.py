@@ -7,13 +7,20 @@ deterministic.
 
 Invariant: `route` never re-encodes edits: cost per query is one query embedding, one index
 search and k scorer calls.
+
+Similarity cut-off (fast routing, `skip`): a candidate whose cosine similarity to the query is below
+`skip.similarity` is not sent to the scope classifier when the threshold is at least `skip.min_threshold`;
+it stays among the candidates (its similarity is real) with score 0.0. On dev data no pair below the
+cut-off scored as high as `min_threshold` (core.benchmarks.cutoff measures it), so such a candidate
+can never be the one chosen at those thresholds: the decision is the one full scoring makes. Below
+`min_threshold` (the threshold sweep routes at 0.0) every candidate is scored.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from core.embedder import Embedder
@@ -39,11 +46,33 @@ def rank(candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
     return tuple(sorted(candidates, key=lambda c: (-c.score, -c.similarity, c.edit.id)))
 
 
+@dataclass(frozen=True)
+class SimilarityCutoff:
+    """Candidates below `similarity` go unscored at thresholds of at least `min_threshold`."""
+
+    similarity: float
+    min_threshold: float
+
+    def scored(self, candidates: Sequence[Candidate], threshold: float) -> list[Candidate]:
+        """The candidates the classifier must score at this threshold."""
+        if threshold < self.min_threshold:
+            return list(candidates)
+        return [c for c in candidates if c.similarity >= self.similarity]
+
+
 class ScopeRouter:
     """Embedding retrieval (faiss) narrows the candidates; the scope classifier decides."""
 
-    def __init__(self, embedder: Embedder, memory: EditMemory, classifier: ScopeClassifier, top_k: int):
+    def __init__(
+        self,
+        embedder: Embedder,
+        memory: EditMemory,
+        classifier: ScopeClassifier,
+        top_k: int,
+        skip: SimilarityCutoff | None = None,
+    ):
         self.embedder, self.memory, self.classifier, self.top_k = embedder, memory, classifier, top_k
+        self.skip = skip
 
     def route(self, queries: Sequence[str], threshold: float) -> tuple[list[RoutingDecision], Timings]:
         """Decisions for a batch of queries, with the per-query share of each step's time."""
@@ -55,10 +84,7 @@ class ScopeRouter:
         hits = self.memory.search(vectors, self.top_k)
         t2 = time.perf_counter()
         retrieved = [[Candidate(edit, sim) for edit, sim in row] for row in hits]
-        scores = self.classifier.score(queries, retrieved) if any(retrieved) else [[] for _ in queries]
-        scored = [
-            rank([replace(c, score=s) for c, s in zip(row, row_scores)]) for row, row_scores in zip(retrieved, scores)
-        ]
+        scored = [rank(row) for row in self._scored(queries, retrieved, threshold)]
         t3 = time.perf_counter()
         decisions = [
             RoutingDecision(q, cands, choose(cands, threshold), threshold) for q, cands in zip(queries, scored)
@@ -67,3 +93,13 @@ class ScopeRouter:
         return decisions, Timings(
             embed_ms=(t1 - t0) * 1e3 / n, retrieve_ms=(t2 - t1) * 1e3 / n, score_ms=(t3 - t2) * 1e3 / n
         )
+
+    def _scored(self, queries: Sequence[str], retrieved: list[list[Candidate]], threshold: float):
+        """The candidates with their scores; those the cut-off rules out keep score 0.0 unscored."""
+        asked = [self.skip.scored(row, threshold) if self.skip else row for row in retrieved]
+        scores = self.classifier.score(queries, asked) if any(asked) else [[] for _ in queries]
+        out = []
+        for row, asked_row, row_scores in zip(retrieved, asked, scores):
+            by_id = {c.edit.id: s for c, s in zip(asked_row, row_scores)}
+            out.append([replace(c, score=by_id.get(c.edit.id, 0.0)) for c in row])
+        return out

@@ -66,6 +66,10 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
     assert _timing(routing["route"]) and _timing(routing["base_answer"]) and routing["ratio_p50"] > 0
     # 3 paraphrases of loaded edits and 3 unrelated prompts: most paraphrases route, most unrelated do not
     assert 2 <= routing["routed_to_counterfactual"] <= 4
+    # the torch reference path timed in the same loop, deciding the same way, targets beside the figures
+    assert _timing(routing["reference"]["route"]) and routing["reference"]["ratio_p50"] > 0
+    assert routing["differing"] == 0 and routing["fast_routing"] is True
+    assert routing["targets"] == {"route_p50_ms": 15.0, "ratio_p50": 0.02}
     assert [row["size"] for row in report["lookup"]] == [200, 2000]
     for row in report["lookup"]:
         assert row["auto"] == "flat" and row["queries"] == 20 and row["real_rows"] == row["size"]
@@ -81,7 +85,9 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
     assert peaks["lookup n=2000"] < 8 * 2**30
     assert list(report["load_avg_1min"]) == list(peaks) == list(report["elapsed_s"])
     assert report["settings"]["index_rule"]["flat_limit"] > 2000
-    assert "scope lookup" in proc.stdout and "routing / base answer" in proc.stdout
+    assert "scope lookup" in proc.stdout and "(targets p50 <= 15 ms, <= 0.02)" in proc.stdout
+    assert "fast path: route p50" in proc.stdout and "torch path: route p50" in proc.stdout
+    assert "decisions differing between the two paths: 0 of 6" in proc.stdout
     gen = report["generation"]
     assert gen["default"] == "static" and gen["prompts"] == 2 and gen["target_fraction"] == 0.5
     assert gen["paths"]["static"]["same_answers"] is True  # the default path answers as the reference does

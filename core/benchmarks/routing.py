@@ -5,6 +5,10 @@ with the scope classifier), then have the base model answer it. Both are timed i
 they share the machine's conditions; one untimed warm-up of each comes first. The ratio is
 route p50 / base-answer p50: SERAC's per-query cost over an unedited model.
 
+With a `reference` router (the same memory behind the torch path, fast routing off), each query is also
+routed through it in the same loop, so the two paths' figures and their ratio come from one run on one
+machine state; decisions that differ between them are counted (0 expected).
+
 Invariant: nothing is added to or removed from the memory.
 """
 
@@ -15,38 +19,59 @@ from collections.abc import Sequence
 
 from core.evaluation.metrics import percentile
 from core.progress import NoProgress, ProgressFactory
+from core.router import Router
 from core.serac import SeracEditor
 
+TARGETS = {"route_p50_ms": 15.0, "ratio_p50": 0.02}  # issue 15, at 10,000 edits
+STEPS = ("embed", "search", "score")
 
-def measure_routing(editor: SeracEditor, queries: Sequence[str], progress: ProgressFactory = NoProgress) -> dict:
-    """{"n_queries", "n_edits", "index", "route": {p50_ms, p95_ms}, "steps_p50_ms", "base_answer", "ratio_p50", ...}."""
+
+def measure_routing(
+    editor: SeracEditor, queries: Sequence[str], progress: ProgressFactory = NoProgress, reference: Router | None = None
+) -> dict:
+    """{"n_queries", "n_edits", "index", "route": {p50_ms, p95_ms}, "steps_p50_ms", "base_answer", "ratio_p50",
+    "targets", ...}; with `reference`, also "reference": the same figures of that router, and "differing"."""
+    routers = {"route": editor.router, **({"reference": reference} if reference else {})}
     if queries:
-        editor.route(queries[:1])
+        for router in routers.values():
+            router.route(queries[:1], editor.threshold)
         editor.base.answer(list(queries[:1]))
-    route_ms, base_ms, routed = [], [], 0
-    steps: dict[str, list[float]] = {"embed": [], "search": [], "score": []}
+    times = {name: {"total": [], **{s: [] for s in STEPS}} for name in routers}
+    base_ms, chosen = [], {name: [] for name in routers}
     bar = progress(total=len(queries), desc="routing vs base answer")
     for query in queries:
-        t0 = time.perf_counter()
-        decisions, timing = editor.route([query])
+        for name, router in routers.items():
+            t0 = time.perf_counter()
+            decisions, timing = router.route([query], editor.threshold)
+            times[name]["total"].append((time.perf_counter() - t0) * 1e3)
+            for step, ms in zip(STEPS, (timing.embed_ms, timing.retrieve_ms, timing.score_ms)):
+                times[name][step].append(ms)
+            chosen[name].append(decisions[0].chosen.edit.id if decisions[0].chosen else None)
         t1 = time.perf_counter()
         editor.base.answer([query])
-        t2 = time.perf_counter()
-        route_ms.append((t1 - t0) * 1e3)
-        base_ms.append((t2 - t1) * 1e3)
-        routed += decisions[0].route == "counterfactual"
-        for step, ms in zip(steps, (timing.embed_ms, timing.retrieve_ms, timing.score_ms)):
-            steps[step].append(ms)
+        base_ms.append((time.perf_counter() - t1) * 1e3)
         bar.update(1)
     bar.close()
-    route_p50, base_p50 = percentile(route_ms, 50), percentile(base_ms, 50)
-    return {
+    base_p50 = percentile(base_ms, 50)
+    out = {
         "n_queries": len(queries),
         "n_edits": len(editor.memory),
         "index": getattr(editor.memory, "index_kind", "unknown"),
-        "route": {"p50_ms": route_p50, "p95_ms": percentile(route_ms, 95)},
-        "steps_p50_ms": {step: percentile(values, 50) for step, values in steps.items()},
+        **_figures(times["route"], base_p50),
         "base_answer": {"p50_ms": base_p50, "p95_ms": percentile(base_ms, 95)},
+        "routed_to_counterfactual": sum(c is not None for c in chosen["route"]),
+        "targets": TARGETS,
+    }
+    if reference:
+        out["reference"] = _figures(times["reference"], base_p50)
+        out["differing"] = sum(a != b for a, b in zip(chosen["route"], chosen["reference"]))
+    return out
+
+
+def _figures(times: dict[str, list[float]], base_p50: float | None) -> dict:
+    route_p50 = percentile(times["total"], 50)
+    return {
+        "route": {"p50_ms": route_p50, "p95_ms": percentile(times["total"], 95)},
+        "steps_p50_ms": {step: percentile(times[step], 50) for step in STEPS},
         "ratio_p50": route_p50 / base_p50 if route_p50 is not None and base_p50 else None,
-        "routed_to_counterfactual": routed,
     }

@@ -24,7 +24,9 @@ from tests.live_server import launch
 from tests.test_webapp_auth import run_app
 from webapp.login_limit import ADDRESS_FREE
 
-pytestmark = pytest.mark.models
+# Two servers of their own cost about 90 s: -m slow. The default run covers the same rules on the parts
+# (tests/test_login_limit.py, test_sessions.py, test_client_address.py, test_failures.py).
+pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 ADMIN = ("admin", "admin-password-1")
 GONE = ("gone", "gone-password-1")  # a viewer the removal test removes

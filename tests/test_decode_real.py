@@ -61,6 +61,7 @@ def test_static_path_gives_the_transformers_answers(lm, records, reference):
     assert _answers(lm, "static", queries, pairs) == reference
 
 
+@pytest.mark.slow  # the opt-in path; about 10 s
 def test_int8_answers_part_from_the_reference_only_after_the_start(lm, records, reference):
     queries, pairs = _fixed_set(records)
     quantised = _answers(lm, "int8", queries, pairs)
@@ -70,6 +71,7 @@ def test_int8_answers_part_from_the_reference_only_after_the_start(lm, records, 
     assert same_first_word >= 0.6 * len(ref), list(zip(ref, got))
 
 
+@pytest.mark.slow  # tests/test_bench_cli.py runs the generation phase by default
 def test_generation_benchmark_reports_the_bound_and_same_answers(lm, records):
     result = measure_generation(lm, [r["prompt"] for r in records[:2]], tokens=6, repeats=1)
     static, reference = result["paths"]["static"], result["paths"]["transformers"]

@@ -54,7 +54,14 @@ def _router(config: SeracConfig, cases) -> ScopeRouter:
     return ScopeRouter(embedder, memory, build_classifier(config, "cpu"), config.top_k, similarity_cutoff(config))
 
 
-@pytest.fixture(scope="module", params=FIXED_SET, ids=["curator_dev", "counterfact_val_40"])
+# the curator dev set (about 50 s on the 2-core box) runs with -m slow; the CounterFact slice in the default run
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(FIXED_SET[0], id="curator_dev", marks=pytest.mark.slow),
+        pytest.param(FIXED_SET[1], id="counterfact_val_40"),
+    ],
+)
 def both_paths(request):
     path, fmt, limit = request.param
     cases = [c for _, c in read_edit_file(path, fmt or "auto", limit).cases]

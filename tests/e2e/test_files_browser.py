@@ -14,7 +14,8 @@ import pytest
 from tests.e2e.test_browser import ARGS, CHROMIUM, MODEL_WAIT_MS, SHOTS, expect, open_tab
 from tests.live_server import launch
 
-pytestmark = [pytest.mark.browser, pytest.mark.models]
+# -m slow (its own server, about 35 s); tests/test_limits.py and test_limits_live.py count the files by default
+pytestmark = [pytest.mark.browser, pytest.mark.models, pytest.mark.slow]
 SHOWN_NAME = re.compile(r"edits\s*\.jsonl")  # Gradio shows the name and its extension apart
 
 

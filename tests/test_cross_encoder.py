@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from core.config import SeracConfig
 from core.cross_encoder import CrossEncoderScopeClassifier
 from core.errors import ConfigError, ModelLoadError
-from core.packaged import MINILM, resolve_model_path
 from core.types import Candidate, Edit
+from tests.tiny_models import tiny_bert_classifier
 
 
 @pytest.fixture(scope="module")
 def tiny_cross_encoder() -> CrossEncoderScopeClassifier:
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(MINILM, Path(".")))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=1,
-    )
-    return CrossEncoderScopeClassifier(BertForSequenceClassification(config), tokenizer, "cpu", batch_size=3)
+    model, tokenizer = tiny_bert_classifier(0)
+    return CrossEncoderScopeClassifier(model, tokenizer, "cpu", batch_size=3)
 
 
 def _cands(*prompts: str) -> list[Candidate]:

@@ -2,42 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from core.cross_encoder import CrossEncoderScopeClassifier
 from core.onnx_runtime import exported, weights_digest
-from core.packaged import MINILM, resolve_model_path
+from tests.tiny_models import tiny_bert_classifier
 
 NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 EDITS = ["The capital of France is", "Who wrote Hamlet?", "Danielle Darrieux's mother tongue is"]
 QUERIES = ["France's capital city is", "Hamlet was written by", "The language of Danielle Darrieux is"]
 
 
-def _tiny(seed: int) -> tuple[BertForSequenceClassification, object]:
-    torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(MINILM, Path(".")))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=1,
-    )
-    return BertForSequenceClassification(config).eval(), tokenizer
-
-
 def test_export_is_cached_by_the_weights(tmp_path):
-    model, _ = _tiny(0)
+    model, _ = tiny_bert_classifier(0)
     first = exported(model, NAMES, "logits", tmp_path, "cross-encoder")
     stamp = first.stat().st_mtime_ns
     assert exported(model, NAMES, "logits", tmp_path, "cross-encoder") == first  # reused, not exported again
     assert first.stat().st_mtime_ns == stamp
-    other, _ = _tiny(1)
+    other, _ = tiny_bert_classifier(1)
     assert weights_digest(other) != weights_digest(model)
     second = exported(other, NAMES, "logits", tmp_path, "cross-encoder")
     assert second != first and second.exists()
@@ -45,7 +28,7 @@ def test_export_is_cached_by_the_weights(tmp_path):
 
 
 def test_fast_cross_encoder_scores_as_torch_does(tmp_path):
-    model, tokenizer = _tiny(2)
+    model, tokenizer = tiny_bert_classifier(2)
     with torch.no_grad():
         model.classifier.weight.mul_(300.0)  # a random head outputs about 0: spread the scores over (0, 1)
     slow = CrossEncoderScopeClassifier(model, tokenizer, "cpu", batch_size=2)
@@ -59,7 +42,7 @@ def test_fast_cross_encoder_scores_as_torch_does(tmp_path):
 
 
 def test_fast_path_stays_off_on_cuda_names(tmp_path):
-    model, tokenizer = _tiny(3)
+    model, tokenizer = tiny_bert_classifier(3)
     fast_on_cuda_name = CrossEncoderScopeClassifier(model, tokenizer, "cuda", fast=True, cache_dir=tmp_path)
     assert fast_on_cuda_name.onnx is None  # ONNX Runtime's CPU copy serves the CPU only
     assert not (tmp_path / "onnx").exists()

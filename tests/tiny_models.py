@@ -1,4 +1,5 @@
-"""Tiny real components for fast tests: a word-level tokenizer and a 2-layer Llama with random weights.
+"""Tiny real components for fast tests: a word-level tokenizer and a 2-layer Llama with random weights, and a
+tiny BERT cross-encoder over MiniLM's tokenizer.
 
 They go through the same loading code as the real models (saved to a folder, loaded by path), so a
 test that uses them exercises CausalLM, LMBaseModel and PromptedCounterfactual for real, in milliseconds.
@@ -10,7 +11,16 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
+
+from core.packaged import MINILM, resolve_model_path
 
 WORDS = [
     "the",
@@ -92,3 +102,19 @@ def tiny_editor(folder: Path, threshold: float = 0.5, embedder=None):
     memory = FaissEditMemory(embedder.dim)
     router = ScopeRouter(embedder, memory, EmbeddingScopeClassifier(12.25, 0.669), top_k=5)
     return SeracEditor(embedder, memory, router, LMBaseModel(lm, 4, 8), PromptedCounterfactual(lm, 4, 8), threshold)
+
+
+def tiny_bert_classifier(seed: int = 0):
+    """(a tiny random-weight BERT with a one-logit head in eval mode, MiniLM's packaged tokenizer): the cross-encoder
+    scope classifier's shape in a few kB."""
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(MINILM, Path(".")))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=1,
+    )
+    return BertForSequenceClassification(config).eval(), tokenizer

@@ -138,7 +138,8 @@ class StaticDecoder:
         self._tables(config.max_position_embeddings)
 
     def _tables(self, length: int) -> None:
-        """cos/sin of every position (length, head_dim), as transformers' rotary embedding computes them."""
+        """cos/sin of positions 0..length-1 (length, head_dim), as transformers' rotary embedding computes them;
+        `step` grows them when a row passes the end (a prompt longer than max_position_embeddings)."""
         positions = torch.arange(length, device=self.embed.device)[None]
         dummy = torch.zeros(1, dtype=self.embed.dtype, device=self.embed.device)
         cos, sin = self.rotary(dummy, positions)
@@ -171,6 +172,8 @@ class StaticDecoder:
         kv.reserve()
         t, b = kv.length, tokens.shape[0]
         attend = None if bool(mask.all()) else mask.bool()[:, None, None, :]  # (B, 1, 1, t + 1)
+        if int(positions.max()) >= len(self.cos):  # past the configured context: RoPE extends as transformers' does
+            self._tables(max(2 * len(self.cos), int(positions.max()) + 1))
         cos, sin = self.cos[positions][:, None], self.sin[positions][:, None]  # (B, 1, head_dim)
         h = F.embedding(tokens, self.embed)  # (B, hidden)
         for i, layer in enumerate(self.layers):

@@ -86,6 +86,19 @@ def test_static_stream_matches_token_for_token_and_logit_for_logit_past_its_firs
     assert worst < 1e-4, worst
 
 
+def test_static_decoding_past_max_position_embeddings_equals_the_transformers_path(tmp_path):
+    """A prompt near or past the configured context (the counterfactual model's prompt holds the edit and the
+    query) decodes as transformers does, instead of indexing past the rotary tables (an IndexError before)."""
+    folder = save_tiny_lm(tmp_path / "short-context", seed=3)
+    config = LlamaConfig.from_pretrained(folder)
+    config.max_position_embeddings = 16
+    config.save_pretrained(folder)
+    short = CausalLM(str(folder), "cpu", torch.float32)
+    prompts = [" ".join(WORDS * 2), "the capital of veltria is"]  # 22 tokens: past the 16 positions at once
+    reference = _generate(short, "transformers", prompts, 12, 2)
+    assert _generate(short, "static", prompts, 12, 2) == reference
+
+
 def test_static_greedy_until_rows_leave_and_keep_their_tokens(lm):
     rows = [lm.tokenizer(p).input_ids for p in _prompts()]
     limits = [3, 9, 1, 12, 5, 7, 2, 10]

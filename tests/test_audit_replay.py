@@ -117,6 +117,7 @@ def test_a_malformed_head_is_a_clear_error(any_db_url, head):
         repo.verify_audit(head=head)
 
 
+@pytest.mark.slow  # subprocesses; the same checks run in-process above
 def test_cli_audit_head_and_verify_exit_non_zero_on_tamper(db_url):
     run(db_url, "add", "The capital of Veltria is", "Osmund")
     run(db_url, "add", "The sky of Mars is", "red")

@@ -125,6 +125,7 @@ def test_cli_and_ui_imports_give_the_same_edits_and_probe_prompts(tmp_path, coun
     assert stored(cli_repo) == stored(ui_repo) and len(stored(cli_repo)[1]) == 2
 
 
+@pytest.mark.slow  # about 60 s of model loads; the rule itself runs by default through the API and the callbacks
 def test_add_and_import_follow_the_one_conflict_rule(db_url, tmp_path):
     """The CLI's doors refuse a contradiction (same prompt, other target) unless told how to settle it, and an
     import rejects the records that conflict, with their lines and why, all or nothing."""

@@ -49,6 +49,9 @@ def _wait_for_first_batch(repo, proc, timeout=60.0):
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize(  # PostgreSQL's run (about 30 s) with -m slow; test_concurrency.py covers it
+    "fresh_db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)], indirect=True
+)
 def test_killed_imports_leave_only_whole_batches(fresh_db_url, big_file, tmp_path_factory):
     """Each attempt imports into an empty log (so the conflict check has nothing to route against and the
     import starts writing at once) and is killed while it writes."""

@@ -159,6 +159,7 @@ def test_counterfact_val_slice_stays_above_floors(shipped_editor):
 
 
 @pytest.mark.models
+@pytest.mark.slow  # about 45 s; the CounterFact slice guards the loader by default
 def test_curator_set_slice_stays_above_floors(shipped_editor):
     report = _evaluate(shipped_editor, CURATOR_SET, "jsonl", 16)
     routing = report["routing"]

@@ -73,7 +73,11 @@ def seeded(live_server) -> dict:
     return ids
 
 
-@pytest.fixture(scope="module", params=VIEWPORTS, ids=[f"{w}x{h}" for w, h in VIEWPORTS])
+# 1400x900 in the default run; 1920x1080 with -m slow
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(v, id=f"{v[0]}x{v[1]}", marks=[pytest.mark.slow] if v[0] > 1400 else []) for v in VIEWPORTS],
+)
 def view(request, live_server, seeded):
     """(a logged-in page at this viewport, its 'WxH' name)."""
     from playwright.sync_api import sync_playwright

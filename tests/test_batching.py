@@ -68,6 +68,7 @@ def test_sampled_generations_are_refused(tiny_lm):
 
 
 @pytest.mark.models
+@pytest.mark.slow  # the tiny-model cases above run by default
 def test_real_models_batched_greedy_equals_one_by_one(real_editor):
     base, cf = real_editor.base, real_editor.counterfactual
     settings = GenerationSettings(max_tokens=16, stop=("\n",))

@@ -63,6 +63,7 @@ def test_double_retire_is_an_error(db_url):
     assert proc.returncode != 0 and "is retired" in proc.stderr
 
 
+@pytest.mark.slow  # subprocess model loads; imports run by default through the UI callbacks (test_webapp_callbacks.py)
 def test_import_counterfact_and_jsonl(db_url, tmp_path, counterfact_slice):
     cf = tmp_path / "cf.json"
     cf.write_text(json.dumps(counterfact_slice[:5]))
@@ -161,6 +162,7 @@ def test_add_and_import_follow_the_one_conflict_rule(db_url, tmp_path):
     ]
 
 
+@pytest.mark.slow  # two CLI subprocesses; EditLog.route's rule is what it checks
 def test_writes_into_a_log_with_no_active_edit_load_no_model(db_url, tmp_path):
     """With no active edit nothing can fall in an edit's scope, so `add` and `import` apply the conflict rule
     without the models (a broken embedder path proves none is loaded); once an edit is active they need them,

@@ -41,9 +41,7 @@ def _assert_invariants(report: dict, edits: int) -> None:
     assert "hash chain verified" in report["audit_verify"]
 
 
-@pytest.mark.parametrize(  # PostgreSQL's run (about 40 s) with -m slow; test_concurrency.py covers it
-    "fresh_db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)], indirect=True
-)
+@pytest.mark.slow  # about 35 s a database; tests/test_concurrency.py and test_add_batcher.py cover writers by default
 def test_eight_clients_fifty_edits_each_lose_nothing(tmp_path, any_db_url):
     """On SQLite and on PostgreSQL (the shared log of several instances)."""
     _assert_invariants(_run(tmp_path, 50, ask_clients=1, db_url=any_db_url), 50)

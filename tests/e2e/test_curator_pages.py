@@ -198,6 +198,7 @@ def test_a_row_of_the_edits_table_opens_that_edits_page(page, live_server, state
     expect(page.locator("#page-details")).to_contain_text(f"Edit #{edit_id} · active")
 
 
+@pytest.mark.slow  # the 1920x1080 pass; test_browser checks a viewer at 1400x900 by default
 def test_a_viewer_at_1920_sees_the_page_and_the_overview_but_cannot_act(browser, live_server, state):
     edit_id = state["id"]
     viewer = logged_in(browser, live_server, live_server.viewer, "1920")

@@ -91,9 +91,14 @@ class Services(EditLog):
         threshold are rebuilt from it whole (returns the active edits then)."""
         if not force and (time.monotonic() - self._synced_at) * 1e3 < self.config.sync_interval_ms:
             return 0
-        vectors = self._ahead_of_sync()
+        read_at, seen = time.monotonic(), self._seen_head  # before reading: a write committed meanwhile is read next
+        ahead = self.repository.changes_since(seen)
+        if ahead is not None and ahead[0] == seen:  # nothing new: one read, no lock
+            self._synced_at = read_at
+            return 0
+        vectors = self._ahead_of_sync(ahead)
         with self.write_lock:
-            self._synced_at = time.monotonic()  # before reading: a write committed meanwhile is read next time
+            self._synced_at = read_at
             changes = self.repository.changes_since(self._seen_head)
             if changes is None:
                 self._load_threshold()
@@ -108,10 +113,9 @@ class Services(EditLog):
             self._seen_head = last
             return len(stale)
 
-    def _ahead_of_sync(self) -> Vectors:
-        """The embeddings of edits other writers added since we last looked, computed before the write lock
-        (a change that lands after this look is embedded under it, as before)."""
-        changes = self.repository.changes_since(self._seen_head)
+    def _ahead_of_sync(self, changes: tuple[str | None, set[int], bool] | None) -> Vectors:
+        """The embeddings of the edits other writers added in `changes` (read before the write lock), computed
+        before it (a change that lands after that read is embedded under it, as before)."""
         if changes is None:  # the log was replaced: sync rebuilds the index whole
             return {}
         edit_ids = changes[1]

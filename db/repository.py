@@ -163,10 +163,6 @@ class EditRepository:
             rows = conn.execute(sa.select(edits).where(edits.c.id.in_(list(edit_ids))).order_by(edits.c.id))
             return [_edit(r._mapping) for r in rows]
 
-    def last_audit_id(self) -> int:
-        with read_transaction(self.engine) as conn:
-            return int(conn.execute(sa.select(sa.func.max(audit_log.c.id))).scalar() or 0)
-
     def changes_since(self, head: str | None) -> tuple[str | None, set[int], bool] | None:
         """What changed after the audit row named by `head` ('ID:HASH' as db.replay.head_of gives, None: the empty
         log): (the newest row's head, edit ids touched, whether a setting changed). None when that row is no longer

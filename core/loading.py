@@ -37,6 +37,7 @@ def build_editor(config: SeracConfig) -> SeracEditor:
         config.batch_size,
         config.fast_routing,
         config.cache_dir,
+        config.embedder,
     )
     cf_path = resolve_model_path(config.counterfactual_name, config.cache_dir)
     if config.counterfactual_checkpoint:

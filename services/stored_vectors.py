@@ -1,0 +1,66 @@
+"""StoredVectors: the edits' embeddings as Services gets them: kept in the log (db.edit_vectors) when the serving
+embedder made them, computed (with a write's priority on the model slot) only when not.
+
+Invariants:
+- a vector is read from the log only when its row names the serving embedder's identity; any other row is stale;
+- `fill` embeds every active edit the log holds no row for (a log written before stored embeddings, an edit added
+  by a process without models, or every edit after the embedder changed) and stores the rows, so the next start
+  reads them; when the log refuses the write (read-only, disk full) the vectors computed are still returned for
+  this process and nothing is lost;
+- nothing here holds every vector of a large log at once: `fill` and `chunks` work in bounded chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+
+from core.errors import EditorError
+from core.types import Edit
+from db import edit_vectors
+from db.edit_vectors import Embeddings
+from db.engine import write_transaction
+from db.repository import EditRepository
+
+log = logging.getLogger(__name__)
+FILL_CHUNK = 1024  # edits embedded and stored per transaction by `fill`
+Vectors = dict[str, np.ndarray]  # prompt -> its embedding
+Compute = Callable[[Sequence[str]], Vectors]
+
+
+class StoredVectors:
+    def __init__(self, repository: EditRepository, identity: str, compute: Compute):
+        self.repository, self.identity, self.compute = repository, identity, compute
+
+    def embeddings(self, vectors: Vectors) -> Embeddings:
+        """What a write stores beside its new edits: these vectors, tagged with the serving embedder."""
+        return Embeddings(self.identity, vectors)
+
+    def of(self, edits: Sequence[Edit]) -> Vectors:
+        """The embeddings of these edits' prompts: the log's rows where kept, computed for the rest."""
+        kept = edit_vectors.stored(self.repository.engine, self.identity, [e.id for e in edits]) if edits else {}
+        found = {e.prompt: kept[e.id] for e in edits if e.id in kept}
+        return found | self.compute([e.prompt for e in edits if e.prompt not in found])
+
+    def fill(self) -> dict[int, np.ndarray]:
+        """Embed and store every active edit without a row by this embedder; returns those the log refused to keep
+        (by id), which the caller indexes from memory."""
+        unkept: dict[int, np.ndarray] = {}
+        after = 0
+        while batch := edit_vectors.unembedded(self.repository.engine, self.identity, after, FILL_CHUNK):
+            computed = self.compute([prompt for _, prompt in batch])
+            pairs = [(edit_id, computed[prompt]) for edit_id, prompt in batch]
+            try:
+                with write_transaction(self.repository.engine) as conn:
+                    edit_vectors.store(conn, self.identity, pairs)
+            except EditorError as exc:
+                log.warning("embeddings not stored in the log (%s); the next start computes them again", exc)
+                unkept |= dict(pairs)
+            after = batch[-1][0]
+        return unkept
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of the active edits with rows by this embedder, in id order, a bounded chunk at a time."""
+        return edit_vectors.active_chunks(self.repository.engine, self.identity)

@@ -63,6 +63,13 @@ def _args(p: argparse.ArgumentParser) -> None:
         help="torch threads for the generation phase (default: as set; on a CPU shared with other work, 1 is "
         "often faster: threads that wait for each other at every small operation lose when one is descheduled)",
     )
+    p.add_argument(
+        "--restart-edits",
+        type=int,
+        default=1_000_000,
+        help="edits in the log of the restart phase (built once under the cache folder; 0 skips it; "
+        "default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic vectors and query choice")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="CounterFact JSON whose prompts are the real edits")
     p.add_argument("--json", dest="json_out", default="artifacts/bench.json", help="report path (default %(default)s)")
@@ -108,6 +115,9 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     for size in sizes:
         report["lookup"].append(_lookup(real, [c.edit.prompt for c in cases[:n_real]], paraphrases, size, args))
         _phase(report, f"lookup n={size}", out, started)
+    if args.restart_edits:
+        report["restart"] = _restart(editor, config, cases[:n_real], real, args)
+        _phase(report, "restart", out, started)
     report["generation"] = _generation(editor, cases, args)
     _phase(report, "generation", out, started)
     print(format_table(report))
@@ -117,6 +127,17 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
         print("\n".join(describe(report["generation"])))
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _restart(editor, config: SeracConfig, cases, real: np.ndarray, args) -> dict:
+    from cli.bench_restart import measure_restart
+    from core.benchmarks.data import noisy_copies
+
+    if not 1 <= args.restart_edits <= MAX_SIZE:
+        raise InvalidInput(f"--restart-edits must be in 0..{MAX_SIZE}, got {args.restart_edits}")
+    rng = np.random.default_rng(args.seed)
+    queries = noisy_copies(real, rng.integers(0, len(real), args.queries), rng)
+    return measure_restart(editor, config, cases, real, args.restart_edits, queries, terminal_progress)
 
 
 def parse_sizes(text: str) -> list[int]:

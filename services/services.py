@@ -47,6 +47,7 @@ from db.repository import EditRepository
 from services.batching import RequestBatcher
 from services.edit_log import EditLog, Probes, parse_threshold
 from services.limits import HeavyGate
+from services.log_texts import LogTexts
 from services.model_slot import ModelSlot
 from services.stored_vectors import StoredVectors, Vectors
 
@@ -74,7 +75,8 @@ class Services(EditLog):
         self._synced_at = float("-inf")  # time.monotonic() of the last read of the change feed
         self.batcher = RequestBatcher(editor, self.model_slot)
         self.heavy = HeavyGate.from_config(config)  # services.limits: heavy reads' bound and rates
-        self.stored = StoredVectors(repository, editor.embedder.identity, self.vectors_for)
+        self.stored = StoredVectors(repository, editor.embedder.identity, editor.embedder.dim, self.vectors_for)
+        editor.memory.use_texts(LogTexts(repository))  # the memory keeps ids and vectors; texts come from the log
         self._load_threshold()
         self.rebuild_index()
 
@@ -85,18 +87,11 @@ class Services(EditLog):
             self.editor.memory.clear()
             self._seen_head = self.repository.audit_head()  # read first: later changes get replayed
             unkept = self.stored.fill()
-            for ids, vectors in self.stored.chunks():
-                self._put(ids, vectors)
-            if unkept:
-                self._put(np.fromiter(unkept, np.int64), np.stack(list(unkept.values())))
+            self.stored.load_into(self.editor.memory)
+            if unkept:  # computed, but the log refused to keep them (read-only, full): indexed from here
+                edits = self.repository.get_many(list(unkept))
+                self.editor.memory.add(edits, np.stack([unkept[e.id] for e in edits]))
             return len(self.editor.memory)
-
-    def _put(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Index these edits (by id, with their vectors); those no longer active are left to the next sync."""
-        edits = {e.id: e for e in self.repository.get_many(ids.tolist()) if e.status == "active"}
-        rows = [i for i, edit_id in enumerate(ids.tolist()) if edit_id in edits]
-        if rows:
-            self.editor.memory.add([edits[int(ids[i])] for i in rows], vectors[rows])
 
     def sync(self, force: bool = False) -> int:
         """Apply changes other writers made to the log since we last looked; returns how many edits changed.
@@ -121,11 +116,12 @@ class Services(EditLog):
             if setting_changed:
                 self._load_threshold()
             current = self.repository.get_many(sorted(edit_ids)) if edit_ids else []
-            stale = [e for e in current if self.editor.memory.get(e.id) != (e if e.status == "active" else None)]
-            self.editor.remove_edits([e.id for e in stale if e.status != "active"])
-            self._index([e for e in stale if e.status == "active"], vectors)
+            gone = [e.id for e in current if e.status != "active" and self.editor.memory.contains(e.id)]
+            new = [e for e in current if e.status == "active" and self.editor.memory.get(e.id) != e]
+            self.editor.remove_edits(gone)
+            self._index(new, vectors)
             self._seen_head = last
-            return len(stale)
+            return len(gone) + len(new)
 
     def _ahead_of_sync(self, changes: tuple[str | None, set[int], bool] | None) -> Vectors:
         """The embeddings of the edits other writers added in `changes` (read before the write lock), computed
@@ -134,7 +130,7 @@ class Services(EditLog):
             return {}
         edit_ids = changes[1]
         current = self.repository.get_many(sorted(edit_ids)) if edit_ids else []
-        return self.stored.of([e for e in current if e.status == "active" and self.editor.memory.get(e.id) is None])
+        return self.stored.of([e for e in current if e.status == "active" and not self.editor.memory.contains(e.id)])
 
     def vectors_for(self, prompts: Sequence[str]) -> Vectors:
         """Embeddings of these prompts, with a write's priority on the model slot (no write lock needed)."""
@@ -308,7 +304,8 @@ class Services(EditLog):
         with self.write_lock:
             self.sync(force=True)
             ids = self.editor.memory.ids()[-limit:]
-            return [self.editor.memory.get(i) for i in ids], self.editor.memory.vectors(ids)
+            edits = self.repository.get_many(ids)  # active: the sync above brought the index level with the log
+            return edits, self.editor.memory.vectors([e.id for e in edits])
 
     def score_pairs(self, queries: Sequence[str], candidates) -> list[list[float]]:
         """The scope classifier's scores of each query against its candidates."""

@@ -13,11 +13,12 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from core.errors import EditorError
+from core.memory import EditMemory
 from core.types import Edit
 from db import edit_vectors
 from db.edit_vectors import Embeddings
@@ -31,8 +32,8 @@ Compute = Callable[[Sequence[str]], Vectors]
 
 
 class StoredVectors:
-    def __init__(self, repository: EditRepository, identity: str, compute: Compute):
-        self.repository, self.identity, self.compute = repository, identity, compute
+    def __init__(self, repository: EditRepository, identity: str, dim: int, compute: Compute):
+        self.repository, self.identity, self.dim, self.compute = repository, identity, dim, compute
 
     def embeddings(self, vectors: Vectors) -> Embeddings:
         """What a write stores beside its new edits: these vectors, tagged with the serving embedder."""
@@ -61,6 +62,12 @@ class StoredVectors:
             after = batch[-1][0]
         return unkept
 
-    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(ids, vectors) of the active edits with rows by this embedder, in id order, a bounded chunk at a time."""
-        return edit_vectors.active_chunks(self.repository.engine, self.identity)
+    def load_into(self, memory: EditMemory) -> None:
+        """Fill `memory` with the active edits' stored vectors: its training sample read first (rows spread over
+        the ids), then every vector streamed in id order, a bounded chunk at a time."""
+        engine = self.repository.engine
+        ids = edit_vectors.active_ids(engine, self.identity)
+        wanted = ids[memory.sample_rows(len(ids))].tolist()
+        kept = edit_vectors.stored(engine, self.identity, wanted)
+        sample = np.stack([kept[i] for i in wanted if i in kept]) if kept else np.zeros((0, self.dim), np.float32)
+        memory.load(len(ids), sample, edit_vectors.active_chunks(engine, self.identity))

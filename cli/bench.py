@@ -9,8 +9,11 @@ Phases, in order (the JSON is rewritten after each, so an interrupted run keeps 
    (the default), each query is also routed through the torch reference path in the same loop, and the
    issue's targets (p50 <= 15 ms, <= 0.02 of the base answer) are printed beside both;
 4. lookup: for each of `--sizes`, a memory of real MiniLM vectors (up to 10k, cached under
-   <cache-dir>/../bench) grown with noisy copies beyond them, searched by real paraphrase vectors
-   with the flat and the IVF index; recall@k of IVF vs flat; the automatic choice marked;
+   <cache-dir>/../bench) grown with noisy copies beyond them, built through core.index_rule as the
+   memory builds it (trained on a sample, then added in chunks) and searched one query at a time by
+   real paraphrase vectors, with the flat and the compressed IVF index: build s, p50/p95, recall@k
+   against exact search, index bytes and the peak RSS while building, beside issue 15's targets; the
+   automatic choice marked;
 5. generation: the base model's single-query greedy tokens/s on each decode path (core.lm) against the
    memory-bandwidth bound (core/benchmarks/generation.py), and the counterfactual model's bytes per token.
 The edit log named by --db is never touched.
@@ -113,7 +116,7 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     )
     report["lookup"] = []
     for size in sizes:
-        report["lookup"].append(_lookup(real, [c.edit.prompt for c in cases[:n_real]], paraphrases, size, args))
+        report["lookup"].append(_lookup(real, paraphrases, size, args))
         _phase(report, f"lookup n={size}", out, started)
     if args.restart_edits:
         report["restart"] = _restart(editor, config, cases[:n_real], real, args)
@@ -247,14 +250,13 @@ def _generation(editor, cases, args) -> dict | None:
     return result
 
 
-def _lookup(real: np.ndarray, prompts: list[str], paraphrases: np.ndarray, size: int, args) -> dict:
-    from core.benchmarks.data import NOISE_SIGMA, grow
+def _lookup(real: np.ndarray, paraphrases: np.ndarray, size: int, args) -> dict:
+    from core.benchmarks.data import NOISE_SIGMA, GrownVectors
     from core.benchmarks.lookup import measure_lookup
 
-    rng = np.random.default_rng(args.seed + size)
-    vectors = grow(real, size, rng)
+    source = GrownVectors(real, size, args.seed + size)  # made chunk by chunk, never held whole
     queries = paraphrases[: min(len(paraphrases), size)]  # paraphrases of edits that are in this memory
-    result = measure_lookup(vectors, prompts, queries, args.k, progress=terminal_progress)
+    result = measure_lookup(source, queries, args.k, progress=terminal_progress)
     return {**result, "real_rows": min(size, len(real)), "noise_sigma": NOISE_SIGMA, "queries": len(queries)}
 
 
@@ -288,6 +290,7 @@ def _settings(args: argparse.Namespace, sizes: list[int]) -> dict:
         "data": str(args.data),
         "index_rule": {
             "flat_limit": index_rule.FLAT_LIMIT,
+            "approx_kind": index_rule.APPROX_KIND,
             "shrink_back": index_rule.SHRINK_BACK,
             "rebuild_factor": index_rule.REBUILD_FACTOR,
             "nlist_per_sqrt": index_rule.NLIST_PER_SQRT,

@@ -63,10 +63,17 @@ def _route_line(name: str, r: dict) -> str:
 def _lookup(rows: list[dict], k: int) -> list[str]:
     if not rows:
         return []
+    t = rows[0].get("targets", {})
+    target = (
+        f" (targets p50 <= {t['p50_ms']:.0f} ms, recall@{k} >= {t['recall_at_k']:.2f}, "
+        f"peak RSS <= {t['peak_rss_bytes_at_1m'] / 1e9:.0f} GB at 1M)"
+        if t
+        else ""
+    )
     lines = [
-        "scope lookup (single queries; * = the index chosen automatically at this size):",
+        f"scope lookup (single queries on one thread; * = the index chosen automatically at this size){target}:",
         f"  {'edits':>9} {'index':<32} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {f'recall@{k}':>9} "
-        f"{'index MB':>9} {'queries':>7}",
+        f"{'index MB':>9} {'peak MB':>8} {'+MB':>6} {'queries':>7}",
     ]
     for row in rows:
         for kind in ("flat", "approx"):
@@ -75,9 +82,13 @@ def _lookup(rows: list[dict], k: int) -> list[str]:
             lines.append(
                 f"{auto} {row['size']:>9} {m['index']:<32} {m['build_s']:>8.2f} {_ms(m['p50_ms']):>8} "
                 f"{_ms(m['p95_ms']):>8} {m['recall_at_k']:>9.3f} {m['index_bytes'] / 2**20:>9.1f} "
-                f"{row['queries']:>7}"
+                f"{_mb(m.get('peak_rss_bytes')):>8} {_mb(m.get('rss_growth_bytes')):>6} {row['queries']:>7}"
             )
-    return lines + [""]
+    return lines + ["  (peak MB: the process while building, models included; +MB: its growth over the RSS before)", ""]
+
+
+def _mb(v) -> str:
+    return "-" if v is None else f"{v / 2**20:.0f}"
 
 
 def _memory(peaks: dict) -> list[str]:

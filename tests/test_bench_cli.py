@@ -71,20 +71,24 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
     assert routing["differing"] == 0 and routing["fast_routing"] is True
     assert routing["targets"] == {"route_p50_ms": 15.0, "ratio_p50": 0.02}
     assert [row["size"] for row in report["lookup"]] == [200, 2000]
+    peaks_models_floor = 400 * 2**20  # the peak while building includes the models already loaded
     for row in report["lookup"]:
         assert row["auto"] == "flat" and row["queries"] == 20 and row["real_rows"] == row["size"]
         assert row["flat"]["index"] == "flat" and row["flat"]["recall_at_k"] == 1.0
-        assert row["approx"]["index"].startswith("ivf-flat nlist=")
+        assert row["approx"]["index"].startswith("ivf-sq8 nlist=")
         assert 0.5 <= row["approx"]["recall_at_k"] <= 1.0
-        for kind in ("flat", "approx"):
+        assert row["targets"] == {"p50_ms": 10.0, "recall_at_k": 0.95, "peak_rss_bytes_at_1m": 2 * 10**9}
+        for kind, bytes_per_dim in (("flat", 4), ("approx", 1)):
             m = row[kind]
-            assert _timing(m) and m["build_s"] >= 0 and m["index_bytes"] >= row["size"] * 384 * 4
+            assert _timing(m) and m["build_s"] >= 0 and m["index_bytes"] >= row["size"] * 384 * bytes_per_dim
+            assert m["peak_rss_bytes"] > peaks_models_floor and m["rss_growth_bytes"] < 2**30
     peaks = report["peak_rss_bytes"]
     assert list(peaks) == ["models", "insertion", "routing", "lookup n=200", "lookup n=2000", "generation"]
     assert peaks["models"] > 400 * 2**20  # SmolLM2-135M in float32 alone is about 540 MB: the models were loaded
     assert peaks["lookup n=2000"] < 8 * 2**30
     assert list(report["load_avg_1min"]) == list(peaks) == list(report["elapsed_s"])
     assert report["settings"]["index_rule"]["flat_limit"] > 2000
+    assert "(targets p50 <= 10 ms, recall@10 >= 0.95, peak RSS <= 2 GB at 1M)" in proc.stdout
     assert "scope lookup" in proc.stdout and "(targets p50 <= 15 ms, <= 0.02)" in proc.stdout
     assert "fast path: route p50" in proc.stdout and "torch path: route p50" in proc.stdout
     assert "decisions differing between the two paths: 0 of 6" in proc.stdout

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from core.benchmarks.data import cached_embeddings, grow, noisy_copies
+from core.benchmarks.data import GROW_BLOCK, GrownVectors, cached_embeddings, grow, noisy_copies
 from core.benchmarks.insert import measure_insertion
-from core.benchmarks.lookup import measure_lookup, recall
+from core.benchmarks.lookup import exact_top, measure_lookup, recall
 from core.memory import FaissEditMemory
 from core.types import EditDraft
 from db.repository import EditRepository
@@ -60,16 +60,48 @@ def test_recall_counts_shared_neighbours():
     assert recall([{1}], [{1}], 10) == 1.0  # a reference shorter than k
 
 
-def test_measure_lookup_compares_ivf_with_flat():
+def _clustered_real(n=300, dim=16):
     rng = np.random.default_rng(1)
-    centres = rng.normal(size=(10, 16))
-    vectors = centres[rng.integers(0, 10, 3000)] + rng.normal(scale=0.1, size=(3000, 16))
-    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    result = measure_lookup(vectors, ["p"] * 10, vectors[:30], k=5)
+    centres = rng.normal(size=(10, dim))
+    vectors = centres[rng.integers(0, 10, n)] + rng.normal(scale=0.1, size=(n, dim))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_grown_vectors_give_the_same_rows_by_chunk_and_by_position():
+    real = _clustered_real()
+    source = GrownVectors(real, 3 * GROW_BLOCK + 5, seed=9)
+    chunks = list(source.chunks(2 * GROW_BLOCK))
+    assert [start for start, _ in chunks] == [0, 2 * GROW_BLOCK] and sum(len(v) for _, v in chunks) == source.size
+    whole = np.concatenate([v for _, v in chunks])
+    assert np.array_equal(whole[: len(real)], real)  # the real rows first, unchanged
+    np.testing.assert_allclose(np.linalg.norm(whole, axis=1), 1.0, rtol=1e-5)
+    picked = np.array([0, 7, len(real), GROW_BLOCK + 3, source.size - 1])
+    assert np.array_equal(source.rows(picked), whole[picked])
+    assert np.array_equal(GrownVectors(real, source.size, seed=9).rows(picked), whole[picked])  # reproducible
+    assert not np.array_equal(GrownVectors(real, source.size, seed=10).rows(picked[2:]), whole[picked[2:]])
+
+
+def test_exact_top_streams_to_the_brute_force_answer():
+    source = GrownVectors(_clustered_real(), 2 * GROW_BLOCK + 100, seed=3)
+    whole = np.concatenate([v for _, v in source.chunks(GROW_BLOCK)])
+    queries = whole[[5, 500, 9000]] + 0.01
+    brute = [set((np.argsort(-row)[:7] + 1).tolist()) for row in queries @ whole.T]
+    assert exact_top(source, queries, 7) == brute
+
+
+def test_measure_lookup_compares_the_compressed_ivf_with_exact_search():
+    source = GrownVectors(_clustered_real(), 3000, seed=1)
+    queries = source.rows(np.arange(0, 3000, 100))
+    result = measure_lookup(source, queries, k=5)
     assert result["size"] == 3000 and result["auto"] == "flat"
-    assert result["flat"]["recall_at_k"] == 1.0 and result["flat"]["index"] == "flat"
-    assert result["approx"]["index"].startswith("ivf-flat") and 0.9 <= result["approx"]["recall_at_k"] <= 1.0
-    assert result["approx"]["index_bytes"] > 3000 * 16 * 4
+    assert result["targets"] == {"p50_ms": 10.0, "recall_at_k": 0.95, "peak_rss_bytes_at_1m": 2 * 10**9}
+    flat, approx = result["flat"], result["approx"]
+    assert flat["recall_at_k"] == 1.0 and flat["index"] == "flat"  # the flat index agrees with the streamed exact top
+    assert approx["index"].startswith("ivf-sq8 nlist=") and 0.9 <= approx["recall_at_k"] <= 1.0
+    assert flat["index_bytes"] > 3000 * 16 * 4 > approx["index_bytes"] > 3000 * 16  # one byte per dimension
+    for m in (flat, approx):
+        assert 0 < m["p50_ms"] <= m["p95_ms"] and m["build_s"] == pytest.approx(m["train_s"] + m["add_s"])
+        assert m["peak_rss_bytes"] is None or m["peak_rss_bytes"] >= m["rss_growth_bytes"]
 
 
 def test_measure_insertion_writes_log_and_memory(tmp_path):

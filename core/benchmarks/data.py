@@ -89,3 +89,43 @@ def _load_valid(path: Path, meta_path: Path, texts: Sequence[str]) -> np.ndarray
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+GROW_BLOCK = 8192  # rows generated together: each block has its own seed, so any rows can be regenerated
+
+
+class GrownVectors:
+    """`grow`'s kind of memory, made block by block so that 1M rows never need to be held at once.
+
+    Row i is real[i] below len(real), else a noisy copy of a real row; block b of GROW_BLOCK rows is
+    drawn from its own generator seeded (seed, b), so `rows` and `chunks` return the same values."""
+
+    def __init__(self, real: np.ndarray, size: int, seed: int, sigma: float = NOISE_SIGMA):
+        self.real, self.size, self.seed, self.sigma = real, size, seed, sigma
+        self.dim = real.shape[1]
+
+    def block(self, b: int) -> np.ndarray:
+        start, stop = b * GROW_BLOCK, min((b + 1) * GROW_BLOCK, self.size)
+        out = np.empty((stop - start, self.dim), np.float32)
+        n_real = max(0, min(stop, len(self.real)) - start)
+        out[:n_real] = self.real[start : start + n_real]
+        if n_real < len(out):
+            rng = np.random.default_rng([self.seed, b])
+            out[n_real:] = noisy_copies(self.real, rng.integers(0, len(self.real), len(out) - n_real), rng, self.sigma)
+        return out
+
+    def chunks(self, rows: int):
+        """(start, vectors) pairs covering all rows in order, about `rows` rows each."""
+        per = max(1, rows // GROW_BLOCK)
+        blocks = -(-self.size // GROW_BLOCK)
+        for b in range(0, blocks, per):
+            yield b * GROW_BLOCK, np.concatenate([self.block(i) for i in range(b, min(b + per, blocks))])
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """The rows at `positions` (sorted), regenerating only the blocks they fall in."""
+        out = np.empty((len(positions), self.dim), np.float32)
+        blocks = positions // GROW_BLOCK
+        for b in np.unique(blocks):
+            picked = blocks == b
+            out[picked] = self.block(int(b))[positions[picked] - b * GROW_BLOCK]
+        return out

@@ -271,18 +271,24 @@ class Services(EditLog):
         return threshold
 
     # ---- queries ------------------------------------------------------------------------
-    def ask(self, queries: Sequence[str], actor: str) -> list[RoutingRecord]:
+    def ask(self, queries: Sequence[str], actor: str, log: bool = True) -> list[RoutingRecord]:
         """Route and answer queries (validated); with `config.log_probes`, each record also goes to the
-        probe log (off by default: then asking only reads the log)."""
+        probe log (off by default: then asking only reads the log), now unless `log` is False (the caller then
+        runs `log_probes` later, after its response)."""
         clean = [self.clean_query(q) for q in queries]
         self.sync()
         records = []
         for start in range(0, len(clean), CHUNK):  # writes waiting for the model get in between chunks
             with self.model_slot:
                 records += self.editor.ask(clean[start : start + CHUNK])
+        if log:
+            self.log_probes(records, actor)
+        return records
+
+    def log_probes(self, records: Sequence[RoutingRecord], actor: str) -> None:
+        """Keep routing records in the probe log when the server was started with --log-probes (else nothing)."""
         if self.config.log_probes:
             self.repository.log_probes(records, actor)
-        return records
 
     def route(self, queries: Sequence[str], threshold: float | None = None) -> list[RoutingDecision]:
         """Routing decisions only (no generation, not logged), e.g. for conflict checks and threshold sweeps."""

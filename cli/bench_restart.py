@@ -65,7 +65,7 @@ def _ensure_log(url: str, identity: str, cases, real: np.ndarray, size: int, pro
 
     repo = EditRepository(url)
     have = repo.count_edits()
-    if have == size and len(edit_vectors.active_ids(repo.engine, identity)) == size:
+    if have == size and len(edit_vectors.kept_ids(repo.engine, identity)) == size:
         repo.engine.dispose()
         return None
     if have:

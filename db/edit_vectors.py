@@ -67,37 +67,42 @@ def stored(engine: sa.Engine, embedder: str, edit_ids: Sequence[int]) -> dict[in
     return out
 
 
-def unembedded(engine: sa.Engine, embedder: str, after: int, limit: int) -> list[tuple[int, str]]:
-    """Up to `limit` (id, prompt) of active edits past id `after` with no row made by `embedder`, in id order."""
-    kept = sa.select(edit_vectors.c.edit_id).where(
-        edit_vectors.c.edit_id == edits.c.id, edit_vectors.c.embedder == embedder
-    )
-    query = (
-        sa.select(edits.c.id, edits.c.prompt)
-        .where(edits.c.status == "active", edits.c.id > after, ~kept.exists())
-        .order_by(edits.c.id)
-        .limit(limit)
-    )
+def active_ids(engine: sa.Engine) -> np.ndarray:
+    """Ids of the active edits, ascending (int64: 8 bytes an edit; read from the status index)."""
+    query = sa.select(edits.c.id).where(edits.c.status == "active").order_by(edits.c.id)
     with read_transaction(engine) as conn:
-        return [(r.id, r.prompt) for r in conn.execute(query)]
+        return np.fromiter((r[0] for r in conn.execute(query)), dtype=np.int64)
 
 
-def active_ids(engine: sa.Engine, embedder: str) -> np.ndarray:
-    """Ids of the active edits with a row made by `embedder`, ascending (int64: 8 bytes an edit)."""
-    query = _active(sa.select(edit_vectors.c.edit_id), embedder).order_by(edit_vectors.c.edit_id)
+def kept_ids(engine: sa.Engine, embedder: str) -> np.ndarray:
+    """Ids of the edits with a row by `embedder`, ascending (read from the (embedder, edit_id) index, no vector)."""
+    column = edit_vectors.c.edit_id
+    query = sa.select(column).where(edit_vectors.c.embedder == embedder).order_by(column)
     with read_transaction(engine) as conn:
-        result = conn.execute(query)
-        return np.fromiter((r[0] for r in result), dtype=np.int64)
+        return np.fromiter((r[0] for r in conn.execute(query)), dtype=np.int64)
 
 
-def active_chunks(engine: sa.Engine, embedder: str, chunk: int = CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(ids, vectors (m, dim) float32) of the active edits with rows by `embedder`, in id order, `chunk` at a time
-    (one short read transaction per chunk, continuing after the last id seen)."""
-    after = 0
+def prompts(engine: sa.Engine, edit_ids: Sequence[int]) -> list[tuple[int, str]]:
+    """(id, prompt) of these edits, in id order."""
+    ids = [int(i) for i in edit_ids]
+    out: list[tuple[int, str]] = []
+    with read_transaction(engine) as conn:
+        for start in range(0, len(ids), IN_LIMIT):
+            query = sa.select(edits.c.id, edits.c.prompt).where(edits.c.id.in_(ids[start : start + IN_LIMIT]))
+            out += [(r.id, r.prompt) for r in conn.execute(query)]
+    return sorted(out)
+
+
+def chunks(
+    engine: sa.Engine, embedder: str, wanted: np.ndarray, chunk: int = CHUNK
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, vectors (m, dim) float32) of the rows by `embedder` whose ids are in `wanted` (ascending), in id order,
+    about `chunk` rows a time: one short read per chunk walking the table in key order (no join, no sort)."""
+    after = -1
     while True:
         query = (
-            _active(sa.select(edit_vectors.c.edit_id, edit_vectors.c.vector), embedder)
-            .where(edit_vectors.c.edit_id > after)
+            sa.select(edit_vectors.c.edit_id, edit_vectors.c.vector)
+            .where(edit_vectors.c.edit_id > after, edit_vectors.c.embedder == embedder)
             .order_by(edit_vectors.c.edit_id)
             .limit(chunk)
         )
@@ -106,14 +111,10 @@ def active_chunks(engine: sa.Engine, embedder: str, chunk: int = CHUNK) -> Itera
         if not rows:
             return
         ids = np.fromiter((r.edit_id for r in rows), dtype=np.int64, count=len(rows))
-        yield ids, np.stack([_vector(r.vector) for r in rows])
+        keep = np.isin(ids, wanted, assume_unique=True)
+        if keep.any():
+            yield ids[keep], np.stack([_vector(r.vector) for r, k in zip(rows, keep) if k])
         after = int(ids[-1])
-
-
-def _active(query, embedder: str):
-    return query.join(edits, edits.c.id == edit_vectors.c.edit_id).where(
-        edits.c.status == "active", edit_vectors.c.embedder == embedder
-    )
 
 
 def _bytes(vector: np.ndarray) -> bytes:

@@ -156,6 +156,7 @@ def m006_edit_vectors(conn: sa.Connection) -> None:
         sa.Column("edit_id", sa.Integer, sa.ForeignKey("edits.id"), primary_key=True, autoincrement=False),
         sa.Column("embedder", sa.String(200), nullable=False),
         sa.Column("vector", sa.LargeBinary, nullable=False),
+        sa.Index("ix_edit_vectors_embedder", "embedder", "edit_id"),  # which edits have rows: no vector read
     )
     md.tables["edit_vectors"].create(conn)
 

@@ -75,6 +75,7 @@ edit_vectors = sa.Table(
     sa.Column("edit_id", sa.Integer, sa.ForeignKey("edits.id"), primary_key=True, autoincrement=False),
     sa.Column("embedder", sa.String(200), nullable=False),
     sa.Column("vector", sa.LargeBinary, nullable=False),
+    sa.Index("ix_edit_vectors_embedder", "embedder", "edit_id"),
 )
 
 settings = sa.Table(

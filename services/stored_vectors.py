@@ -48,26 +48,26 @@ class StoredVectors:
     def fill(self) -> dict[int, np.ndarray]:
         """Embed and store every active edit without a row by this embedder; returns those the log refused to keep
         (by id), which the caller indexes from memory."""
-        unkept: dict[int, np.ndarray] = {}
-        after = 0
-        while batch := edit_vectors.unembedded(self.repository.engine, self.identity, after, FILL_CHUNK):
+        engine, unkept = self.repository.engine, {}
+        missing = np.setdiff1d(edit_vectors.active_ids(engine), edit_vectors.kept_ids(engine, self.identity))
+        for start in range(0, len(missing), FILL_CHUNK):
+            batch = edit_vectors.prompts(engine, missing[start : start + FILL_CHUNK].tolist())
             computed = self.compute([prompt for _, prompt in batch])
             pairs = [(edit_id, computed[prompt]) for edit_id, prompt in batch]
             try:
-                with write_transaction(self.repository.engine) as conn:
+                with write_transaction(engine) as conn:
                     edit_vectors.store(conn, self.identity, pairs)
             except EditorError as exc:
                 log.warning("embeddings not stored in the log (%s); the next start computes them again", exc)
                 unkept |= dict(pairs)
-            after = batch[-1][0]
         return unkept
 
     def load_into(self, memory: EditMemory) -> None:
         """Fill `memory` with the active edits' stored vectors: its training sample read first (rows spread over
         the ids), then every vector streamed in id order, a bounded chunk at a time."""
         engine = self.repository.engine
-        ids = edit_vectors.active_ids(engine, self.identity)
+        ids = np.intersect1d(edit_vectors.active_ids(engine), edit_vectors.kept_ids(engine, self.identity))
         wanted = ids[memory.sample_rows(len(ids))].tolist()
         kept = edit_vectors.stored(engine, self.identity, wanted)
         sample = np.stack([kept[i] for i in wanted if i in kept]) if kept else np.zeros((0, self.dim), np.float32)
-        memory.load(len(ids), sample, edit_vectors.active_chunks(engine, self.identity))
+        memory.load(len(ids), sample, edit_vectors.chunks(engine, self.identity, ids))

@@ -1,11 +1,13 @@
-"""The evidence for fast routing's similarity cut-off (core.router.SimilarityCutoff), from dev data.
+"""The evidence for fast routing's similarity cut-offs (core.router.SimilarityCutoff), from dev data.
 
-For each dev file: all its edits in one memory (the eval's "at scale" setting), every probe (edit prompt,
-paraphrases, unrelated prompts) embedded and searched for its top-k, and every (edit, probe) pair scored
-by the cross-encoder. A cut-off is safe when no pair below it scores at or above the routing thresholds
-it applies to; it pays off by the share of pairs below it (the cross-encoder work it saves).
+For each dev file: all its edits in one memory (the eval's "at scale" setting; optionally filled with more
+edits up to a memory size, e.g. 10,000), every probe (edit prompt, paraphrases, unrelated prompts) embedded
+and searched for its top-k, and every (edit, probe) pair scored by the cross-encoder. A cut-off is safe when
+no pair beyond it scores at or above the routing thresholds it applies to; it pays off by the share of pairs
+beyond it (the cross-encoder work it saves). Two cut-offs: an absolute one (cosine below `cutoff`) and a
+relative one (cosine more than `gap` below the probe's most similar candidate, which is never skipped).
 
-Invariant: reads only; scores every pair with the classifier given (the torch path, fast=False).
+Invariant: reads only; scores every pair with the classifier given.
 """
 
 from __future__ import annotations
@@ -20,30 +22,34 @@ from core.datasets import EditCase
 
 @dataclass(frozen=True)
 class Pair:
-    """One retrieved (edit, probe) pair: its cosine similarity, cross-encoder score and whether in scope."""
+    """One retrieved (edit, probe) pair: its cosine similarity, cross-encoder score, whether in scope, the
+    probe it belongs to and how far its cosine lies below that probe's most similar candidate (`gap`)."""
 
     similarity: float
     score: float
     in_scope: bool
+    probe: int = 0
+    gap: float = 0.0
 
 
-def scored_pairs(embedder, classifier, cases: Sequence[EditCase], k: int) -> list[Pair]:
-    """The top-k pairs of every probe of `cases`, with all the cases' edits in memory at once."""
+def scored_pairs(embedder, classifier, cases: Sequence[EditCase], k: int, fill: Sequence[str] = ()) -> list[Pair]:
+    """The top-k pairs of every probe of `cases`, with all the cases' edits (then the `fill` prompts, edits
+    that no probe is about) in memory at once."""
     import faiss
 
-    prompts = [c.edit.prompt for c in cases]
+    prompts = [c.edit.prompt for c in cases] + list(fill)
     probes = [(p, i, kind) for i, c in enumerate(cases) for p, kind in _probes(c)]
     index = faiss.IndexFlatIP(embedder.dim)
     index.add(embedder.encode(prompts))
     sims, ids = index.search(embedder.encode([p for p, _, _ in probes]), min(k, len(prompts)))
     edits, queries, meta = [], [], []
-    for (query, own, kind), row_s, row_i in zip(probes, sims, ids):
+    for n, ((query, own, kind), row_s, row_i) in enumerate(zip(probes, sims, ids)):
         for s, j in zip(row_s, row_i):
             edits.append(prompts[j])
             queries.append(query)
-            meta.append((float(s), bool(kind != "unrelated" and j == own)))
+            meta.append((float(s), bool(kind != "unrelated" and j == own), n, float(row_s[0] - s)))
     scores = classifier.score_pairs(edits, queries)
-    return [Pair(s, float(score), inside) for (s, inside), score in zip(meta, scores)]
+    return [Pair(s, float(score), inside, n, gap) for (s, inside, n, gap), score in zip(meta, scores)]
 
 
 def _probes(case: EditCase):
@@ -52,14 +58,15 @@ def _probes(case: EditCase):
     yield from ((p, "unrelated") for p in case.unrelated)
 
 
-def summary(pairs: Sequence[Pair], cutoff: float, threshold: float) -> dict:
-    """What the dev pairs say of `cutoff` at routing threshold `threshold`."""
+def summary(pairs: Sequence[Pair], cutoff: float, threshold: float, gap: float | None = None) -> dict:
+    """What the dev pairs say of `cutoff` (and `gap`) at routing threshold `threshold`."""
     sims = np.array([p.similarity for p in pairs])
     scores = np.array([p.score for p in pairs])
-    inside = np.array([p.in_scope for p in pairs])
+    inside = np.array([p.in_scope for p in pairs], dtype=bool)
+    gaps = np.array([p.gap for p in pairs])
     below = sims < cutoff
     passing = scores >= threshold
-    return {
+    out = {
         "pairs": len(pairs),
         "in_scope_pairs": int(inside.sum()),
         "lowest_similarity_in_scope": float(sims[inside].min()) if inside.any() else None,
@@ -69,3 +76,30 @@ def summary(pairs: Sequence[Pair], cutoff: float, threshold: float) -> dict:
         "cutoff": cutoff,
         "threshold": threshold,
     }
+    if gap is None:
+        return out
+    beyond = gaps > gap
+    skipped = below | beyond
+    return out | {
+        "gap": gap,
+        "largest_gap_in_scope": float(gaps[inside].max()) if inside.any() else None,
+        "largest_gap_scoring_at_threshold": float(gaps[passing].max()) if passing.any() else None,
+        "highest_score_beyond_gap": float(scores[beyond].max()) if beyond.any() else None,
+        "share_skipped": float(skipped.mean()) if len(pairs) else None,
+        "pairs_scored_per_probe": float((~skipped).sum() / len({p.probe for p in pairs})) if len(pairs) else None,
+        "decisions_changed": decisions_changed(pairs, skipped, threshold),
+    }
+
+
+def decisions_changed(pairs: Sequence[Pair], skipped: np.ndarray, threshold: float) -> int:
+    """Probes whose chosen pair at `threshold` differs when the `skipped` pairs score 0.0 (as the router
+    shows them) instead of their own score. Ties keep the first (most similar) pair, as the router does."""
+    rows: dict[int, list[tuple[float, float]]] = {}
+    for pair, skip in zip(pairs, skipped):
+        rows.setdefault(pair.probe, []).append((pair.score, 0.0 if skip else pair.score))
+    return sum(_chosen([a for a, _ in r], threshold) != _chosen([b for _, b in r], threshold) for r in rows.values())
+
+
+def _chosen(scores: list[float], threshold: float) -> int | None:
+    best = int(np.argmax(scores))
+    return best if scores[best] >= threshold else None

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from core.benchmarks.cutoff import Pair, decisions_changed, summary
+from core.benchmarks.cutoff import Pair, summary
 from core.memory import FaissEditMemory
 from core.router import ScopeRouter, SimilarityCutoff
 from core.scope import EmbeddingScopeClassifier
@@ -84,22 +83,18 @@ def test_summary_reports_the_margins_and_the_decisions_a_gap_would_change():
     pairs = _pairs(
         [
             [(0.9, 0.95, True), (0.7, 0.002, False), (0.5, 0.0, False)],  # a paraphrase; its edit on top
-            [(0.6, 0.001, False), (0.58, 0.03, False), (0.3, 0.2, False)],  # a pair 0.3 below the top scores 0.2
+            [(0.6, 0.001, False), (0.58, 0.03, False), (0.3, 0.2, False)],  # a pair 0.3 below the top wins
+            [(0.8, 0.99, True), (0.4, 0.97, False)],  # a far pair scores high, yet below the top's score
         ]
     )
-    safe = summary(pairs, 0.2, 0.01, gap=0.35)
-    assert safe["decisions_changed"] == 0 and safe["highest_score_beyond_gap"] == pytest.approx(0.0)
-    assert safe["largest_gap_in_scope"] == pytest.approx(0.0)
-    assert safe["largest_gap_scoring_at_threshold"] == pytest.approx(0.3)
-    assert safe["pairs_scored_per_probe"] == pytest.approx(2.5)  # (0.5, 0.0) is 0.4 below its top: skipped
-    unsafe = summary(pairs, 0.2, 0.01, gap=0.1)
-    assert unsafe["decisions_changed"] == 1 and unsafe["highest_score_beyond_gap"] == pytest.approx(0.2)
-    assert unsafe["pairs_scored_per_probe"] == pytest.approx(1.5)
+    wide = summary(pairs, 0.2, 0.01, gap=0.35)
+    assert wide["decisions_changed"] == 0 and wide["largest_gap_of_winner"] == pytest.approx(0.3)
+    assert wide["largest_gap_in_scope"] == pytest.approx(0.0)
+    assert wide["probes_with_skipped_pair_at_threshold"] == 1  # the 0.97 pair, 0.4 below its top
+    assert wide["smallest_margin_over_skipped"] == pytest.approx(0.02)
+    assert wide["pairs_scored_per_probe"] == pytest.approx(6 / 3)  # (0.5, 0.0) and (0.4, 0.97) skipped
+    narrow = summary(pairs, 0.2, 0.01, gap=0.1)
+    assert narrow["decisions_changed"] == 1 and narrow["probes_with_skipped_pair_at_threshold"] == 2
+    assert narrow["smallest_margin_over_skipped"] == pytest.approx(0.03 - 0.2)
+    assert narrow["pairs_scored_per_probe"] == pytest.approx(4 / 3)
     assert "gap" not in summary(pairs, 0.2, 0.01)  # without a gap: the absolute cut-off's figures only
-
-
-def test_decisions_changed_counts_a_probe_whose_winner_was_skipped():
-    pairs = _pairs([[(0.9, 0.5, False), (0.5, 0.6, True)], [(0.9, 0.5, True), (0.5, 0.005, False)]])
-    assert decisions_changed(pairs, np.array([False, True, False, True]), 0.04) == 1
-    assert decisions_changed(pairs, np.array([False, True, False, True]), 0.55) == 1  # the winner alone passed
-    assert decisions_changed(pairs, np.array([False, False, False, True]), 0.04) == 0

@@ -76,30 +76,38 @@ def summary(pairs: Sequence[Pair], cutoff: float, threshold: float, gap: float |
         "cutoff": cutoff,
         "threshold": threshold,
     }
-    if gap is None:
-        return out
-    beyond = gaps > gap
-    skipped = below | beyond
-    return out | {
-        "gap": gap,
-        "largest_gap_in_scope": float(gaps[inside].max()) if inside.any() else None,
-        "largest_gap_scoring_at_threshold": float(gaps[passing].max()) if passing.any() else None,
-        "highest_score_beyond_gap": float(scores[beyond].max()) if beyond.any() else None,
-        "share_skipped": float(skipped.mean()) if len(pairs) else None,
-        "pairs_scored_per_probe": float((~skipped).sum() / len({p.probe for p in pairs})) if len(pairs) else None,
-        "decisions_changed": decisions_changed(pairs, skipped, threshold),
-    }
+    return out if gap is None else out | gap_summary(pairs, below | (gaps > gap), threshold) | {"gap": gap}
 
 
-def decisions_changed(pairs: Sequence[Pair], skipped: np.ndarray, threshold: float) -> int:
-    """Probes whose chosen pair at `threshold` differs when the `skipped` pairs score 0.0 (as the router
-    shows them) instead of their own score. Ties keep the first (most similar) pair, as the router does."""
-    rows: dict[int, list[tuple[float, float]]] = {}
+def gap_summary(pairs: Sequence[Pair], skipped: np.ndarray, threshold: float) -> dict:
+    """What the relative cut-off does on the dev pairs, given which pairs the cut-offs skip:
+    - largest_gap_of_winner: how far below its probe's most similar candidate the pair chosen by full scoring
+      (score at the threshold) ever lay: the margin a gap must keep;
+    - probes_with_skipped_pair_at_threshold / smallest_margin_over_skipped: probes where a skipped pair scored
+      at the threshold anyway, and by how little the best scored pair outscored it there (a decision changes
+      when the margin would be negative);
+    - decisions_changed, share_skipped, pairs_scored_per_probe."""
+    gaps = np.array([p.gap for p in pairs])
+    inside = np.array([p.in_scope for p in pairs], dtype=bool)
+    passing = np.array([p.score >= threshold for p in pairs])
+    rows: dict[int, list[tuple[Pair, bool]]] = {}
     for pair, skip in zip(pairs, skipped):
-        rows.setdefault(pair.probe, []).append((pair.score, 0.0 if skip else pair.score))
-    return sum(_chosen([a for a, _ in r], threshold) != _chosen([b for _, b in r], threshold) for r in rows.values())
-
-
-def _chosen(scores: list[float], threshold: float) -> int | None:
-    best = int(np.argmax(scores))
-    return best if scores[best] >= threshold else None
+        rows.setdefault(pair.probe, []).append((pair, bool(skip)))
+    winners = [max(r, key=lambda ps: ps[0].score)[0] for r in rows.values()]  # ties: the first, most similar
+    winner_gaps = [w.gap for w in winners if w.score >= threshold]
+    margins = []
+    for row in rows.values():
+        lost = max((p.score for p, skip in row if skip), default=-1.0)
+        kept = max((p.score for p, skip in row if not skip), default=0.0)
+        if lost >= threshold:
+            margins.append(kept - lost)
+    return {
+        "largest_gap_in_scope": float(gaps[inside].max()) if inside.any() else None,
+        "largest_gap_of_winner": max(winner_gaps) if winner_gaps else None,
+        "largest_gap_scoring_at_threshold": float(gaps[passing].max()) if passing.any() else None,
+        "probes_with_skipped_pair_at_threshold": len(margins),
+        "smallest_margin_over_skipped": min(margins) if margins else None,
+        "decisions_changed": sum(m < 0 for m in margins),
+        "share_skipped": float(skipped.mean()) if len(pairs) else None,
+        "pairs_scored_per_probe": float((~skipped).sum() / len(rows)) if rows else None,
+    }

@@ -49,7 +49,7 @@ def measure_routing(
             decisions, timing = router.route([query], editor.threshold)
             times[name]["total"].append((time.perf_counter() - t0) * 1e3)
             times[name]["cpu"].append((time.process_time() - c0) * 1e3)
-            times[name]["pairs"].append(scored_pairs(router, decisions[0], editor.threshold))
+            times[name]["pairs"].append(pairs_scored(router, decisions[0], editor.threshold))
             for step, ms in zip(STEPS, (timing.embed_ms, timing.retrieve_ms, timing.score_ms)):
                 times[name][step].append(ms)
             chosen[name].append(decisions[0].chosen.edit.id if decisions[0].chosen else None)
@@ -74,7 +74,7 @@ def measure_routing(
     return out
 
 
-def scored_pairs(router: Router, decision, threshold: float) -> int:
+def pairs_scored(router: Router, decision, threshold: float) -> int:
     """How many of the decision's candidates the scope classifier scored (the rest the cut-offs skipped)."""
     skip = getattr(router, "skip", None)
     return len(skip.scored(decision.candidates, threshold) if skip else decision.candidates)

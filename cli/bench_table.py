@@ -54,9 +54,11 @@ def _routing(r: dict | None) -> list[str]:
 def _route_line(name: str, r: dict) -> str:
     s = r["steps_p50_ms"]
     ratio = "-" if r["ratio_p50"] is None else f"{r['ratio_p50']:.3f}"
+    pairs = r.get("pairs_scored_mean")
+    extra = f"; CPU p50 {_ms(r.get('cpu_p50_ms'))} ms, pairs scored {pairs:.2f}/query" if pairs is not None else ""
     return (
         f"  {name}: route p50 {_ms(r['route']['p50_ms'])} ms (embed {_ms(s['embed'])}, search {_ms(s['search'])}, "
-        f"score {_ms(s['score'])}), p95 {_ms(r['route']['p95_ms'])} ms; / base answer (p50) = {ratio}"
+        f"score {_ms(s['score'])}), p95 {_ms(r['route']['p95_ms'])} ms; / base answer (p50) = {ratio}{extra}"
     )
 
 

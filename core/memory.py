@@ -21,6 +21,7 @@ Thread-safe: every method takes the memory's lock.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
@@ -150,7 +151,7 @@ class FaissEditMemory:
             self._plan = index_rule.plan_for(count, self.flat_limit)
             self._index = index_rule.empty(self._plan, self.dim, sample)
             kept = []
-            for ids, vectors in chunks:
+            for ids, vectors in _read_ahead(chunks):  # the next chunk is read while faiss adds this one
                 self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
                 kept.append(ids.astype(np.int64))
             self._ids = np.unique(np.concatenate(kept)) if kept else self._ids
@@ -232,6 +233,40 @@ class FaissEditMemory:
 
 
 SMALL_BATCH = 16  # query rows below which one thread beats OpenMP's hand-off cost
+
+
+def _read_ahead(chunks: Iterator, depth: int = 2) -> Iterator:
+    """The items of `chunks`, produced by a thread up to `depth` ahead (faiss releases the GIL while it adds), in
+    order; an exception raised by `chunks` is raised here; a consumer that stops early stops the thread."""
+    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    end, stop = object(), threading.Event()
+
+    def hand(item) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for item in chunks:
+                if not hand(item):
+                    return
+            hand(end)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            hand(exc)
+
+    threading.Thread(target=produce, daemon=True, name="memory-read-ahead").start()
+    try:
+        while (item := ahead.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _search_few_threads(index, vectors: np.ndarray, k: int):

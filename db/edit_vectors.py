@@ -113,7 +113,8 @@ def chunks(
         ids = np.fromiter((r.edit_id for r in rows), dtype=np.int64, count=len(rows))
         keep = np.isin(ids, wanted, assume_unique=True)
         if keep.any():
-            yield ids[keep], np.stack([_vector(r.vector) for r, k in zip(rows, keep) if k])
+            data = b"".join(r.vector for r, k in zip(rows, keep) if k)
+            yield ids[keep], np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(int(keep.sum()), -1)
         after = int(ids[-1])
 
 

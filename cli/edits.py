@@ -13,7 +13,7 @@ from functools import partial
 from cli import Command, backup
 from cli.context import open_log, open_repository, open_services
 from core.config import SeracConfig
-from core.datasets import FORMATS, located, read_edit_file
+from core.datasets import FORMATS, EditRecords, located
 from core.errors import InvalidInput
 from core.progress import terminal_progress
 from core.types import EditDraft
@@ -78,7 +78,8 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 def _import(args: argparse.Namespace, config: SeracConfig) -> int:
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise InvalidInput("--batch-size and --limit must be positive")
-    checked = validate(read_edit_file(args.file, args.format, args.limit), open_repository(config))
+    records = EditRecords.open(args.file, args.format, args.limit)  # streamed: one record at a time
+    checked = validate(records, open_repository(config), records.unit)
     if checked.rejected and not args.skip_invalid:  # before any model loads for the conflict check
         raise _refused(args.file, RejectedRecords(checked.rejected, checked.total, checked.unit))
     try:

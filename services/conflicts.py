@@ -118,7 +118,7 @@ def contradicting_drafts(drafts: Sequence[EditDraft]) -> dict[int, tuple[int, ..
     that have any): one dict over all drafts, so a 100,000-record import file costs one pass."""
     by_prompt: dict[str, list[int]] = {}
     for m, draft in enumerate(drafts):
-        by_prompt.setdefault(_key(draft.prompt), []).append(m)
+        by_prompt.setdefault(prompt_key(draft.prompt), []).append(m)
     out = {}
     for group in by_prompt.values():
         if len(group) < 2:
@@ -180,14 +180,15 @@ def _clashes(draft: EditDraft, decision: RoutingDecision) -> list[Clash]:
     prompt first, at cosine 1), then those whose scope covers it."""
     clashes = []
     for c in decision.candidates:
-        if _key(c.edit.prompt) == _key(draft.prompt):
+        if prompt_key(c.edit.prompt) == prompt_key(draft.prompt):
             clashes.append(Clash(c.edit, "same prompt", c.score))
         elif c.score >= decision.threshold:
             clashes.append(Clash(c.edit, "in scope", c.score))
     return clashes
 
 
-def _key(prompt: str) -> str:
+def prompt_key(prompt: str) -> str:
+    """The form two prompts are compared in: 'the same prompt' means the same key."""
     return normalize_answer(prompt)
 
 

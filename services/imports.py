@@ -1,18 +1,19 @@
-"""Importing an edit file, the same way from the CLI and the UI: read, validate every record once, check
-conflicts batch by batch, then save in batches; each record's paraphrases and unrelated prompts are kept as
-the edit's probe prompts.
+"""Importing an edit file, the same way from the CLI and the UI: validate every record, check conflicts, then
+save in batches; each record's paraphrases and unrelated prompts are kept as the edit's probe prompts.
 
 Conflicts follow the one rule (services.conflicts), checked for every record before anything is written:
 a record whose prompt is an active edit's prompt or falls in its scope is rejected with the reason
 (`on_conflict="refuse"`, the default) or settled as `on_conflict` says (replace, retire, keep: each such
 record in its own transaction, after the conflict-free ones); two records of the file with the same prompt
-and different targets are always rejected (found by one dict over the whole file).
+and different targets are always rejected.
 
-Scale (a 100,000-record CounterFact file, `app.py bench --import-edits`): each record is validated once
-(`validate`, which the CLI runs before any model loads and hands on), its probe rows made once; the check
-against active edits routes one batch of CHECK_BATCH records at a time (one routing pass per batch), and
-only the batch's decisions are held, never the whole file's; both phases move a progress bar (records done
-of all, so a terminal shows the rate and the time left).
+Scale (a 100,000-record CounterFact file: `app.py bench --import-edits`): the records stream. The file's
+records are read three times, one at a time (core.datasets.EditRecords, or a ReadResult's list): to validate
+them (once per import: the CLI validates before any model loads and hands the result on), to check them
+against the active edits (one routing pass per CHECK_BATCH records, only that batch's decisions held), and to
+write them in batches. What is kept across the file is small per record: a hash of each prompt (two records
+with one hash are then compared by their prompts, so same-prompt contradictions are found exactly), and the
+numbers of the rejected records. The check and the writes move a progress bar each (records done of all).
 
 Invariants:
 - all-or-nothing unless `skip_invalid`: one rejected record writes nothing;
@@ -23,7 +24,9 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
 
 from core.datasets import EditCase, ReadResult
 from core.errors import InvalidInput
@@ -31,10 +34,11 @@ from core.progress import NoProgress, ProgressFactory
 from core.types import EditDraft
 from db.probe_prompts import clean_probe
 from db.repository import EditRepository
-from services.conflicts import RESOLUTIONS, Conflicts, contradicting_drafts, find_conflicts, settle
+from services.conflicts import RESOLUTIONS, contradicting_drafts, find_conflicts, prompt_key, settle
 
 IMPORT_BATCH = 500  # edits per write transaction (the CLI's --batch-size)
 CHECK_BATCH = 128  # records per routing pass of the conflict check (a progress step with models: seconds)
+Records = Iterable[tuple[int, EditCase | str]]  # (number, record or why it cannot be read); iterable again
 ProbeRows = tuple[tuple[str, str], ...]  # (prompt, expect) of one record: paraphrases 'in', unrelated 'out'
 
 
@@ -49,15 +53,26 @@ class ImportRecord:
 
 @dataclass(frozen=True)
 class Validated:
-    """A read file after validation: the valid records in file order and (number, problem) per rejected one."""
+    """A file whose records were validated: (number, problem) per rejected one, how many are valid, and the
+    records of the file that contradict each other (number -> the others' numbers)."""
 
-    records: list[ImportRecord]
+    source: Records = field(repr=False)
+    repository: EditRepository = field(repr=False)
     rejected: list[tuple[int, str]]
+    valid: int
+    in_file: dict[int, tuple[int, ...]]
     unit: str = "line"  # what the numbers count: "line" or "record" (core.datasets.ReadResult)
 
     @property
     def total(self) -> int:
-        return len(self.records) + len(self.rejected)
+        return self.valid + len(self.rejected)
+
+    def records(self) -> Iterator[ImportRecord]:
+        """The valid records in file order, read again and cleaned (the checks passed once: they pass again)."""
+        invalid = {number for number, _ in self.rejected}
+        for number, case in self.source:
+            if number not in invalid and not isinstance(case, str):
+                yield _clean_record(number, case, self.repository)
 
 
 @dataclass(frozen=True)
@@ -69,15 +84,34 @@ class ImportResult:
     unit: str = "line"  # what the numbers in `rejected` count: "line" or "record" (core.datasets.ReadResult)
 
 
-def validate(read: ReadResult, repository: EditRepository) -> Validated:
-    """Every record's edit and probe prompts checked and cleaned, once (the repository's rules)."""
-    records, rejected = [], list(read.errors)
-    for number, case in read.cases:
+def validate(source: Records, repository: EditRepository, unit: str = "line") -> Validated:
+    """Every record's edit and probe prompts checked (the repository's rules), one record at a time."""
+    rejected, first_of, valid = [], {}, 0
+    twins: set[int] = set()  # records whose prompt hashes like another's
+    for number, case in source:
         try:
-            records.append(_clean_record(number, case, repository))
+            if isinstance(case, str):
+                raise InvalidInput(case)
+            record = _clean_record(number, case, repository)
         except InvalidInput as exc:
             rejected.append((number, str(exc)))
-    return Validated(records, sorted(rejected), read.unit)
+            continue
+        valid += 1
+        first = first_of.setdefault(hash(prompt_key(record.edit.prompt)), number)
+        if first != number:
+            twins.update((first, number))
+    checked = Validated(source, repository, sorted(rejected), valid, {}, unit)
+    return Validated(source, repository, checked.rejected, valid, _contradictions(checked, twins), unit)
+
+
+def _contradictions(checked: Validated, twins: set[int]) -> dict[int, tuple[int, ...]]:
+    """Number -> numbers of the other records with the same prompt and a different target, compared exactly
+    among the records whose prompts' hashes met (services.conflicts.contradicting_drafts)."""
+    if not twins:
+        return {}
+    records = [r for r in checked.records() if r.number in twins]
+    found = contradicting_drafts([r.edit for r in records])
+    return {records[n].number: tuple(records[m].number for m in others) for n, others in found.items()}
 
 
 def _clean_record(number: int, case: EditCase, repository: EditRepository) -> ImportRecord:
@@ -101,9 +135,9 @@ def import_read(
     on_conflict: str = "refuse",
 ) -> ImportResult:
     """Validate what `read` holds and save it (import_validated)."""
-    return import_validated(
-        log, validate(read, log.repository), actor, reason, skip_invalid, batch, progress, on_conflict
-    )
+    source = sorted([*read.cases, *read.errors], key=lambda item: item[0])
+    checked = validate(source, log.repository, read.unit)
+    return import_validated(log, checked, actor, reason, skip_invalid, batch, progress, on_conflict)
 
 
 def import_validated(
@@ -124,23 +158,51 @@ def import_validated(
     if on_conflict not in RESOLUTIONS:
         raise InvalidInput(f"on_conflict must be one of {', '.join(RESOLUTIONS)}, got {on_conflict!r}")
     rejected = list(checked.rejected)
-    clean, unsettled = _split_conflicts(log, checked, on_conflict, rejected, progress)
+    held, unsettled = _check(log, checked, on_conflict, rejected, progress)
+    clean = checked.valid - len(held)
     rejected.sort()
     if rejected and not (skip_invalid and (clean or unsettled)):
         raise RejectedRecords(rejected, checked.total, checked.unit)
     if not clean and not unsettled:
         raise InvalidInput("the file holds no records")
-    imported, probes = _write(log, clean, unsettled, actor, reason, batch, progress, on_conflict)
+    records = (r for r in checked.records() if r.number not in held)
+    imported, probes = _write(log, records, clean, unsettled, actor, reason, batch, progress, on_conflict)
     return ImportResult(imported, probes, rejected, checked.total, checked.unit)
 
 
-def _write(log, clean, unsettled, actor, reason, batch, progress, on_conflict) -> tuple[int, int]:
-    """The conflict-free records in transactions of `batch`, then each settled one alone: (edits, probes)."""
-    imported = probes = 0
-    bar = progress(total=len(clean) + len(unsettled), desc="importing")
+def _check(log, checked: Validated, on_conflict: str, rejected: list, progress: ProgressFactory):
+    """(numbers of the records not to write in batches, (record, conflicts) to settle one by one); conflicting
+    records that are not settled are appended to `rejected` with their number and the reason. Against the
+    active edits, one routing pass per CHECK_BATCH records; against the rest of the file, `checked.in_file`."""
+    held: set[int] = set()
+    unsettled = []
+    bar = progress(total=checked.valid, desc="checking conflicts")
     try:
-        for start in range(0, len(clean), batch):
-            chunk = clean[start : start + batch]
+        for chunk in _batches(checked.records(), CHECK_BATCH):
+            for record, conflicts in zip(chunk, find_conflicts(log, [r.edit for r in chunk])):
+                twins = checked.in_file.get(record.number)
+                if twins:
+                    others = ", ".join(str(n) for n in twins)
+                    rejected.append((record.number, f"contradicts {checked.unit}(s) {others} of this file"))
+                elif not conflicts.any:
+                    continue
+                elif on_conflict == "refuse":
+                    rejected.append((record.number, f"this edit {conflicts.summary()}"))
+                else:
+                    unsettled.append((record, conflicts))
+                held.add(record.number)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    return held, unsettled
+
+
+def _write(log, records, clean, unsettled, actor, reason, batch, progress, on_conflict) -> tuple[int, int]:
+    """The `clean` conflict-free records in transactions of `batch`, then each settled one alone: (edits, probes)."""
+    imported = probes = 0
+    bar = progress(total=clean + len(unsettled), desc="importing")
+    try:
+        for chunk in _batches(records, batch):
             added = log.add_edits(
                 [r.edit for r in chunk], actor, action="import", reason=reason, probes=[r.probes for r in chunk]
             )
@@ -157,38 +219,10 @@ def _write(log, clean, unsettled, actor, reason, batch, progress, on_conflict) -
     return imported, probes
 
 
-def _split_conflicts(log, checked: Validated, on_conflict: str, rejected: list, progress: ProgressFactory):
-    """(conflict-free records, (record, conflicts) to settle); conflicting records that are not settled are
-    appended to `rejected` with their number (a line or record of the file) and the reason. Checked against
-    the active edits CHECK_BATCH records per routing pass; against the rest of the file by one dict."""
-    records = checked.records
-    in_file = contradicting_drafts([r.edit for r in records])
-    clean, unsettled = [], []
-    bar = progress(total=len(records), desc="checking conflicts")
-    try:
-        for start in range(0, len(records), CHECK_BATCH):
-            chunk = records[start : start + CHECK_BATCH]
-            for n, (record, found) in enumerate(zip(chunk, find_conflicts(log, [r.edit for r in chunk])), start):
-                conflicts = replace(found, in_batch=in_file.get(n, ()))
-                _sort(record, conflicts, on_conflict, checked, clean, unsettled, rejected)
-            bar.update(len(chunk))
-    finally:
-        bar.close()
-    return clean, unsettled
-
-
-def _sort(record: ImportRecord, conflicts: Conflicts, on_conflict: str, checked: Validated, *out: list) -> None:
-    """Put the record in clean, unsettled or rejected (`out`, in that order) by its conflicts."""
-    clean, unsettled, rejected = out
-    if not conflicts.any:
-        clean.append(record)
-    elif conflicts.in_batch:
-        others = ", ".join(str(checked.records[p].number) for p in conflicts.in_batch)
-        rejected.append((record.number, f"contradicts {checked.unit}(s) {others} of this file"))
-    elif on_conflict == "refuse":
-        rejected.append((record.number, f"this edit {conflicts.summary()}"))
-    else:
-        unsettled.append((record, conflicts))
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 class RejectedRecords(InvalidInput):

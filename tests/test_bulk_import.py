@@ -125,7 +125,8 @@ def test_bench_import_phase_runs_the_real_command_and_reports_its_own_peak_rss()
     result = measure_import(VAL, 500, seed=1)
     assert result["n"] == result["imported"] == 500
     assert result["edits_per_s"] == round(500 / result["seconds"], 1)
-    # the child's own peak: a Python with SQLAlchemy loaded is tens of MiB; the bench's models are not in it
-    assert 20 * 2**20 < result["peak_rss_bytes"] < 1024 * 2**20
+    # the import's own peak: a Python with SQLAlchemy loaded is tens of MiB, 500 records add little; a peak
+    # counted from this (pytest) process's size at fork would be larger
+    assert 20 * 2**20 < result["peak_rss_bytes"] < 200 * 2**20
     lines = describe(result)
     assert "edits/s" in lines[0] and "peak RSS" in lines[0] and lines[1] == f"  target: {TARGET}"

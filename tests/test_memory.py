@@ -92,14 +92,14 @@ def test_memory_switches_to_ivf_above_the_limit_and_back_below_it_with_hysteresi
     memory.add(edits[:200], vectors[:200])
     assert memory.index_kind == "flat"
     memory.add(edits[200:201], vectors[200:201])
-    assert memory.index_kind.startswith("ivf-sq8 nlist=")
+    assert memory.index_kind.startswith("ivf-fp16 nlist=")
     memory.remove([201])  # back to the limit: no flip-flop
     memory.add(edits[200:201], vectors[200:201])
-    assert memory.index_kind.startswith("ivf-sq8") and len(memory) == 201
+    assert memory.index_kind.startswith("ivf-fp16") and len(memory) == 201
     memory.remove(range(152, 202))  # 151 left: still above 200 * 0.75
-    assert memory.index_kind.startswith("ivf-sq8") and len(memory) == 151
+    assert memory.index_kind.startswith("ivf-fp16") and len(memory) == 151
     memory.remove([151])  # 150 = the shrink-back bound; one more goes back to flat
-    assert memory.index_kind.startswith("ivf-sq8")
+    assert memory.index_kind.startswith("ivf-fp16")
     memory.remove([150])
     assert memory.index_kind == "flat" and memory.ids() == list(range(1, 150))
     assert [row[0][0].id for row in memory.search(vectors[:149], k=1)] == list(range(1, 150))
@@ -110,7 +110,7 @@ def test_ivf_search_agrees_with_exact_search_on_clustered_data():
     vectors, edits = _clustered(rng, 3000, 32), _edits(3000)
     memory = FaissEditMemory(32, flat_limit=500)
     memory.add(edits, vectors)
-    assert memory.index_kind.startswith("ivf-sq8")
+    assert memory.index_kind.startswith("ivf-fp16")
     queries = vectors[rng.integers(0, 3000, 100)] + rng.normal(scale=0.05, size=(100, 32)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     by_id = {e.id: v for e, v in zip(edits, vectors)}
@@ -127,7 +127,7 @@ def test_removals_and_replacements_are_honoured_after_a_switch():
     memory = FaissEditMemory(16, flat_limit=100)
     memory.add(edits[:50], vectors[:50])
     memory.add(edits[50:], vectors[50:])  # crosses the limit inside one add: rebuilt as IVF
-    assert memory.index_kind.startswith("ivf-sq8")
+    assert memory.index_kind.startswith("ivf-fp16")
     gone = list(range(1, 601, 3))
     memory.remove(gone)
     hits = memory.search(vectors, k=5)
@@ -145,7 +145,7 @@ def test_ivf_is_retrained_as_the_memory_doubles_and_clear_returns_to_flat():
     memory.add(edits[:200], vectors[:200])
     small = memory.index_kind
     memory.add(edits[200:], vectors[200:])
-    assert memory.index_kind != small and memory.index_kind.startswith("ivf-sq8")
-    assert memory.index_bytes() > 2000 * 16  # one byte per dimension (ivf-sq8)
+    assert memory.index_kind != small and memory.index_kind.startswith("ivf-fp16")
+    assert memory.index_bytes() > 2000 * 16 * 2  # two bytes per dimension (ivf-fp16)
     memory.clear()
     assert memory.index_kind == "flat" and memory.search(vectors[:1], k=3) == [[]]

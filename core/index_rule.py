@@ -13,7 +13,8 @@ fresh process while building (its vectors are made block by block, never held wh
   ivf-fp16                0.932 / 1.9   0.952 / 2.7   0.985 / 6.7 ms              7.0 s    80 MB  324 MB
   ivf-sq8                 0.927 / 1.4   0.947 / 1.8   0.980 / 6.2 ms              4.3 s    41 MB  281 MB
   ivf-pq96 (96 B/vector)  nprobe 64, 96, 128: 0.849, 0.879, 0.887 (PQ's error caps it); 291 s to train
-  (fp16 and sq8 here coded the vectors themselves; by residual, as chosen, was within 0.005)
+  (fp16 and sq8 here coded the vectors themselves; sq8 by residual, as kept, was within 0.005;
+  the 1M fp16 row coded residuals: fp16 loses nothing either way, see "codes alone")
 
   1M edits, nlist 1000    recall@10 / p50 at nprobe 64, 96, 111                    build   index   peak
   ivf-fp16                0.959 / 23    0.985 / 34    0.985 / 36 ms     26+55 s  ~81 s  794 MB  1.33 GB
@@ -32,8 +33,9 @@ fresh process while building (its vectors are made block by block, never held wh
   peak while building. 8-bit codes (0.4 GB) cap recall@10 at 0.978 even scanning everything (the
   grown memory's near-duplicates differ by less than a step) and reached 0.958 at nprobe 96-128, a
   thin margin over the 0.95 target (0.949 with a wider range); at equal recall (fp16 at nprobe 64)
-  the two scan in about the same time. PQ caps lower and trains for minutes. Codes hold each vector's residual
-  from its cell centroid (faiss by_residual). A coordinate of a unit vector decodes within 2^-11.
+  the two scan in about the same time. PQ caps lower and trains for minutes. A coordinate decodes
+  within 2^-12, and the codes hold the vector itself (not its residual from the cell centroid), so
+  re-encoding a decoded vector in a retrained index gives the same codes.
 - nlist = sqrt(n) cells (k-means on MIN_IVF_SIZE evenly spread sample rows per cell,
   KMEANS_ITERATIONS rounds, spherical), nprobe = NPROBE_PER_SQRT_NLIST * sqrt(nlist), at most
   NPROBE_MAX: 63 of 316 cells at 100k (0.952), 96 of 1000 at 1M (0.985; 111 adds nothing). More
@@ -155,7 +157,8 @@ def _untrained_ivf(plan: IndexPlan, dim: int) -> faiss.IndexIVF:
         index = faiss.IndexIVFFlat(quantizer, dim, plan.nlist, ip)
     elif plan.kind in ("ivf-sq8", "ivf-fp16"):
         qtype = faiss.ScalarQuantizer.QT_8bit if plan.kind == "ivf-sq8" else faiss.ScalarQuantizer.QT_fp16
-        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, plan.nlist, qtype, ip, True)  # residual codes
+        by_residual = plan.kind == "ivf-sq8"  # finer 8-bit steps; fp16 codes the vector itself (see decode_bound)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, plan.nlist, qtype, ip, by_residual)
         index.sq.rangestat_arg = SQ_RANGE_MARGIN
     else:
         raise ValueError(f"unknown index kind {plan.kind!r}")
@@ -190,16 +193,17 @@ def reconstruct(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
 def decode_bound(index: faiss.Index) -> float:
     """The most a coordinate `reconstruct` returns can differ from the one added (unit vectors).
 
-    0 for exact kinds. ivf-fp16: half a unit in the last place of a value below 1 (2^-11; encoding a
-    decoded vector again gives the same codes, so re-plans through `reconstruct` lose nothing more).
-    ivf-sq8: half a step of 1/255 of the widest trained range, for coordinates inside the range (one
-    outside is clipped to it: 5 in 100,000 on MiniLM at 100k edits)."""
+    0 for exact kinds. ivf-fp16: half a unit in the last place of a coordinate below 1 (2^-12); the
+    codes hold the vector itself, so a decoded vector encodes to the same codes in any fp16 index and
+    re-plans through `reconstruct` lose nothing more. ivf-sq8 (residual codes): half a step of 1/255
+    of the widest trained range, for coordinates inside the range (one outside is clipped to it: 5 in
+    100,000 on MiniLM at 100k edits)."""
     ivf = faiss.try_extract_index_ivf(index)
     ivf = None if ivf is None else faiss.downcast_index(ivf)
     if not isinstance(ivf, faiss.IndexIVFScalarQuantizer):
         return 0.0
     if ivf.sq.qtype == faiss.ScalarQuantizer.QT_fp16:
-        return 2.0**-11
+        return 2.0**-12
     ranges = faiss.vector_to_array(ivf.sq.trained)[index.d :]  # [vmin (d), vdiff (d)]
     return float(ranges.max()) / 510 * (1 + 1e-4)  # + float32 rounding
 

@@ -38,10 +38,10 @@ fresh process while building (its vectors are made block by block, never held wh
   re-encoding a decoded vector in a retrained index gives the same codes.
 - nlist = sqrt(n) cells (k-means on MIN_IVF_SIZE evenly spread sample rows per cell,
   KMEANS_ITERATIONS rounds, spherical), nprobe = NPROBE_PER_SQRT_NLIST * sqrt(nlist), at most
-  NPROBE_MAX: 63 of 316 cells at 100k (0.952), 96 of 1000 at 1M (0.985; 111 adds nothing). More
-  cells (2000 at 1M) or an HNSW graph to assign vectors to cells cost 3-4x the build for no recall.
-  Assigning 1M vectors to 1000 cells is most of the build (add 55 s of 81 s under load 15; the
-  same arithmetic on a quiet box is about a third of that).
+  NPROBE_MAX: 72 of 316 cells at 100k (fp16: 0.952 at 63, 0.977 at 72, 0.980 at 80), 96 of 1000
+  at 1M (0.985; 111 adds nothing). More cells (2000 at 1M) or an HNSW graph to assign vectors to
+  cells cost 3-4x the build for no recall. Assigning 1M vectors to 1000 cells is most of the build
+  (add 55 s of 81 s under load 15; a quiet box was not available to time it).
 - IVF, not HNSW: IVF removes ids natively (HNSW cannot delete: it would need tombstones and
   periodic rebuilds), builds faster at 1M, and HNSW's recall collapsed at 1M on these vectors
   (efSearch 128: 0.70). Every IVF index keeps a hashtable from id to its place (faiss DirectMap), so
@@ -72,8 +72,8 @@ FLAT_LIMIT = 32_768  # active edits above which the memory switches to IVF
 SHRINK_BACK = 0.75  # back to flat below FLAT_LIMIT * SHRINK_BACK
 REBUILD_FACTOR = 2.0  # retrain IVF when the size moves this factor away from its training size
 NLIST_PER_SQRT = 1  # nlist = sqrt(n) cells
-NPROBE_PER_SQRT_NLIST = 3.5  # nprobe = 3.5 * sqrt(nlist) cells probed per query ...
-NPROBE_MAX = 96  # ... but no more than 96: recall@10 at 1M is 0.985 there, the same as at 111
+NPROBE_PER_SQRT_NLIST = 4.0  # nprobe = 4 * sqrt(nlist) cells probed per query ...
+NPROBE_MAX = 96  # ... but no more than 96: recall@10 at 1M is 0.985 there, the same as at 111 or 128
 APPROX_KIND = "ivf-fp16"  # the compressed kind above the flat limit (see the table)
 KMEANS_ITERATIONS = 10
 SEED = 1234
@@ -118,7 +118,7 @@ def next_plan(current: IndexPlan, n: int, flat_limit: int = FLAT_LIMIT) -> Index
 
 
 def ivf_plan(n: int, kind: str = APPROX_KIND, nlist: int | None = None) -> IndexPlan:
-    """IVF parameters for n vectors: sqrt(n) cells (at least 39 vectors each), 3.5 sqrt(nlist) probed."""
+    """IVF parameters for n vectors: sqrt(n) cells (at least 39 vectors each), 4 sqrt(nlist) probed (<= 96)."""
     if nlist is None:
         nlist = int(NLIST_PER_SQRT * math.sqrt(n))
     nlist = max(1, min(nlist, n // MIN_IVF_SIZE))

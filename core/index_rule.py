@@ -18,6 +18,8 @@ fresh process while building (its vectors are made block by block, never held wh
 
   1M edits, nlist 1000    recall@10 / p50 at nprobe 64, 96, 111                    build   index   peak
   ivf-fp16                0.959 / 23    0.985 / 34    0.985 / 36 ms     26+55 s  ~81 s  794 MB  1.33 GB
+   again, load 5.5        0.961 / 7.9   0.986 / 12.0 ms                   12+28 s   40 s  794 MB  1.33 GB
+   again, load 3.8        64, 72, 80: 0.961 / 12.7, 0.971 / 12.2, 0.981 / 12.4 ms; build 10+24 s = 34 s
   ivf-sq8                 0.925 / 18    0.958 / 24    0.959 / 29 ms     22+55 s  ~77 s  410 MB  0.80 GB
                           (nprobe 160: 0.966; with a 25% range margin instead of 5%: 0.949 at 96-128)
   ivf-sq8, nlist 2000     nprobe 128, 157, 192: 0.945, 0.954, 0.954; build 228 s
@@ -38,10 +40,11 @@ fresh process while building (its vectors are made block by block, never held wh
   re-encoding a decoded vector in a retrained index gives the same codes.
 - nlist = sqrt(n) cells (k-means on MIN_IVF_SIZE evenly spread sample rows per cell,
   KMEANS_ITERATIONS rounds, spherical), nprobe = NPROBE_PER_SQRT_NLIST * sqrt(nlist), at most
-  NPROBE_MAX: 72 of 316 cells at 100k (fp16: 0.952 at 63, 0.977 at 72, 0.980 at 80), 96 of 1000
-  at 1M (0.985; 111 adds nothing). More cells (2000 at 1M) or an HNSW graph to assign vectors to
+  NPROBE_MAX: 72 of 316 cells at 100k (fp16: 0.952 at 63, 0.977 at 72, 0.980 at 80), 80 of 1000
+  at 1M (0.981; 96 gives 0.985 and nothing more after it; on this busy box the p50 at nprobe 64-96
+  moved more with the other work than with nprobe). More cells (2000 at 1M) or an HNSW graph to assign vectors to
   cells cost 3-4x the build for no recall. Assigning 1M vectors to 1000 cells is most of the build
-  (add 55 s of 81 s under load 15; a quiet box was not available to time it).
+  (add 55 s of 81 s under load 15, 28 s of 40 s under load 5.5; no quiet box was available).
 - IVF, not HNSW: IVF removes ids natively (HNSW cannot delete: it would need tombstones and
   periodic rebuilds), builds faster at 1M, and HNSW's recall collapsed at 1M on these vectors
   (efSearch 128: 0.70). Every IVF index keeps a hashtable from id to its place (faiss DirectMap), so
@@ -73,7 +76,7 @@ SHRINK_BACK = 0.75  # back to flat below FLAT_LIMIT * SHRINK_BACK
 REBUILD_FACTOR = 2.0  # retrain IVF when the size moves this factor away from its training size
 NLIST_PER_SQRT = 1  # nlist = sqrt(n) cells
 NPROBE_PER_SQRT_NLIST = 4.0  # nprobe = 4 * sqrt(nlist) cells probed per query ...
-NPROBE_MAX = 96  # ... but no more than 96: recall@10 at 1M is 0.985 there, the same as at 111 or 128
+NPROBE_MAX = 80  # ... but no more than 80: recall@10 at 1M is 0.981 there (0.985 at 96-128)
 APPROX_KIND = "ivf-fp16"  # the compressed kind above the flat limit (see the table)
 KMEANS_ITERATIONS = 10
 SEED = 1234
@@ -118,7 +121,7 @@ def next_plan(current: IndexPlan, n: int, flat_limit: int = FLAT_LIMIT) -> Index
 
 
 def ivf_plan(n: int, kind: str = APPROX_KIND, nlist: int | None = None) -> IndexPlan:
-    """IVF parameters for n vectors: sqrt(n) cells (at least 39 vectors each), 4 sqrt(nlist) probed (<= 96)."""
+    """IVF parameters for n vectors: sqrt(n) cells (at least 39 vectors each), 4 sqrt(nlist) probed (<= 80)."""
     if nlist is None:
         nlist = int(NLIST_PER_SQRT * math.sqrt(n))
     nlist = max(1, min(nlist, n // MIN_IVF_SIZE))

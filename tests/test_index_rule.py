@@ -34,10 +34,10 @@ def test_flat_up_to_the_limit_the_compressed_ivf_above_with_parameters_growing_w
     assert plan_for(1) == FLAT and plan_for(FLAT_LIMIT) == FLAT
     small, big = plan_for(FLAT_LIMIT + 1), plan_for(1_000_000)
     assert small.kind == big.kind == APPROX_KIND == "ivf-fp16"
-    assert small.nlist < big.nlist == 1000 and small.nprobe < big.nprobe == 96  # 4 * sqrt(1000) = 127, capped
+    assert small.nlist < big.nlist == 1000 and small.nprobe < big.nprobe == 80  # 4 * sqrt(1000) = 127, capped
     assert plan_for(100_000).nprobe == 72  # ceil(4 * sqrt(316))
     assert 0.3 > small.nprobe / small.nlist > big.nprobe / big.nlist > 0.05  # the scanned share falls with n
-    assert big.describe() == "ivf-fp16 nlist=1000 nprobe=96" and FLAT.describe() == "flat"
+    assert big.describe() == "ivf-fp16 nlist=1000 nprobe=80" and FLAT.describe() == "flat"
     assert sample_size(FLAT) == 0 and sample_size(big) == 1000 * 39
 
 

@@ -4,6 +4,8 @@ Phases, in order (the JSON is rewritten after each, so an interrupted run keeps 
 1. models: build_editor(config), the same system `ask` and the UI run;
 2. insertion: a fresh SQLite edit log in a temp folder and the editor's memory, both pre-filled with
    the first real CounterFact edits; then `--inserts` more, one at a time through log + embed + index;
+   then bulk import: `--import-edits` CounterFact-shaped edits through `app.py import` in a child process
+   into an empty temp log, edits/s and the child's peak RSS (cli/bench_import.py);
 3. routing: with those real edits (up to 10k) in memory, `--routing-queries` queries (half paraphrases,
    half unrelated prompts) routed and answered by the base model alone, in turn; with fast routing on
    (the default), each query is also routed through the torch reference path in the same loop, and the
@@ -33,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from cli import Command
+from cli.bench_import import describe as describe_import
+from cli.bench_import import measure_import
 from cli.bench_table import format_table
 from core.config import SeracConfig
 from core.errors import InvalidInput
@@ -53,6 +57,13 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queries", type=int, default=200, help="lookup queries per size, asked one at a time")
     p.add_argument("--k", type=int, default=10, help="neighbours retrieved; recall@k vs flat (default %(default)s)")
     p.add_argument("--inserts", type=int, default=100, help="edits inserted one at a time (default %(default)s)")
+    p.add_argument(
+        "--import-edits",
+        type=int,
+        default=10_000,
+        help="CounterFact-shaped edits imported by `app.py import` into an empty temp log, timed with its peak RSS "
+        "(cli/bench_import.py; 0 skips the phase; default %(default)s)",
+    )
     p.add_argument("--routing-queries", type=int, default=30, help="queries routed and answered (default %(default)s)")
     p.add_argument("--generation-tokens", type=int, default=32, help="greedy tokens per answer (default %(default)s)")
     p.add_argument(
@@ -65,6 +76,13 @@ def _args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="torch threads for the generation phase (default: as set; on a CPU shared with other work, 1 is "
         "often faster: threads that wait for each other at every small operation lose when one is descheduled)",
+    )
+    p.add_argument(
+        "--restart-edits",
+        type=int,
+        default=1_000_000,
+        help="edits in the log of the restart phase (built once under the cache folder; 0 skips it; "
+        "default %(default)s)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic vectors and query choice")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="CounterFact JSON whose prompts are the real edits")
@@ -84,6 +102,8 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     ):
         if getattr(args, name) < 1:
             raise InvalidInput(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if args.import_edits < 0:
+        raise InvalidInput(f"--import-edits must be 0 (skip) or a positive integer, got {args.import_edits}")
     if args.generation_threads is not None and args.generation_threads < 1:
         raise InvalidInput(f"--generation-threads must be a positive integer, got {args.generation_threads}")
     cases = _cases(args.data)
@@ -102,6 +122,9 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     real = _embedded(editor, [c.edit.prompt for c in cases[:n_real]], config, args.data, "prompts")
     report["insertion"] = _insertion(editor, cases[:n_real], real, min(args.inserts, n_real // 2))
     _phase(report, "insertion", out, started)
+    if args.import_edits:
+        report["import"] = measure_import(Path(args.data), args.import_edits, args.seed)
+        _phase(report, "import", out, started)
     report["routing"] = _routing(editor, cases[:n_real], args.routing_queries, args.seed, config)
     _phase(report, "routing", out, started)
     paraphrases = _embedded(
@@ -111,15 +134,31 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     for size in sizes:
         report["lookup"].append(_lookup(real, paraphrases, size, args))
         _phase(report, f"lookup n={size}", out, started)
+    if args.restart_edits:
+        report["restart"] = _restart(editor, config, cases[:n_real], real, args)
+        _phase(report, "restart", out, started)
     report["generation"] = _generation(editor, cases, args)
     _phase(report, "generation", out, started)
     print(format_table(report))
+    if report.get("import"):
+        print("\n".join(describe_import(report["import"])))
     if report["generation"]:
         from core.benchmarks.generation import describe
 
         print("\n".join(describe(report["generation"])))
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _restart(editor, config: SeracConfig, cases, real: np.ndarray, args) -> dict:
+    from cli.bench_restart import measure_restart
+    from core.benchmarks.data import noisy_copies
+
+    if not 1 <= args.restart_edits <= MAX_SIZE:
+        raise InvalidInput(f"--restart-edits must be in 0..{MAX_SIZE}, got {args.restart_edits}")
+    rng = np.random.default_rng(args.seed)
+    queries = noisy_copies(real, rng.integers(0, len(real), args.queries), rng)
+    return measure_restart(editor, config, cases, real, args.restart_edits, queries, terminal_progress)
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -258,6 +297,7 @@ def _settings(args: argparse.Namespace, sizes: list[int]) -> dict:
         "queries": args.queries,
         "k": args.k,
         "inserts": args.inserts,
+        "import_edits": args.import_edits,
         "routing_queries": args.routing_queries,
         "generation": {
             "tokens": args.generation_tokens,

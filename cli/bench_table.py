@@ -8,6 +8,7 @@ def format_table(report: dict) -> str:
         _insertion(report.get("insertion"))
         + _routing(report.get("routing"))
         + _lookup(report.get("lookup", []), report["settings"]["k"])
+        + _restart(report.get("restart"))
         + _memory(report["peak_rss_bytes"])
         + _load(report.get("load_avg_1min", {}))
     )
@@ -53,9 +54,11 @@ def _routing(r: dict | None) -> list[str]:
 def _route_line(name: str, r: dict) -> str:
     s = r["steps_p50_ms"]
     ratio = "-" if r["ratio_p50"] is None else f"{r['ratio_p50']:.3f}"
+    pairs = r.get("pairs_scored_mean")
+    extra = f"; CPU p50 {_ms(r.get('cpu_p50_ms'))} ms, pairs scored {pairs:.2f}/query" if pairs is not None else ""
     return (
         f"  {name}: route p50 {_ms(r['route']['p50_ms'])} ms (embed {_ms(s['embed'])}, search {_ms(s['search'])}, "
-        f"score {_ms(s['score'])}), p95 {_ms(r['route']['p95_ms'])} ms; / base answer (p50) = {ratio}"
+        f"score {_ms(s['score'])}), p95 {_ms(r['route']['p95_ms'])} ms; / base answer (p50) = {ratio}{extra}"
     )
 
 
@@ -98,3 +101,22 @@ def _memory(peaks: dict) -> list[str]:
 
 def _load(loads: dict) -> list[str]:
     return ["load average (1 min) after each phase: " + ", ".join(f"{name} {v:.1f}" for name, v in loads.items())]
+
+
+def _restart(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    m, full, empty, t = r["memory"], r["serve"], r["serve_empty_log"], r["targets"]
+    gb = 1024**3
+    return [
+        f"restart over a {r['size']}-edit log with stored embeddings (each in a fresh process):",
+        f"  memory + index loaded from the log: {m['load_s']:.1f} s, {m['index']}, "
+        f"{m['memory_and_index_bytes'] / gb:.2f} GB over the process's {m['rss_before_bytes'] / gb:.2f} GB "
+        f"(target <= {t['memory_rss_bytes'] / gb:.0f} GB); lookup with texts p50 {_ms(m['lookup_p50_ms'])} ms, "
+        f"p95 {_ms(m['lookup_p95_ms'])} ms",
+        f"  start to first answer: {full['first_answer_s']:.1f} s over {full['edits']} edits "
+        f"(target <= {t['serve_s']:.0f} s; models and index ready at {full['ready_s']:.1f} s), "
+        f"{empty['first_answer_s']:.1f} s over an empty log (ready at {empty['ready_s']:.1f} s); "
+        f"peak RSS {full['peak_rss_bytes'] / gb:.2f} GB vs {empty['peak_rss_bytes'] / gb:.2f} GB",
+        "",
+    ]

@@ -13,12 +13,12 @@ from functools import partial
 from cli import Command, backup
 from cli.context import open_log, open_repository, open_services
 from core.config import SeracConfig
-from core.datasets import FORMATS, located, read_edit_file
+from core.datasets import FORMATS, EditRecords, located
 from core.errors import InvalidInput
 from core.progress import terminal_progress
 from core.types import EditDraft
 from services.conflicts import RESOLUTIONS, find_conflicts, settle
-from services.imports import RejectedRecords, import_read, validate
+from services.imports import IMPORT_BATCH, RejectedRecords, import_validated, validate
 
 
 def _add_args(p: argparse.ArgumentParser) -> None:
@@ -64,7 +64,9 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="JSONL, CSV, or a CounterFact / zsRE JSON file")
     p.add_argument("--format", choices=FORMATS, default="auto", help="file format (default: guess)")
     p.add_argument("--limit", type=int, help="import only the first N records")
-    p.add_argument("--batch-size", type=int, default=500, help="edits per transaction (default 500)")
+    p.add_argument(
+        "--batch-size", type=int, default=IMPORT_BATCH, help=f"edits per transaction (default {IMPORT_BATCH})"
+    )
     p.add_argument(
         "--skip-invalid",
         action="store_true",
@@ -76,12 +78,14 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 def _import(args: argparse.Namespace, config: SeracConfig) -> int:
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise InvalidInput("--batch-size and --limit must be positive")
-    read = read_edit_file(args.file, args.format, args.limit)
-    _refuse_invalid(args, read, open_repository(config))  # before any model loads for the conflict check
+    records = EditRecords.open(args.file, args.format, args.limit)  # streamed: one record at a time
+    checked = validate(records, open_repository(config), records.unit)
+    if checked.rejected and not args.skip_invalid:  # before any model loads for the conflict check
+        raise _refused(args.file, RejectedRecords(checked.rejected, checked.total, checked.unit))
     try:
-        result = import_read(
+        result = import_validated(
             _checker(config),
-            read,
+            checked,
             args.user,
             args.reason or f"import {args.file}",
             args.skip_invalid,
@@ -97,14 +101,6 @@ def _import(args: argparse.Namespace, config: SeracConfig) -> int:
         + (f"; rejected {len(result.rejected)}" if result.rejected else "")
     )
     return 0
-
-
-def _refuse_invalid(args: argparse.Namespace, read, repository) -> None:
-    """Without --skip-invalid, a file with an invalid record is refused at once (nothing written, no model
-    loaded); its conflicts are checked once every record is valid."""
-    _, rejected = validate(read, repository)
-    if rejected and not args.skip_invalid:
-        raise _refused(args.file, RejectedRecords(rejected, len(read.cases) + len(read.errors), read.unit))
 
 
 def _refused(path: str, exc: RejectedRecords) -> InvalidInput:

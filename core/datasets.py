@@ -13,17 +13,23 @@ Formats:
 
 A path may end with a Python slice of its records, `dev.json[300:]` or `dev.json[:300]`: training
 and evaluation name their disjoint splits of one file this way (`split_path`).
+
+`EditRecords` streams a file's records one at a time, as often as asked (a bulk import reads a
+100,000-record file three times: validate, check conflicts, write), from the text read once, so memory
+holds the file's text and one record, never one object per record; `read_edit_file` collects them.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from core.errors import InvalidInput
 from core.types import EditDraft
@@ -78,20 +84,48 @@ def split_path(spec: str | Path) -> tuple[Path, slice]:
 def read_edit_file(path: str | Path, fmt: str = "auto", limit: int | None = None) -> ReadResult:
     """Parse a whole file (or the slice of its records named by `split_path`); raises InvalidInput
     only when the file as a whole is unusable."""
-    path, part = split_path(path)
-    if fmt not in FORMATS:
-        raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    text = _read_text(path)
-    fmt = sniff_format(path, text) if fmt == "auto" else fmt
-    rows = _json_records(text, path) if fmt in ("counterfact", "zsre") else None
-    result = ReadResult(unit="line" if rows is None else "record")
-    source = enumerate(rows, 1) if rows is not None else (_jsonl_rows(text) if fmt == "jsonl" else _csv_rows(text))
-    source = list(source)[part] if part != slice(None) else source
-    for number, row in source:
-        if limit is not None and len(result.cases) + len(result.errors) >= limit:
-            break
-        _collect(result, number, row, fmt)
+    records = EditRecords.open(path, fmt, limit)
+    result = ReadResult(unit=records.unit)
+    for number, case in records:
+        (result.errors if isinstance(case, str) else result.cases).append((number, case))
     return result
+
+
+@dataclass(frozen=True)
+class EditRecords:
+    """A file's records, read again from its text on each iteration: (number, EditCase), or (number, the problem)
+    for a record that cannot be read. `unit` says what the numbers count (ReadResult). Iterating raises
+    InvalidInput when the file as a whole is unusable (invalid JSON: found where the parse reaches it)."""
+
+    text: str = field(repr=False)
+    fmt: str
+    path: Path
+    part: slice
+    limit: int | None = None
+
+    @classmethod
+    def open(cls, path: str | Path, fmt: str = "auto", limit: int | None = None) -> EditRecords:
+        path, part = split_path(path)
+        if fmt not in FORMATS:
+            raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        text = _read_text(path)
+        return cls(text, sniff_format(path, text) if fmt == "auto" else fmt, path, part, limit)
+
+    @property
+    def unit(self) -> str:
+        return "record" if self.fmt in ("counterfact", "zsre") else "line"
+
+    def __iter__(self) -> Iterator[tuple[int, EditCase | str]]:
+        items = _json_items(self.text, self.path) if self.unit == "record" else None
+        if items is not None:
+            source = enumerate(items, 1)
+        else:
+            source = _jsonl_rows(self.text) if self.fmt == "jsonl" else _csv_rows(self.text)
+        source = itertools.islice(source, self.part.start, self.part.stop)
+        for number, row in itertools.islice(source, self.limit):
+            yield number, _case_or_problem(row, self.fmt)
+        for _ in items or ():  # the rest of a JSON list is parsed too: a file broken past the slice is refused
+            pass
 
 
 def sniff_format(path: Path, text: str) -> str:
@@ -102,8 +136,8 @@ def sniff_format(path: Path, text: str) -> str:
     if not stripped:
         raise InvalidInput(f"{path}: file is empty")
     if stripped.startswith("["):
-        first = _json_records(text, path)[:1]
-        return "zsre" if first and isinstance(first[0], dict) and "src" in first[0] else "counterfact"
+        first = next(_json_items(text, path), None)
+        return "zsre" if isinstance(first, dict) and "src" in first else "counterfact"
     if stripped.startswith("{"):
         return "jsonl"
     raise InvalidInput(f"{path}: cannot tell the format; use a .csv, .jsonl or JSON list file, or pass --format")
@@ -120,14 +154,13 @@ def case_from_record(row: object, fmt: str) -> EditCase:
     return _plain_case(row)
 
 
-def _collect(result: ReadResult, number: int, row: object, fmt: str) -> None:
+def _case_or_problem(row: object, fmt: str) -> EditCase | str:
     if isinstance(row, InvalidInput):
-        result.errors.append((number, str(row)))
-        return
+        return str(row)
     try:
-        result.cases.append((number, case_from_record(row, fmt)))
+        return case_from_record(row, fmt)
     except InvalidInput as exc:
-        result.errors.append((number, str(exc)))
+        return str(exc)
 
 
 def _read_text(path: Path) -> str:
@@ -151,6 +184,40 @@ def _json_records(text: str, path: Path) -> list:
     if not isinstance(data, list):
         raise InvalidInput(f"{path}: expected a JSON list of records")
     return data
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+
+
+def _json_items(text: str, path: Path) -> Iterator[object]:
+    """The items of a JSON list, parsed one at a time (json.loads would hold them all at once). Anything that is
+    not a well-formed list is handed to `_json_records`, whose InvalidInput says what json.loads says."""
+    decode, end = json.JSONDecoder().raw_decode, len(text)
+    at = _SPACE.match(text).end()
+    if not text.startswith("[", at):
+        _unusable(text, path)  # invalid JSON, or not a list
+    at = _SPACE.match(text, at + 1).end()
+    if text.startswith("]", at) and _SPACE.match(text, at + 1).end() == end:
+        return
+    while True:
+        try:
+            item, at = decode(text, at)
+        except json.JSONDecodeError:
+            _unusable(text, path)  # json.loads's message: the first error it meets is this one
+        yield item
+        at = _SPACE.match(text, at).end()
+        if text.startswith(",", at):
+            at = _SPACE.match(text, at + 1).end()
+        elif text.startswith("]", at) and _SPACE.match(text, at + 1).end() == end:
+            return
+        else:
+            _unusable(text, path)  # a missing comma, or text after the list
+
+
+def _unusable(text: str, path: Path) -> NoReturn:
+    """Raise what `_json_records` says of a text that is not a well-formed JSON list."""
+    _json_records(text, path)
+    raise InvalidInput(f"{path}: invalid JSON")
 
 
 def _jsonl_rows(text: str) -> Iterator[tuple[int, object]]:

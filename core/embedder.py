@@ -25,6 +25,7 @@ FEW_TEXTS = 8  # batches up to here run on one thread: a single query pays no th
 
 class Embedder(Protocol):
     dim: int
+    identity: str  # names the embedding function: equal identities embed every text alike (db.edit_vectors)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), dim) float32, each row L2-normalised."""
@@ -35,7 +36,13 @@ class SentenceEmbedder:
     """A sentence-transformers model (MiniLM by default) on one device."""
 
     def __init__(
-        self, path: str, device: str, batch_size: int, fast: bool = False, cache_dir: Path = Path(".cache/models")
+        self,
+        path: str,
+        device: str,
+        batch_size: int,
+        fast: bool = False,
+        cache_dir: Path = Path(".cache/models"),
+        name: str | None = None,
     ):
         from sentence_transformers import SentenceTransformer
 
@@ -45,6 +52,7 @@ class SentenceEmbedder:
             raise ModelLoadError(f"cannot load embedder '{path}': {str(exc).splitlines()[0]}") from exc
         self.path, self.batch_size = path, batch_size
         self.dim = int(self.model.get_embedding_dimension())
+        self.identity = weights_identity(name or Path(path).name, self.model)
         self.onnx = OnnxMeanPooled.of(self.model, cache_dir) if fast and device == "cpu" else None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -61,6 +69,21 @@ class SentenceEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def weights_identity(name: str, model) -> str:
+    """'NAME@sha256-prefix' over the model's parameters and buffers (names, shapes, dtypes, bytes): the same weights
+    give the same identity wherever they were loaded from; the ONNX copy computes the same function (see above)."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach().cpu().contiguous()
+        h.update(f"{key}|{tuple(data.shape)}|{data.dtype}|".encode())
+        h.update(data.view(-1).view(torch.uint8).numpy().tobytes())
+    return f"{name}@{h.hexdigest()[:16]}"
 
 
 class OnnxMeanPooled:

@@ -12,7 +12,9 @@ Invariants:
   be the start of a stop string is held back until it is known not to be one;
 - finish_reason is "stop" (a stop string, end of text, or the end of a one-line answer) or "length" (max_tokens);
 - greedy generation with stop "\\n" gives the same first line as `answer` (the same forward passes);
-- `generate_together` gives greedy generations of one model the answers and finish reasons they get alone.
+- `generate_together` gives generations of one model, decoded in one batch, the answers, deltas and finish reasons
+  they get alone (greedy: exactly; sampled: each row its own seeded picker over its own logits);
+- iterating and `generate_together` share one rule for what a token does to the answer (`feed`).
 """
 
 from __future__ import annotations
@@ -107,49 +109,51 @@ class Generation:
             )
 
     def __iter__(self) -> Iterator[str]:
-        ids: list[int] = []
-        sent, text, self.finish_reason = 0, "", "length"
+        self.begin()
         pick = token_picker(self.settings, self.lm.device)
         for token in self.lm.stream_tokens(self.prompt_ids, self.settings.max_tokens, pick):
-            if self.cancel.is_set():
-                break
-            ids.append(token)
-            self.completion_tokens = len(ids)
-            if token in self.lm.end_ids:
-                self.finish_reason = "stop"
-                break
-            text = self._decode(ids)
-            cut = first_stop(text, self.stops)
-            if cut is not None:
-                text, self.finish_reason = text[:cut], "stop"
-                break
-            safe = len(text) - held_back(text, self.stops)
-            if safe > sent:
-                yield text[sent:safe]
-                sent = safe
-        if ids and ids[-1] in self.lm.end_ids:
-            text = self._decode(ids)
-        if len(text) > sent:
-            yield text[sent:]
+            delta, ended = self.feed(token)
+            if delta:
+                yield delta
+            if ended:
+                return
 
     @property
     def batchable(self) -> bool:
-        """Greedy: its tokens do not depend on the other rows of a batch (`generate_together`)."""
-        return self.settings.temperature == 0.0
+        """A local model's generation: `generate_together` decodes it with others of the same model."""
+        return True
 
-    def stopped(self, ids: list[int]) -> bool:
-        """Whether these tokens already hold a stop string (generation ends there)."""
-        return first_stop(self._decode(ids), self.stops) is not None
+    def begin(self) -> None:
+        """Start the answer: no tokens yet."""
+        self._ids: list[int] = []
+        self._sent, self._text, self.finish_reason, self.completion_tokens = 0, "", "length", 0
 
-    def settle(self, ids: list[int]) -> str:
-        """The answer for tokens generated elsewhere (a batched pass): the same text and finish reason
-        iterating gives for them."""
-        self.completion_tokens = len(ids)
-        text = self._decode(ids)
-        cut = None if ids and ids[-1] in self.lm.end_ids else first_stop(text, self.stops)
-        ended = cut is not None or bool(ids and ids[-1] in self.lm.end_ids)
-        self.finish_reason = "stop" if ended else "length"
-        return text if cut is None else text[:cut]
+    def feed(self, token: int) -> tuple[str, bool]:
+        """Take the next token: (the text now safe to send, whether the answer has ended). The last delta holds all
+        that was held back, cut before a stop string; a set `cancel` ends the answer before this token."""
+        if self.cancel.is_set():
+            return self._flush(self._text)
+        self._ids.append(token)
+        self.completion_tokens = len(self._ids)
+        if token in self.lm.end_ids:
+            self.finish_reason = "stop"
+            return self._flush(self._decode(self._ids))
+        text = self._decode(self._ids)
+        cut = first_stop(text, self.stops)
+        if cut is not None:
+            self.finish_reason = "stop"
+            return self._flush(text[:cut])
+        if self.completion_tokens >= self.settings.max_tokens:
+            return self._flush(text)
+        self._text, safe = text, len(text) - held_back(text, self.stops)
+        delta = text[self._sent : safe] if safe > self._sent else ""
+        self._sent = max(self._sent, safe)
+        return delta, False
+
+    def _flush(self, text: str) -> tuple[str, bool]:
+        delta = text[self._sent :]
+        self._sent = max(self._sent, len(text))
+        return delta, True
 
     def _decode(self, ids: list[int]) -> str:
         text = self.lm.tokenizer.decode(ids, skip_special_tokens=True)
@@ -157,15 +161,28 @@ class Generation:
         return text[:-1] if text.endswith("\ufffd") else text  # a character still missing its last bytes
 
 
-def generate_together(generations: Sequence[Generation]) -> list[str]:
-    """The answers of greedy generations on one LM in one batched pass; each equals its own iteration's."""
+def generate_together(generations: Sequence[Generation], emit: Callable[[int, str], None] | None = None) -> list[str]:
+    """The answers of generations on one LM from one batched decode loop; each equals its own iteration's (greedy
+    exactly; sampled with its own seeded picker, equal while the batch's logits equal its own to float precision).
+    `emit(i, delta)` gets generation i's text deltas as they come (a stream's)."""
     lm = generations[0].lm
-    if any(g.lm is not lm or not g.batchable for g in generations):
-        raise ValueError("generate_together takes greedy generations of one model")
-    rows = [g.prompt_ids for g in generations]
-    limits = [g.settings.max_tokens for g in generations]
-    ids = lm.greedy_until(rows, limits, lambda i, row: generations[i].stopped(row))
-    return [g.settle(row) for g, row in zip(generations, ids)]
+    if any(g.lm is not lm for g in generations):
+        raise ValueError("generate_together takes generations of one model")
+    texts = [""] * len(generations)
+    picks = [token_picker(g.settings, lm.device) for g in generations]
+    for g in generations:
+        g.begin()
+
+    def take(i: int, token: int) -> bool:
+        delta, ended = generations[i].feed(token)
+        if delta:
+            texts[i] += delta
+            if emit is not None:
+                emit(i, delta)
+        return ended
+
+    lm.decode_together([g.prompt_ids for g in generations], picks, take)
+    return texts
 
 
 def first_stop(text: str, stops: Sequence[str]) -> int | None:

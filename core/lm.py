@@ -125,28 +125,42 @@ class CausalLM:
                 return
             logits, mask, positions = self._step(torch.tensor([[token]], device=self.device), mask, positions, cache)
 
-    @torch.inference_mode()
     def greedy_until(
         self, rows: list[list[int]], limits: Sequence[int], finished: Callable[[int, list[int]], bool]
     ) -> list[list[int]]:
-        """Greedy tokens for several prompts in one batch (shared prefix, left padding): row i ends after
-        limits[i] tokens, a token of `end_ids`, or once `finished(i, its tokens)`, and then leaves the batch.
-        Each row gets the tokens `stream_tokens` gives it alone with argmax picks."""
+        """Greedy tokens for several prompts in one batch: row i ends after limits[i] tokens, a token of `end_ids`,
+        or once `finished(i, its tokens)`. Each row gets the tokens `stream_tokens` gives it alone with argmax picks."""
+        new: list[list[int]] = [[] for _ in rows]
+
+        def take(i: int, token: int) -> bool:
+            new[i].append(token)
+            return token in self.end_ids or len(new[i]) >= limits[i] or finished(i, new[i])
+
+        self.decode_together(rows, [_argmax] * len(rows), take)
+        return new
+
+    @torch.inference_mode()
+    def decode_together(
+        self,
+        rows: list[list[int]],
+        picks: Sequence[Callable[[torch.Tensor], int]],
+        take: Callable[[int, int], bool],
+    ) -> None:
+        """Several prompts decoded in one batch (shared prefix, left padding): row i's next token is `picks[i](its
+        logits (vocab,))`, handed to `take(i, token)`, which says whether row i has ended; an ended row leaves the
+        batch. Each row gets the tokens `stream_tokens` gives it alone with the same pick."""
         logits, (mask, positions, cache) = self._decoding(*self._forward(rows, _shared_length(rows)))
-        alive, new = list(range(len(rows))), [[] for _ in rows]
+        alive = list(range(len(rows)))
         while True:
-            keep = []
-            for k, (row, token) in enumerate(zip(alive, logits[:, -1].argmax(-1).tolist())):
-                new[row].append(token)
-                if not (token in self.end_ids or len(new[row]) >= limits[row] or finished(row, new[row])):
-                    keep.append(k)
+            tokens = [picks[row](logits[k, -1]) for k, row in enumerate(alive)]
+            keep = [k for k, (row, token) in enumerate(zip(alive, tokens)) if not take(row, token)]
             if not keep:
-                return new
-            if len(keep) < len(alive):  # finished rows leave: their cache rows are dropped
+                return
+            if len(keep) < len(alive):  # ended rows leave: their cache rows are dropped
                 index = torch.tensor(keep, device=self.device)
                 cache.batch_select_indices(index)
                 alive, mask, positions = [alive[k] for k in keep], mask[index], positions[index]
-            last = torch.tensor([[new[row][-1]] for row in alive], device=self.device)
+            last = torch.tensor([[tokens[k]] for k in keep], device=self.device)
             logits, mask, positions = self._step(last, mask, positions, cache)
 
     @torch.inference_mode()
@@ -274,6 +288,10 @@ class CausalLM:
             cache = copy.deepcopy(self._prefixes[prefix])
         cache.batch_repeat_interleave(batch)
         return cache
+
+
+def _argmax(logits: torch.Tensor) -> int:
+    return int(logits.argmax())
 
 
 def _shared_length(rows: list[list[int]]) -> int:

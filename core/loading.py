@@ -37,6 +37,7 @@ def build_editor(config: SeracConfig) -> SeracEditor:
         config.batch_size,
         config.fast_routing,
         config.cache_dir,
+        config.embedder,
     )
     cf_path = resolve_model_path(config.counterfactual_name, config.cache_dir)
     if config.counterfactual_checkpoint:
@@ -85,7 +86,7 @@ def similarity_cutoff(config: SeracConfig) -> SimilarityCutoff | None:
     """Fast routing's cut-off, for the cross-encoder only (the embedding scorer costs nothing to ask)."""
     if not config.fast_routing or config.scope_scorer != "cross-encoder":
         return None
-    return SimilarityCutoff(config.skip_similarity, config.skip_min_threshold)
+    return SimilarityCutoff(config.skip_similarity, config.skip_min_threshold, config.skip_gap)
 
 
 def trained_parts(config: SeracConfig) -> dict[str, dict]:

@@ -1,14 +1,19 @@
-"""The explicit edit memory: the active edits and a faiss index over their embeddings.
+"""The explicit edit memory: a faiss index over the active edits' embeddings, keyed by edit id.
 
 Invariants:
-- the index holds exactly the active edits added and not removed, keyed by edit id;
-- `search` is sublinear in spirit: it asks the index for the top-k, it never re-encodes edits;
-- the memory is a cache: everything in it can be rebuilt from the edit log; inside it, the per-id
-  vectors are the truth and the faiss index is rebuilt from them whenever its kind changes;
-- the index kind follows the number of active edits (core.index_rule: exact flat inner product up
-  to FLAT_LIMIT, IVF-flat above it, with hysteresis); `index_kind` names the current one. A rebuild
-  happens inside the add or remove that crosses a limit and holds the lock meanwhile (about a
-  second at the limit, a minute at 1M edits; amortised by the doubling rule).
+- the index holds exactly the active edits added and not removed, keyed by edit id; `ids` lists them;
+- the memory keeps no Python object per edit: the ids live in one sorted int64 array and the vectors only in the
+  faiss index (compressed above the flat limit, core.index_rule); an edit's text comes from `texts` (an EditTexts)
+  when it is a candidate: the edit log itself when Services serves a log (services.log_texts), else
+  KeptTexts, a dict for memories with no log (evaluation, benchmarks);
+- `search` asks the index for the top-k, it never re-encodes edits; a hit whose text `texts` no longer has as
+  active (retired in the log since) is dropped;
+- the memory is a cache: everything in it can be rebuilt from the edit log (`load` streams it in);
+- the index kind follows the number of active edits (core.index_rule, with hysteresis); `index_kind` names it.
+  A re-plan (crossing a limit) trains the new index on a sample of the vectors the old one holds and moves them
+  over a chunk at a time (index_rule.reconstruct: exact from flat, decoded from a compressed kind), inside the
+  add or remove that crossed it, holding the lock meanwhile; peak memory stays near two indexes, never a full
+  float32 copy of the vectors.
 Small query batches search on one OpenMP thread: measured on the shared 2-core box, a single-query
 flat search over 10k MiniLM vectors took p50 16 ms on two threads (thread hand-off) vs 0.8 ms on one.
 Thread-safe: every method takes the memory's lock.
@@ -16,8 +21,9 @@ Thread-safe: every method takes the memory's lock.
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 import faiss
@@ -26,93 +32,176 @@ import numpy as np
 from core import index_rule
 from core.types import Edit
 
+MOVE_CHUNK = 50_000  # vectors moved per step when a re-plan rebuilds the index
+
+
+class EditTexts(Protocol):
+    """Where the memory finds an edit's text by id."""
+
+    def put(self, edits: Sequence[Edit]) -> None: ...
+
+    def drop(self, edit_ids: Sequence[int]) -> None: ...
+
+    def fetch(self, edit_ids: Sequence[int]) -> dict[int, Edit]:
+        """The active edits among these ids that it knows, by id."""
+        ...
+
+    def clear(self) -> None: ...
+
+
+class KeptTexts:
+    """Edits kept in a dict: for a memory that serves no log (evaluation, benchmarks, tests)."""
+
+    def __init__(self):
+        self._edits: dict[int, Edit] = {}
+
+    def put(self, edits: Sequence[Edit]) -> None:
+        self._edits.update((e.id, e) for e in edits)
+
+    def drop(self, edit_ids: Sequence[int]) -> None:
+        for i in edit_ids:
+            self._edits.pop(i, None)
+
+    def fetch(self, edit_ids: Sequence[int]) -> dict[int, Edit]:
+        return {i: self._edits[i] for i in edit_ids if i in self._edits}
+
+    def clear(self) -> None:
+        self._edits.clear()
+
 
 class EditMemory(Protocol):
+    texts: EditTexts
+
     def add(self, edits: Sequence[Edit], vectors: np.ndarray) -> None: ...
 
     def remove(self, edit_ids: Iterable[int]) -> None: ...
 
+    def load(self, count: int, sample: np.ndarray, chunks: Iterator[tuple[np.ndarray, np.ndarray]]) -> None: ...
+
+    def sample_rows(self, count: int) -> np.ndarray: ...
+
+    def use_texts(self, texts: EditTexts) -> None: ...
+
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[Edit, float]]]: ...
+
+    def contains(self, edit_id: int) -> bool: ...
+
+    def get(self, edit_id: int) -> Edit | None: ...
+
+    def ids(self) -> list[int]: ...
+
+    def vectors(self, edit_ids: Sequence[int]) -> np.ndarray: ...
+
+    def clear(self) -> None: ...
 
     def __len__(self) -> int: ...
 
 
 class FaissEditMemory:
-    """Edits by id beside a faiss inner-product index over their unit-length embeddings.
+    """Sorted edit ids beside a faiss inner-product index over their unit-length embeddings.
 
     `flat_limit` moves the flat/IVF switch (core.index_rule.FLAT_LIMIT by default): 0 forces the
     approximate index at every size that can train one, a huge value forces flat.
     """
 
-    def __init__(self, dim: int, flat_limit: int = index_rule.FLAT_LIMIT):
+    def __init__(self, dim: int, flat_limit: int = index_rule.FLAT_LIMIT, texts: EditTexts | None = None):
         self.dim, self.flat_limit = dim, flat_limit
-        self._edits: dict[int, Edit] = {}
-        self._vectors: dict[int, np.ndarray] = {}
-        self._plan = index_rule.FLAT
-        self._index = index_rule.build(self._plan, dim, np.zeros((0, dim), np.float32), np.zeros(0, np.int64))
+        self.texts: EditTexts = texts if texts is not None else KeptTexts()
         self._lock = threading.RLock()
+        self._reset()
+
+    def use_texts(self, texts: EditTexts) -> None:
+        """Read edits' texts from `texts` from now on (the memory is emptied: fill it again)."""
+        with self._lock:
+            self.clear()
+            self.texts = texts
 
     def add(self, edits: Sequence[Edit], vectors: np.ndarray) -> None:
         """Insert or replace edits; `vectors` is (len(edits), dim), row i embedding edits[i]."""
         if len(edits) != len(vectors):
             raise ValueError(f"{len(edits)} edits but {len(vectors)} vectors")
+        if not len(edits):
+            return
         with self._lock:
-            self.remove([e.id for e in edits if e.id in self._edits])
-            for edit, vector in zip(edits, vectors):
-                self._edits[edit.id] = edit
-                self._vectors[edit.id] = vector
-            if not self._replanned():
-                ids = np.array([e.id for e in edits], dtype=np.int64)
-                self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+            self.remove([e.id for e in edits if self.contains(e.id)])
+            ids = np.fromiter((e.id for e in edits), dtype=np.int64, count=len(edits))
+            ids, rows = np.unique(ids[::-1], return_index=True)  # an id given twice: its last row wins
+            rows = len(edits) - 1 - rows
+            self.texts.put(list(edits))
+            self._index.add_with_ids(np.ascontiguousarray(vectors[rows], dtype=np.float32), ids)
+            self._ids = np.union1d(self._ids, ids)
+            self._replan()
 
     def remove(self, edit_ids: Iterable[int]) -> None:
         with self._lock:
-            ids = [i for i in edit_ids if i in self._edits]
-            if not ids:
+            ids = np.array([i for i in edit_ids if self.contains(i)], dtype=np.int64)
+            if not len(ids):
                 return
-            for i in ids:
-                del self._edits[i], self._vectors[i]
-            if not self._replanned():
-                self._index.remove_ids(np.array(ids, dtype=np.int64))
+            self.texts.drop(ids.tolist())
+            self._index.remove_ids(ids)
+            self._ids = np.setdiff1d(self._ids, ids, assume_unique=True)
+            self._replan()
+
+    def load(self, count: int, sample: np.ndarray, chunks: Iterator[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Replace the contents with a stream of (ids, vectors) chunks holding `count` edits in all, the index
+        trained on `sample` (index_rule.sample_size of the plan for `count`, e.g. rows at index_rule.sample_rows).
+        The texts are `texts`' own (a log already holds them)."""
+        with self._lock:
+            self.clear()
+            self._plan = index_rule.plan_for(count, self.flat_limit)
+            self._index = index_rule.empty(self._plan, self.dim, sample)
+            kept = []
+            for ids, vectors in _read_ahead(chunks):  # the next chunk is read while faiss adds this one
+                self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+                kept.append(ids.astype(np.int64))
+            self._ids = np.unique(np.concatenate(kept)) if kept else self._ids
+            self._replan()  # the stream held another count than announced: follow the rule
+
+    def sample_rows(self, count: int) -> np.ndarray:
+        """Which rows (positions among `count` edits in id order) `load` wants as its training sample."""
+        return index_rule.sample_rows(count, index_rule.plan_for(count, self.flat_limit))
 
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[Edit, float]]]:
         """For each query row, up to k (edit, cosine similarity) pairs, most similar first."""
         with self._lock:
-            if not self._edits:
+            if not len(self._ids):
                 return [[] for _ in range(len(vectors))]
             sims, ids = _search_few_threads(
-                self._index, np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(self._edits))
+                self._index, np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(self._ids))
             )
-            return [
-                [(self._edits[int(i)], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
-                for row_s, row_i in zip(sims, ids)
-            ]
+            edits = self.texts.fetch(sorted({int(i) for i in ids.ravel() if i >= 0}))
+        return [
+            [(edits[int(i)], float(s)) for s, i in zip(row_s, row_i) if int(i) in edits]
+            for row_s, row_i in zip(sims, ids)
+        ]
+
+    def contains(self, edit_id: int) -> bool:
+        with self._lock:
+            at = int(np.searchsorted(self._ids, edit_id))
+            return at < len(self._ids) and int(self._ids[at]) == edit_id
 
     def get(self, edit_id: int) -> Edit | None:
+        """The edit as the memory serves it (its text from `texts`), or None when the memory does not hold it."""
         with self._lock:
-            return self._edits.get(edit_id)
+            return self.texts.fetch([edit_id]).get(edit_id) if self.contains(edit_id) else None
 
     def ids(self) -> list[int]:
         with self._lock:
-            return sorted(self._edits)
+            return self._ids.tolist()
 
     def vectors(self, edit_ids: Sequence[int]) -> np.ndarray:
-        """The stored embeddings of these edits, (len(edit_ids), dim)."""
+        """The index's vectors of these edits, (len(edit_ids), dim) (decoded from a compressed index)."""
         with self._lock:
-            return np.stack([self._vectors[i] for i in edit_ids]) if edit_ids else np.zeros((0, self.dim), np.float32)
+            return index_rule.reconstruct(self._index, np.asarray(edit_ids, dtype=np.int64))
 
     def clear(self) -> None:
         with self._lock:
-            self._edits.clear()
-            self._vectors.clear()
-            self._plan = index_rule.FLAT
-            self._index = index_rule.build(
-                self._plan, self.dim, np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64)
-            )
+            self.texts.clear()
+            self._reset()
 
     @property
     def index_kind(self) -> str:
-        """The current index, e.g. "flat" or "ivf-flat nlist=1264 nprobe=79" (read-only)."""
+        """The current index, e.g. "flat" or "ivf-sq8 nlist=1000 nprobe=111" (read-only)."""
         with self._lock:
             return self._plan.describe()
 
@@ -123,21 +212,61 @@ class FaissEditMemory:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._edits)
+            return len(self._ids)
 
-    def _replanned(self) -> bool:
-        """Rebuild the index from the stored vectors when the size crossed a limit; True if it did."""
-        plan = index_rule.next_plan(self._plan, len(self._edits), self.flat_limit)
+    def _reset(self) -> None:
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._plan = index_rule.FLAT
+        self._index = index_rule.empty(self._plan, self.dim, np.zeros((0, self.dim), np.float32))
+
+    def _replan(self) -> None:
+        """When the size crossed a limit, a new index of the next plan, trained on a sample of the vectors the
+        current one holds, which then move over MOVE_CHUNK at a time."""
+        plan = index_rule.next_plan(self._plan, len(self._ids), self.flat_limit)
         if plan == self._plan:
-            return False
-        ids = np.fromiter(self._edits, dtype=np.int64, count=len(self._edits))
-        vectors = np.stack([self._vectors[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim), np.float32)
-        self._index = index_rule.build(plan, self.dim, vectors, ids)
-        self._plan = plan
-        return True
+            return
+        ids = self._ids
+        index = index_rule.empty(plan, self.dim, self.vectors(ids[index_rule.sample_rows(len(ids), plan)]))
+        for start in range(0, len(ids), MOVE_CHUNK):
+            index.add_with_ids(self.vectors(ids[start : start + MOVE_CHUNK]), ids[start : start + MOVE_CHUNK])
+        self._index, self._plan = index, plan
 
 
 SMALL_BATCH = 16  # query rows below which one thread beats OpenMP's hand-off cost
+
+
+def _read_ahead(chunks: Iterator, depth: int = 2) -> Iterator:
+    """The items of `chunks`, produced by a thread up to `depth` ahead (faiss releases the GIL while it adds), in
+    order; an exception raised by `chunks` is raised here; a consumer that stops early stops the thread."""
+    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    end, stop = object(), threading.Event()
+
+    def hand(item) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for item in chunks:
+                if not hand(item):
+                    return
+            hand(end)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            hand(exc)
+
+    threading.Thread(target=produce, daemon=True, name="memory-read-ahead").start()
+    try:
+        while (item := ahead.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _search_few_threads(index, vectors: np.ndarray, k: int):

@@ -9,11 +9,13 @@ Invariant: `route` never re-encodes edits: cost per query is one query embedding
 search and k scorer calls.
 
 Similarity cut-off (fast routing, `skip`): a candidate whose cosine similarity to the query is below
-`skip.similarity` is not sent to the scope classifier when the threshold is at least `skip.min_threshold`;
-it stays among the candidates (its similarity is real) with score 0.0. On dev data no pair below the
-cut-off scored as high as `min_threshold` (core.benchmarks.cutoff measures it), so such a candidate
-can never be the one chosen at those thresholds: the decision is the one full scoring makes. Below
-`min_threshold` (the threshold sweep routes at 0.0) every candidate is scored.
+`skip.similarity`, or more than `skip.gap` below the best-matching candidate's, is not sent to the scope
+classifier when the threshold is at least `skip.min_threshold`; it stays among the candidates (its
+similarity is real) with score 0.0. The most similar candidate is always scored unless the absolute
+cut-off rules it out. On dev data no pair beyond either cut-off scored as high as `min_threshold`
+(core.benchmarks.cutoff measures it), so such a candidate can never be the one chosen at those
+thresholds: the decision is the one full scoring makes. Below `min_threshold` (the threshold sweep
+routes at 0.0) every candidate is scored.
 """
 
 from __future__ import annotations
@@ -48,16 +50,21 @@ def rank(candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
 
 @dataclass(frozen=True)
 class SimilarityCutoff:
-    """Candidates below `similarity` go unscored at thresholds of at least `min_threshold`."""
+    """Candidates below `similarity`, or more than `gap` below the query's most similar candidate, go
+    unscored at thresholds of at least `min_threshold` (gap None: no relative cut-off)."""
 
     similarity: float
     min_threshold: float
+    gap: float | None = None
 
     def scored(self, candidates: Sequence[Candidate], threshold: float) -> list[Candidate]:
         """The candidates the classifier must score at this threshold."""
-        if threshold < self.min_threshold:
+        if threshold < self.min_threshold or not candidates:
             return list(candidates)
-        return [c for c in candidates if c.similarity >= self.similarity]
+        floor = self.similarity
+        if self.gap is not None:
+            floor = max(floor, max(c.similarity for c in candidates) - self.gap)
+        return [c for c in candidates if c.similarity >= floor]
 
 
 class ScopeRouter:

@@ -145,7 +145,30 @@ def m005_idempotency_keys(conn: sa.Connection) -> None:
     md.tables["idempotency_keys"].create(conn)
 
 
-MIGRATIONS = [m001_initial, m002_probe_log, m003_probe_prompts, m004_accounts, m005_idempotency_keys]
+def m006_edit_vectors(conn: sa.Connection) -> None:
+    """Each edit's embedding (float32 bytes) beside it, tagged with the embedder that made it, so a restart need
+    not embed the log again (db.edit_vectors)."""
+    md = sa.MetaData()
+    sa.Table("edits", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "edit_vectors",
+        md,
+        sa.Column("edit_id", sa.Integer, sa.ForeignKey("edits.id"), primary_key=True, autoincrement=False),
+        sa.Column("embedder", sa.String(200), nullable=False),
+        sa.Column("vector", sa.LargeBinary, nullable=False),
+        sa.Index("ix_edit_vectors_embedder", "embedder", "edit_id"),  # which edits have rows: no vector read
+    )
+    md.tables["edit_vectors"].create(conn)
+
+
+MIGRATIONS = [
+    m001_initial,
+    m002_probe_log,
+    m003_probe_prompts,
+    m004_accounts,
+    m005_idempotency_keys,
+    m006_edit_vectors,
+]
 
 
 def _ledger(md: sa.MetaData) -> sa.Table:

@@ -69,6 +69,15 @@ probe_prompts = sa.Table(
     sa.Column("created_by", sa.String(128), nullable=False),
 )
 
+edit_vectors = sa.Table(
+    "edit_vectors",
+    metadata,
+    sa.Column("edit_id", sa.Integer, sa.ForeignKey("edits.id"), primary_key=True, autoincrement=False),
+    sa.Column("embedder", sa.String(200), nullable=False),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+    sa.Index("ix_edit_vectors_embedder", "embedder", "edit_id"),
+)
+
 settings = sa.Table(
     "settings",
     metadata,

@@ -4,7 +4,8 @@ Invariants:
 - the repository migrates the database when it is created;
 - every change to an edit and its audit row commit in one transaction, or neither does;
 - a bulk add is all-or-nothing: one bad draft rejects the whole batch and writes nothing;
-- input is validated (core.text.clean_field) before anything is written.
+- input is validated (core.text.clean_field) before anything is written;
+- a new edit's embedding (when the writer computed it) commits with the edit (db.edit_vectors).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import sqlalchemy as sa
 from core.errors import InvalidInput, StateConflict, UnknownEdit
 from core.text import clean_field
 from core.types import Edit, EditDraft, RoutingRecord
-from db import audit, idempotency, probe_prompts, replay
+from db import audit, edit_vectors, idempotency, probe_prompts, replay
+from db.edit_vectors import Embeddings
 from db.engine import create_engine, read_transaction, write_transaction
 from db.idempotency import IdempotencyKey, StoredKey
 from db.migrations import migrate
@@ -53,16 +55,17 @@ class EditRepository:
         reason: str | None = None,
         probes: Sequence[Sequence[tuple[str, str]]] | None = None,
         keys: Sequence[IdempotencyKey | None] | None = None,
+        embeddings: Embeddings | None = None,
     ) -> list[Edit]:
-        """Insert a batch of edits, their audit rows, (per edit) their (prompt, expect) probe prompts and
-        idempotency keys in one transaction."""
+        """Insert a batch of edits, their audit rows, (per edit) their (prompt, expect) probe prompts, idempotency
+        keys and the embeddings of their prompts (db.edit_vectors; those `embeddings` holds) in one transaction."""
         actor = self._actor(actor)
         clean = [self.clean_draft(d) for d in drafts]
         if probes is not None and len(probes) != len(clean):
             raise InvalidInput(f"{len(clean)} edits but probe prompts for {len(probes)}")
         probe_rows = [[probe_prompts.clean_probe(p, x, self.max_chars) for p, x in group] for group in probes or ()]
         with write_transaction(self.engine) as conn:
-            added = self._insert(conn, clean, actor, action, reason, probe_rows)
+            added = self._insert(conn, clean, actor, action, reason, probe_rows, embeddings)
             for edit, key in zip(added, keys or ()):
                 idempotency.record(conn, actor, key, edit.id)
             return added
@@ -76,6 +79,7 @@ class EditRepository:
         reason: str | None = None,
         probes: Sequence[tuple[str, str]] = (),
         key: IdempotencyKey | None = None,
+        embeddings: Embeddings | None = None,
     ) -> tuple[Edit | None, list[Edit]]:
         """A new edit's conflicts settled in one transaction: retire the `retire` edits and add the draft (with
         its (prompt, expect) probe prompts), or give the `replace` edits the draft's target (no new edit);
@@ -91,7 +95,7 @@ class EditRepository:
             changed += [
                 self._update_in(conn, i, actor, "change", {"target": clean.target}, reason, "active") for i in replace
             ]
-            added = None if replace else self._insert(conn, [clean], actor, "add", reason, [probe_rows])[0]
+            added = None if replace else self._insert(conn, [clean], actor, "add", reason, [probe_rows], embeddings)[0]
             idempotency.record(conn, actor, key, added.id if added else None, [e.id for e in changed])
         return added, changed
 
@@ -300,8 +304,10 @@ class EditRepository:
         action: str,
         reason: str | None,
         probe_rows: Sequence[Sequence[tuple[str, str]]],
+        embeddings: Embeddings | None = None,
     ) -> list[Edit]:
-        """Clean drafts as new active edits with their audit rows and probe prompts, in the caller's transaction."""
+        """Clean drafts as new active edits with their audit rows, probe prompts and embeddings, in the caller's
+        transaction."""
         now = _now()
         rows = [
             dict(
@@ -325,6 +331,7 @@ class EditRepository:
         probe_prompts.insert_imported(
             conn, [(e.id, p, x) for e, group in zip(added, probe_rows) for p, x in group], actor, now
         )
+        edit_vectors.store_new(conn, embeddings, added)
         return added
 
     @staticmethod

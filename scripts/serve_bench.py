@@ -3,8 +3,12 @@
 
 A few edits are added first, so about a quarter of the prompts are routed to the counterfactual model and the
 rest go to the base model. Per level it reports requests/s, p50/p95 latency, the routing's share of the latency
-(from the server's own timing: `serac.route_ms` in each response), the share of routed requests and errors, and
-the speedup over one client (issue 14's target: at least 3x at 8 clients). Prints a table and writes JSON.
+(from the server's own timing: `serac.route_ms` in each response), the requests per shared pass (`serac.batch`:
+mean, largest, and how many requests were answered in passes of each size), the share of routed requests and
+errors, the speedup over one client beside issue 14's target (at least 3x at 8 clients), and the server process's
+CPU seconds per request (what batching saves, whatever else the machine runs). It also times what every request
+pays besides the models: GET /v1/models (HTTP, bearer-token lookup, JSON) on the idle server.
+Prints a table and writes JSON.
 Bounded: LEVELS x REQUESTS requests (plus one warm-up per level) and --max-seconds per level; 127.0.0.1 only.
 
 Usage: .venv/bin/python scripts/serve_bench.py [--requests 40] [--levels 1,4,8] [--max-tokens 16]
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -78,7 +83,8 @@ def one_level(url: str, token: str, clients: int, requests: int, max_tokens: int
                 ms = (time.perf_counter() - t0) * 1e3
                 serac = response.json().get("serac", {}) if response.status_code == 200 else {}
                 with lock:
-                    results.append((response.status_code, ms, serac.get("route_ms", 0.0), serac.get("route")))
+                    shared = serac.get("batch", 1)
+                    results.append((response.status_code, ms, serac.get("route_ms", 0.0), serac.get("route"), shared))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     t0 = time.perf_counter()
@@ -101,19 +107,48 @@ def one_level(url: str, token: str, clients: int, requests: int, max_tokens: int
         "route_ms_p50": round(float(np.median([r[2] for r in ok])) if ok else 0.0, 2),
         "routing_share": round(sum(r[2] for r in ok) / max(sum(r[1] for r in ok), 1e-9), 4),
         "routed_share": round(sum(r[3] == "counterfactual" for r in ok) / max(len(ok), 1), 3),
+        "batch": batch_sizes([r[4] for r in ok]),
         "wall_s": round(wall, 2),
     }
 
 
+def batch_sizes(sizes: list[int]) -> dict:
+    """Requests per shared pass as the requests saw them: mean, largest, and requests answered per pass size."""
+    if not sizes:
+        return {"mean": 0.0, "max": 0, "requests_by_size": {}}
+    counts = {str(k): sizes.count(k) for k in sorted(set(sizes))}
+    return {"mean": round(float(np.mean(sizes)), 2), "max": max(sizes), "requests_by_size": counts}
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def overhead_ms(url: str, token: str, calls: int = 20) -> dict:
+    """p50/p95 of GET /v1/models: HTTP, the bearer-token lookup and JSON, without any model work."""
+    with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
+        times = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            http.get("/v1/models").raise_for_status()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return {"p50": round(float(np.percentile(times, 50)), 2), "p95": round(float(np.percentile(times, 95)), 2)}
+
+
 def table(levels: list[dict]) -> str:
-    head = f"{'clients':>7} {'req/s':>7} {'speedup':>7} {'p50 ms':>8} {'p95 ms':>8} {'route p50 ms':>12} "
-    head += f"{'routing share':>13} {'routed':>6} {'errors':>6}"
+    head = f"{'clients':>7} {'req/s':>7} {'x 1 client':>10} {'target':>6} {'p50 ms':>8} {'p95 ms':>8} "
+    head += f"{'route p50 ms':>12} {'routing share':>13} {'batch mean/max':>14} {'cpu s/req':>9} {'routed':>6} "
+    head += f"{'errors':>6}"
     lines = [head]
     for r in levels:
+        batch, target = f"{r['batch']['mean']:.1f}/{r['batch']['max']}", ">= 3x" if r["clients"] == 8 else ""
         lines.append(
-            f"{r['clients']:>7} {r['requests_per_s']:>7.2f} {r['speedup']:>6.2f}x {r['latency_ms']['p50']:>8.0f} "
-            f"{r['latency_ms']['p95']:>8.0f} {r['route_ms_p50']:>12.1f} {r['routing_share']:>12.1%} "
-            f"{r['routed_share']:>6.0%} {r['errors']:>6}"
+            f"{r['clients']:>7} {r['requests_per_s']:>7.2f} {r['speedup']:>9.2f}x {target:>6} "
+            f"{r['latency_ms']['p50']:>8.0f} {r['latency_ms']['p95']:>8.0f} {r['route_ms_p50']:>12.1f} "
+            f"{r['routing_share']:>12.1%} {batch:>14} {r['server_cpu_s_per_request']:>9.2f} {r['routed_share']:>6.0%} "
+            f"{r['errors']:>6}"
         )
     return "\n".join(lines)
 
@@ -132,12 +167,16 @@ def run(args: argparse.Namespace) -> dict:
         ) as api:
             for prompt, target, _ in EDITS:
                 api.post("/api/edits", json={"prompt": prompt, "target": target}).raise_for_status()
+        overhead = overhead_ms(server.url, server.curator_token)
         levels = []
         for clients in args.levels:
             one_level(server.url, server.curator_token, 1, 1, args.max_tokens, args.max_seconds)  # warm-up
-            levels.append(
-                one_level(server.url, server.curator_token, clients, args.requests, args.max_tokens, args.max_seconds)
+            used = cpu_s(server.process.pid)
+            level = one_level(
+                server.url, server.curator_token, clients, args.requests, args.max_tokens, args.max_seconds
             )
+            level["server_cpu_s_per_request"] = round((cpu_s(server.process.pid) - used) / max(level["requests"], 1), 3)
+            levels.append(level)
         alive = server.alive()
     single = next((r["requests_per_s"] for r in levels if r["clients"] == 1), levels[0]["requests_per_s"])
     for r in levels:
@@ -149,6 +188,8 @@ def run(args: argparse.Namespace) -> dict:
         "server_threads": args.server_threads or "torch default",
         "target": {"clients": top["clients"], "speedup": top["speedup"], "met": top["speedup"] >= 3.0},
         "server_stayed_up": alive,
+        "overhead_ms": overhead,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -169,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     report = run(args)
     print(table(report["levels"]))
+    over = report["overhead_ms"]
+    print(f"per-request HTTP + token lookup + JSON (GET /v1/models, idle): p50 {over['p50']} ms, p95 {over['p95']} ms")
+    print(f"load average at the end (1, 5, 15 min): {report['load_average']}")
     target = report["target"]
     print(f"target: {target['clients']} clients >= 3x one client's requests/s: {'met' if target['met'] else 'NOT met'}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -103,18 +103,30 @@ def find_conflicts(services, drafts: Sequence[EditDraft]) -> list[Conflicts]:
         return []
     with services.writes_first():  # a write's check: ahead of waiting reads for the model
         decisions = services.route([d.prompt for d in drafts])  # after a sync: other instances' edits count too
-    by_prompt: dict[str, list[int]] = {}
-    for m, other in enumerate(drafts):
-        by_prompt.setdefault(_key(other.prompt), []).append(m)
+    in_batch = contradicting_drafts(drafts)
     out = []
     for n, (draft, decision) in enumerate(zip(drafts, decisions)):
         clashes = _clashes(draft, decision)
         contradictions = tuple(c for c in clashes if not _same(c.edit.target, draft.target))
         duplicates = tuple(c for c in clashes if _same(c.edit.target, draft.target))
-        in_batch = tuple(
-            m for m in by_prompt[_key(draft.prompt)] if m != n and not _same(drafts[m].target, draft.target)
-        )
-        out.append(Conflicts(contradictions, duplicates, decision.threshold, in_batch))
+        out.append(Conflicts(contradictions, duplicates, decision.threshold, in_batch.get(n, ())))
+    return out
+
+
+def contradicting_drafts(drafts: Sequence[EditDraft]) -> dict[int, tuple[int, ...]]:
+    """Position -> positions of the other drafts with the same prompt and a different target (only positions
+    that have any): one dict over all drafts, so a 100,000-record import file costs one pass."""
+    by_prompt: dict[str, list[int]] = {}
+    for m, draft in enumerate(drafts):
+        by_prompt.setdefault(prompt_key(draft.prompt), []).append(m)
+    out = {}
+    for group in by_prompt.values():
+        if len(group) < 2:
+            continue
+        for n in group:
+            others = tuple(m for m in group if m != n and not _same(drafts[m].target, drafts[n].target))
+            if others:
+                out[n] = others
     return out
 
 
@@ -168,14 +180,15 @@ def _clashes(draft: EditDraft, decision: RoutingDecision) -> list[Clash]:
     prompt first, at cosine 1), then those whose scope covers it."""
     clashes = []
     for c in decision.candidates:
-        if _key(c.edit.prompt) == _key(draft.prompt):
+        if prompt_key(c.edit.prompt) == prompt_key(draft.prompt):
             clashes.append(Clash(c.edit, "same prompt", c.score))
         elif c.score >= decision.threshold:
             clashes.append(Clash(c.edit, "in scope", c.score))
     return clashes
 
 
-def _key(prompt: str) -> str:
+def prompt_key(prompt: str) -> str:
+    """The form two prompts are compared in: 'the same prompt' means the same key."""
     return normalize_answer(prompt)
 
 

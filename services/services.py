@@ -9,7 +9,10 @@ Invariants:
   are computed first, outside it, with the model slot's writes-first priority (services.model_slot), and
   only the commit and the index update happen under it; so a long probe set delays a write by at most one
   chunk of model work, and a write delays reads by its database time only;
-- on start the index is rebuilt from the log's active edits; after that `sync` follows the audit log
+- on start the index is rebuilt from the log's active edits and their stored embeddings (db.edit_vectors, tagged
+  with the embedder's identity): a restart embeds only the edits with no row by the serving embedder (none, once
+  stored; all of them after the embedder changed); every write stores its new edits' embeddings in its own
+  transaction (services.stored_vectors); after that `sync` follows the audit log
   (the change feed) so edits written by other processes or app instances sharing the database reach
   this index before the next query; applying a change twice is harmless (it re-reads current state);
 - if updating the index fails after a commit, the index is rebuilt from the log before the error
@@ -38,15 +41,17 @@ from core.config import SeracConfig
 from core.errors import EditorError
 from core.serac import SeracEditor
 from core.types import Edit, EditDraft, RoutingDecision, RoutingRecord
+from db.edit_vectors import Embeddings
 from db.idempotency import IdempotencyKey
 from db.repository import EditRepository
 from services.batching import RequestBatcher
 from services.edit_log import EditLog, Probes, parse_threshold
 from services.limits import HeavyGate
+from services.log_texts import LogTexts
 from services.model_slot import ModelSlot
+from services.stored_vectors import StoredVectors, Vectors
 
 CHUNK = 16  # queries per hold of the model slot in route/ask: a write waits for at most one chunk
-Vectors = dict[str, np.ndarray]  # prompt -> its embedding, computed before a write takes the write lock
 
 
 @dataclass(frozen=True)
@@ -70,19 +75,23 @@ class Services(EditLog):
         self._synced_at = float("-inf")  # time.monotonic() of the last read of the change feed
         self.batcher = RequestBatcher(editor, self.model_slot)
         self.heavy = HeavyGate.from_config(config)  # services.limits: heavy reads' bound and rates
+        self.stored = StoredVectors(repository, editor.embedder.identity, editor.embedder.dim, self.vectors_for)
+        editor.memory.use_texts(LogTexts(repository))  # the memory keeps ids and vectors; texts come from the log
         self._load_threshold()
         self.rebuild_index()
 
     def rebuild_index(self) -> int:
-        """Re-embed every active edit of the log into a fresh index; returns how many."""
+        """A fresh index over the log's active edits, from their stored embeddings (those missing are embedded and
+        stored first); returns how many edits it holds."""
         with self.write_lock:
             self.editor.memory.clear()
             self._seen_head = self.repository.audit_head()  # read first: later changes get replayed
-            active = self.repository.active_edits()
-            with self.model_slot:
-                for start in range(0, len(active), 1024):
-                    self.editor.add_edits(active[start : start + 1024])
-            return len(active)
+            unkept = self.stored.fill()
+            self.stored.load_into(self.editor.memory)
+            if unkept:  # computed, but the log refused to keep them (read-only, full): indexed from here
+                edits = self.repository.get_many(list(unkept))
+                self.editor.memory.add(edits, np.stack([unkept[e.id] for e in edits]))
+            return len(self.editor.memory)
 
     def sync(self, force: bool = False) -> int:
         """Apply changes other writers made to the log since we last looked; returns how many edits changed.
@@ -107,11 +116,12 @@ class Services(EditLog):
             if setting_changed:
                 self._load_threshold()
             current = self.repository.get_many(sorted(edit_ids)) if edit_ids else []
-            stale = [e for e in current if self.editor.memory.get(e.id) != (e if e.status == "active" else None)]
-            self.editor.remove_edits([e.id for e in stale if e.status != "active"])
-            self._index([e for e in stale if e.status == "active"], vectors)
+            gone = [e.id for e in current if e.status != "active" and self.editor.memory.contains(e.id)]
+            new = [e for e in current if e.status == "active" and self.editor.memory.get(e.id) != e]
+            self.editor.remove_edits(gone)
+            self._index(new, vectors)
             self._seen_head = last
-            return len(stale)
+            return len(gone) + len(new)
 
     def _ahead_of_sync(self, changes: tuple[str | None, set[int], bool] | None) -> Vectors:
         """The embeddings of the edits other writers added in `changes` (read before the write lock), computed
@@ -120,9 +130,7 @@ class Services(EditLog):
             return {}
         edit_ids = changes[1]
         current = self.repository.get_many(sorted(edit_ids)) if edit_ids else []
-        return self.vectors_for(
-            [e.prompt for e in current if e.status == "active" and self.editor.memory.get(e.id) is None]
-        )
+        return self.stored.of([e for e in current if e.status == "active" and not self.editor.memory.contains(e.id)])
 
     def vectors_for(self, prompts: Sequence[str]) -> Vectors:
         """Embeddings of these prompts, with a write's priority on the model slot (no write lock needed)."""
@@ -153,7 +161,9 @@ class Services(EditLog):
     ) -> list[Edit]:
         vectors = self._draft_vectors(drafts)
         with self.write_lock:
-            added = super().add_edits(drafts, actor, action, reason, probes)
+            added = self.repository.add_edits(
+                drafts, actor, action, reason, probes, embeddings=self.stored.embeddings(vectors)
+            )
             self._index(added, vectors)
             return added
 
@@ -168,15 +178,18 @@ class Services(EditLog):
         (nothing of it written). When a group's transaction fails, its drafts are saved again one by one, so a
         draft the database refuses fails alone and the others are saved."""
         vectors = self._draft_vectors([d for _, _, drafts, _ in groups for d in drafts])
+        embeddings = self.stored.embeddings(vectors)
         with self.write_lock:
             results: list[list[Edit | Exception]] = []
             try:
                 for actor, reason, drafts, keys in groups:
                     try:
-                        results.append(list(self.repository.add_edits(drafts, actor, action, reason, keys=keys)))
+                        added = self.repository.add_edits(drafts, actor, action, reason, None, keys, embeddings)
+                        results.append(list(added))
                     except Exception as exc:  # noqa: BLE001 - one outcome per draft, handed to its own caller
                         alone = len(drafts) == 1
-                        results.append([exc] if alone else self._one_by_one(actor, reason, drafts, keys, action))
+                        one_by_one = self._one_by_one(actor, reason, drafts, keys, action, embeddings)
+                        results.append([exc] if alone else one_by_one)
             finally:  # what committed reaches the index even if a later group failed unexpectedly
                 self._index([e for r in results for e in r if isinstance(e, Edit)], vectors)
             return results
@@ -188,11 +201,12 @@ class Services(EditLog):
         drafts: Sequence[EditDraft],
         keys: Sequence[IdempotencyKey | None],
         action: str,
+        embeddings: Embeddings,
     ) -> list[Edit | Exception]:
         out: list[Edit | Exception] = []
         for draft, key in zip(drafts, keys):
             try:
-                out.append(self.repository.add_edits([draft], actor, action, reason, keys=[key])[0])
+                out.append(self.repository.add_edits([draft], actor, action, reason, None, [key], embeddings)[0])
             except Exception as exc:  # noqa: BLE001 - this draft's own outcome
                 out.append(exc)
         return out
@@ -223,12 +237,11 @@ class Services(EditLog):
         return self.model_slot.first()
 
     def _known_vectors(self, edit_ids: Sequence[int]) -> Vectors:
-        """Embeddings of existing edits' prompts (a prompt never changes): from the index, else computed now."""
+        """Embeddings of existing edits' prompts (a prompt never changes): stored in the log, else computed now."""
         try:
-            edits = self.repository.get_many(list(edit_ids))
+            return self.stored.of(self.repository.get_many(list(edit_ids)))
         except EditorError:
             return {}  # the write itself reports the unknown id
-        return self.vectors_for([e.prompt for e in edits if self.editor.memory.get(e.id) is None])
 
     def resolve(
         self,
@@ -243,7 +256,9 @@ class Services(EditLog):
         """EditRepository.resolve (one transaction), then the index: retired edits out, changed and new ones in."""
         vectors = self._draft_vectors([draft])
         with self.write_lock:
-            added, changed = super().resolve(draft, actor, retire, replace, reason, probes, key)
+            added, changed = self.repository.resolve(
+                draft, actor, retire, replace, reason, probes, key, self.stored.embeddings(vectors)
+            )
             self.editor.remove_edits([e.id for e in changed if e.status != "active"])
             self._index([e for e in (*changed, *([added] if added else [])) if e.status == "active"], vectors)
             return added, changed
@@ -256,18 +271,24 @@ class Services(EditLog):
         return threshold
 
     # ---- queries ------------------------------------------------------------------------
-    def ask(self, queries: Sequence[str], actor: str) -> list[RoutingRecord]:
+    def ask(self, queries: Sequence[str], actor: str, log: bool = True) -> list[RoutingRecord]:
         """Route and answer queries (validated); with `config.log_probes`, each record also goes to the
-        probe log (off by default: then asking only reads the log)."""
+        probe log (off by default: then asking only reads the log), now unless `log` is False (the caller then
+        runs `log_probes` later, after its response)."""
         clean = [self.clean_query(q) for q in queries]
         self.sync()
         records = []
         for start in range(0, len(clean), CHUNK):  # writes waiting for the model get in between chunks
             with self.model_slot:
                 records += self.editor.ask(clean[start : start + CHUNK])
+        if log:
+            self.log_probes(records, actor)
+        return records
+
+    def log_probes(self, records: Sequence[RoutingRecord], actor: str) -> None:
+        """Keep routing records in the probe log when the server was started with --log-probes (else nothing)."""
         if self.config.log_probes:
             self.repository.log_probes(records, actor)
-        return records
 
     def route(self, queries: Sequence[str], threshold: float | None = None) -> list[RoutingDecision]:
         """Routing decisions only (no generation, not logged), e.g. for conflict checks and threshold sweeps."""
@@ -289,7 +310,8 @@ class Services(EditLog):
         with self.write_lock:
             self.sync(force=True)
             ids = self.editor.memory.ids()[-limit:]
-            return [self.editor.memory.get(i) for i in ids], self.editor.memory.vectors(ids)
+            edits = self.repository.get_many(ids)  # active: the sync above brought the index level with the log
+            return edits, self.editor.memory.vectors([e.id for e in edits])
 
     def score_pairs(self, queries: Sequence[str], candidates) -> list[list[float]]:
         """The scope classifier's scores of each query against its candidates."""
@@ -311,18 +333,14 @@ class Services(EditLog):
 
     def _index(self, edits: Sequence[Edit], vectors: Vectors | None = None) -> None:
         """Put committed active edits into the index, with the embeddings computed before the lock (`vectors`) or
-        kept in the index for the same prompt; any other is embedded here (rare: a change that arrived meanwhile).
+        stored in the log; any other is embedded here (rare: a change that arrived meanwhile).
         On failure, rebuild the index from the log, then re-raise."""
         active = [e for e in edits if e.status == "active"]
         if not active:
             return
         try:
             known = dict(vectors or {})
-            for edit in active:
-                kept = self.editor.memory.get(edit.id)
-                if edit.prompt not in known and kept is not None and kept.prompt == edit.prompt:
-                    known[edit.prompt] = self.editor.memory.vectors([edit.id])[0]
-            known |= self.vectors_for([e.prompt for e in active if e.prompt not in known])
+            known |= self.stored.of([e for e in active if e.prompt not in known])
             self.editor.memory.add(active, np.stack([known[e.prompt] for e in active]))
         except BaseException:
             self.rebuild_index()

@@ -50,6 +50,7 @@ class HashingEmbedder:
 
     def __init__(self, dim: int = 256):
         self.dim = dim
+        self.identity = f"hashing-{dim}"
 
     def encode(self, texts):
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

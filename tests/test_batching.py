@@ -1,9 +1,12 @@
-"""Batched serving (core.generation.generate_together, services.batching): greedy answers generated together, with
+"""Batched serving (core.generation.generate_together, services.batching): answers decoded together, with
 prompts of different lengths (left padding), different max_tokens and stops, and the counterfactual model's shared
-few-shot prefix, equal the answers each gets alone; concurrent requests (completions and a chat, routed and not)
-share passes and get their own routing, answer and errors."""
+few-shot prefix, equal the answers each gets alone (greedy exactly; sampled rows with their own seeds; streams with
+their deltas as they come); concurrent requests (completions and a chat, routed and not, whole and streamed) share
+passes and get their own routing, answer and errors; a pass gathers the company the previous pass had."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
@@ -61,10 +64,30 @@ def test_tiny_model_batched_greedy_equals_one_by_one(tiny_lm):
     assert len({n for _, _, n in alone}) > 2, "rows end at different steps"
 
 
-def test_sampled_generations_are_refused(tiny_lm):
-    sampled = Generation(tiny_lm, PROMPTS[0], GenerationSettings(temperature=0.7, seed=1))
-    with pytest.raises(ValueError, match="greedy"):
-        generate_together([sampled])
+def test_sampled_rows_decoded_together_keep_their_own_seeded_samples(tiny_lm):
+    def make():
+        temperatures = (0.7, 1.3, 0.0, 1.0, 0.9, 1.6)
+        settings = [GenerationSettings(max_tokens=10, temperature=t, seed=7 + i) for i, t in enumerate(temperatures)]
+        settings[4] = GenerationSettings(max_tokens=10, temperature=0.9, seed=7, top_p=0.8)
+        return [Generation(tiny_lm, p, s) for p, s in zip(PROMPTS, settings)]
+
+    alone = _alone(make)
+    assert _together(make) == alone
+    reseeded = [
+        Generation(tiny_lm, PROMPTS[1], GenerationSettings(max_tokens=10, temperature=1.3, seed=s)) for s in (1, 2, 3)
+    ]
+    assert len({"".join(g) for g in reseeded}) > 1, "the seed decides the sample: the rows above are not greedy"
+
+
+def test_streams_decoded_together_get_their_own_deltas_as_they_come(tiny_lm):
+    def make():
+        return [Generation(tiny_lm, p, GenerationSettings(max_tokens=8, stop=("capital",))) for p in PROMPTS]
+
+    alone = [list(g) for g in make()]
+    seen: list[list[str]] = [[] for _ in PROMPTS]
+    texts = generate_together(make(), lambda i, delta: seen[i].append(delta))
+    assert ["".join(d) for d in seen] == texts == ["".join(d) for d in alone]
+    assert sum(len(d) > 1 for d in seen) >= 3, "most rows came in several deltas, not one at the end"
 
 
 @pytest.mark.models
@@ -102,9 +125,64 @@ def test_concurrent_requests_share_passes_and_get_their_own_answers_and_routing(
 
     alone = [whole(serve(services, p, settings)) for p in prompts]
     assert "counterfactual" in {a[0] for a in alone} and "base" in {a[0] for a in alone}
+    before = services.batcher.passes  # each alone request above had a pass of its own
     together = run_together(lambda i: whole(serve(services, prompts[i], settings, whole=True)), len(prompts))
     assert together == alone
-    assert services.batcher.passes < len(prompts), f"{services.batcher.passes} passes: nothing shared"
+    passes = services.batcher.passes - before
+    assert passes < len(prompts), f"{passes} passes: nothing shared"
     too_long = GenerationSettings(max_tokens=2048)
     with pytest.raises(InvalidParameter, match="context"):  # its own error, raised to it alone
         serve(services, PROMPTS[0], too_long, whole=True)
+
+
+def test_a_pass_gathers_the_company_the_previous_pass_had_and_a_lone_client_stops_waiting(tmp_path):
+    """Clients that come back one by one after a pass of four are answered in one pass of four again (the pass
+    waits for them, bounded by gather_s); once the load is one client, passes stop expecting company."""
+    url = f"sqlite:///{tmp_path / 'gather.sqlite'}"
+    services = Services(SeracConfig(db_url=url, device="cpu"), EditRepository(url), tiny_editor(tmp_path / "lm"))
+    batcher, settings = services.batcher, GenerationSettings(max_tokens=4)
+    batcher.window_s, batcher.gather_s = 0.05, 5.0
+    first = run_together(lambda i: serve(services, PROMPTS[i], settings, whole=True).batch, 4)
+    assert first == [4, 4, 4, 4] and batcher.expected == 4
+
+    def staggered(i: int) -> int:
+        time.sleep(0.2 * i)  # each arrives long after the window: only gathering puts them in one pass
+        return serve(services, PROMPTS[i], settings, whole=True).batch
+
+    assert run_together(staggered, 4) == [4, 4, 4, 4]
+    batcher.gather_s = 0.3
+    lone = [serve(services, PROMPTS[0], settings, whole=True).batch for _ in range(2)]
+    assert lone == [1, 1] and batcher.expected == 1  # the first lone pass waited once (0.3 s); the next expects 1
+    batcher.gather_s = 3.0
+    started = time.perf_counter()
+    serve(services, PROMPTS[0], settings, whole=True)
+    assert time.perf_counter() - started < 3.0, "a lone client does not wait for company"
+    assert batcher.sizes[4] == 2 and batcher.sizes[1] == 3
+
+
+def test_concurrent_streams_and_sampled_requests_share_one_pass_and_each_gets_its_own_answer(tmp_path):
+    url = f"sqlite:///{tmp_path / 'streams.sqlite'}"
+    services = Services(SeracConfig(db_url=url, device="cpu"), EditRepository(url), tiny_editor(tmp_path / "lm"))
+    services.add_edits([EditDraft("the capital of veltria is", "osmund")], "alice", "add")
+    services.batcher.window_s = 0.2
+    settings = [
+        GenerationSettings(max_tokens=8),
+        GenerationSettings(max_tokens=8, temperature=1.2, seed=3),
+        GenerationSettings(max_tokens=5, stop=("capital",)),
+        GenerationSettings(max_tokens=8, temperature=0.8, seed=11),
+    ]
+    asked = [(PROMPTS[i], settings[i % 4], i % 3 != 0) for i in range(len(PROMPTS))]  # (prompt, settings, stream)
+
+    def answer(i: int):
+        prompt, s, streamed = asked[i]
+        served = serve(services, prompt, s, whole=not streamed)
+        deltas = list(served.stream())
+        return served.decision.route, "".join(deltas), len(deltas), served.generation.finish_reason, served.batch
+
+    alone = [answer(i)[:2] for i in range(len(asked))]
+    assert "counterfactual" in {a[0] for a in alone} and "base" in {a[0] for a in alone}
+    before = services.batcher.passes
+    together = run_together(answer, len(asked))
+    assert [t[:2] for t in together] == alone
+    assert services.batcher.passes - before == 1 and {t[4] for t in together} == {len(asked)}
+    assert any(t[2] > 1 for t, a in zip(together, asked) if a[2]), "a stream sends its text in several deltas"

@@ -46,6 +46,8 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
         "10",
         "--routing-queries",
         "6",
+        "--import-edits",
+        "300",
         "--generation-tokens",
         "4",
         "--generation-prompts",
@@ -83,7 +85,7 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
             assert _timing(m) and m["build_s"] >= 0 and m["index_bytes"] >= row["size"] * 384 * bytes_per_dim
             assert m["peak_rss_bytes"] > peaks_models_floor and m["rss_growth_bytes"] < 2**30
     peaks = report["peak_rss_bytes"]
-    assert list(peaks) == ["models", "insertion", "routing", "lookup n=200", "lookup n=2000", "generation"]
+    assert list(peaks) == ["models", "insertion", "import", "routing", "lookup n=200", "lookup n=2000", "generation"]
     assert peaks["models"] > 400 * 2**20  # SmolLM2-135M in float32 alone is about 540 MB: the models were loaded
     assert peaks["lookup n=2000"] < 8 * 2**30
     assert list(report["load_avg_1min"]) == list(peaks) == list(report["elapsed_s"])
@@ -97,6 +99,11 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
     assert gen["paths"]["static"]["same_answers"] is True  # the default path answers as the reference does
     assert gen["counterfactual"]["weight_bytes_per_token"] == gen["paths"]["static"]["weight_bytes_per_token"]
     assert "memory bandwidth" in proc.stdout and "fraction" in proc.stdout
+    imported = report["import"]  # the real `app.py import` in a child: its own peak, not the bench's models
+    assert imported["n"] == imported["imported"] == 300 and imported["edits_per_s"] > 0
+    assert 20 * 2**20 < imported["peak_rss_bytes"] < peaks["models"]
+    assert "bulk import (300 CounterFact-shaped records" in proc.stdout
+    assert "target: 100,000 CounterFact-shaped edits through `app.py import`" in proc.stdout
     assert not (tmp_path / "unused.sqlite").exists()  # the edit log named by --db is not touched
 
 
@@ -107,6 +114,7 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
         (["--sizes", "0"], "--sizes must list integers"),
         (["--queries", "0"], "--queries must be a positive integer"),
         (["--generation-threads", "0"], "--generation-threads must be a positive integer"),
+        (["--import-edits", "-1"], "--import-edits must be 0 (skip) or a positive integer"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, args, message):

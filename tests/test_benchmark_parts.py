@@ -15,6 +15,7 @@ class LetterCounts:
     """A real, tiny embedder: normalised letter counts (26 dims); records how many texts it embedded."""
 
     dim = 26
+    identity = "letters-26"
 
     def __init__(self):
         self.embedded = 0

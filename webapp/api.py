@@ -11,6 +11,7 @@ Invariants:
 - /openapi.json is the contract (webapp.contract): each route lists the error statuses it returns, bodies refuse
   unknown fields and other JSON types (422), text fields state clean_field's rule as pattern and maxLength;
 - concurrent POST /api/edits share one model pass (webapp.add_batcher), each with its own result;
+- POST /api/ask writes nothing while the client waits: with --log-probes its record is written after the response;
 - POST /api/ask is heavy work (services.limits): beyond the server's bound 503, beyond the user's rate 429, both
   with Retry-After and nothing done; writes are never refused for load;
 - POST /api/edits with an `Idempotency-Key` header is saved at most once per user and key: a retry with the
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -297,9 +298,11 @@ def _router(services: Services, current_user) -> APIRouter:
         return written(edit_id, probe_check, lambda i: services.change_target(i, body.target, user.name, body.reason))
 
     @api.post("/ask", summary="Route and answer a prompt; the full routing record", responses=api_errors(429, 502, 503))
-    def ask(body: AskIn, user: User = Depends(current_user)) -> dict:
+    def ask(body: AskIn, tasks: BackgroundTasks, user: User = Depends(current_user)) -> dict:
         with services.heavy.admit(user.name):  # 429 / 503 with Retry-After beyond the limits (services.limits)
-            return services.ask([body.prompt], user.name)[0].to_dict()
+            records = services.ask([body.prompt], user.name, log=False)
+        tasks.add_task(services.log_probes, records, user.name)  # the opt-in probe log, after the response
+        return records[0].to_dict()
 
     @api.get(
         "/stats",

@@ -201,6 +201,8 @@ class SeracInfo(BaseModel):
     edit_id: int | None = Field(description="the edit that governs the prompt (route 'counterfactual'), else null")
     score: float | None = Field(description="the best candidate edit's scope score (null: no edit in memory)")
     threshold: float
+    route_ms: float = Field(description="the routing's own time (embedding, retrieval, scoring) in milliseconds")
+    batch: int = Field(1, description="requests answered in the same shared forward pass (1: alone)")
 
 
 class CompletionChoice(BaseModel):

@@ -97,8 +97,8 @@ def test_measure_lookup_compares_the_compressed_ivf_with_exact_search():
     assert result["targets"] == {"p50_ms": 10.0, "recall_at_k": 0.95, "peak_rss_bytes_at_1m": 2 * 10**9}
     flat, approx = result["flat"], result["approx"]
     assert flat["recall_at_k"] == 1.0 and flat["index"] == "flat"  # the flat index agrees with the streamed exact top
-    assert approx["index"].startswith("ivf-sq8 nlist=") and 0.9 <= approx["recall_at_k"] <= 1.0
-    assert flat["index_bytes"] > 3000 * 16 * 4 > approx["index_bytes"] > 3000 * 16  # one byte per dimension
+    assert approx["index"].startswith("ivf-fp16 nlist=") and 0.9 <= approx["recall_at_k"] <= 1.0
+    assert flat["index_bytes"] > 3000 * 16 * 4 > approx["index_bytes"] > 3000 * 16 * 2  # two bytes per dimension
     for m in (flat, approx):
         assert 0 < m["p50_ms"] <= m["p95_ms"] and m["build_s"] == pytest.approx(m["train_s"] + m["add_s"])
         assert m["peak_rss_bytes"] is None or m["peak_rss_bytes"] >= m["rss_growth_bytes"]

@@ -92,11 +92,7 @@ def measure_plan(
     }
     out = []
     for nprobe in nprobes or [plan.nprobe]:
-        shown = (
-            plan
-            if plan.kind == "flat"
-            else index_rule.IndexPlan(plan.kind, plan.nlist, nprobe, plan.trained_at, plan.coarse)
-        )
+        shown = plan if plan.kind == "flat" else index_rule.IndexPlan(plan.kind, plan.nlist, nprobe, plan.trained_at)
         if plan.kind != "flat":
             index_rule.set_nprobe(index, nprobe)
         found, latencies = single_queries(index, queries, k, progress, f"lookup {shown.describe()} n={source.size}")

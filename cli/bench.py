@@ -104,6 +104,8 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
             raise InvalidInput(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if args.import_edits < 0:
         raise InvalidInput(f"--import-edits must be 0 (skip) or a positive integer, got {args.import_edits}")
+    if not 0 <= args.restart_edits <= MAX_SIZE:
+        raise InvalidInput(f"--restart-edits must be in 0..{MAX_SIZE} (0 skips), got {args.restart_edits}")
     if args.generation_threads is not None and args.generation_threads < 1:
         raise InvalidInput(f"--generation-threads must be a positive integer, got {args.generation_threads}")
     cases = _cases(args.data)
@@ -154,8 +156,6 @@ def _restart(editor, config: SeracConfig, cases, real: np.ndarray, args) -> dict
     from cli.bench_restart import measure_restart
     from core.benchmarks.data import noisy_copies
 
-    if not 1 <= args.restart_edits <= MAX_SIZE:
-        raise InvalidInput(f"--restart-edits must be in 0..{MAX_SIZE}, got {args.restart_edits}")
     rng = np.random.default_rng(args.seed)
     queries = noisy_copies(real, rng.integers(0, len(real), args.queries), rng)
     return measure_restart(editor, config, cases, real, args.restart_edits, queries, terminal_progress)
@@ -298,6 +298,7 @@ def _settings(args: argparse.Namespace, sizes: list[int]) -> dict:
         "k": args.k,
         "inserts": args.inserts,
         "import_edits": args.import_edits,
+        "restart_edits": args.restart_edits,
         "routing_queries": args.routing_queries,
         "generation": {
             "tokens": args.generation_tokens,

@@ -98,10 +98,11 @@ def _child(kind: str, spec: dict) -> dict:
     """Run this module as `kind` in a fresh process; its JSON report (with its own peak RSS) plus wall seconds."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "cli.bench_restart", kind, json.dumps(spec)], cwd=REPO, stdout=subprocess.PIPE
+        [sys.executable, "-m", "cli.bench_restart", kind, json.dumps(spec)], cwd=REPO, capture_output=True, text=True
     )
     if done.returncode != 0:
-        raise RuntimeError(f"the {kind} process failed (status {done.returncode}); its output: {done.stdout[-500:]!r}")
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"the {kind} process failed (status {done.returncode}): {last}")
     return {**json.loads(done.stdout.splitlines()[-1]), "wall_s": time.perf_counter() - started}
 
 
@@ -126,7 +127,9 @@ def _load(spec: dict) -> dict:
     before = _rss("VmRSS")  # index_bytes() below serialises a copy of the index: the peak is read before it
     started = time.perf_counter()
     memory = FaissEditMemory(spec["dim"], texts=LogTexts(repo))
-    StoredVectors(repo, spec["identity"], spec["dim"], _no_model).load_into(memory)
+    stored = StoredVectors(repo, spec["identity"], spec["dim"], _no_model)
+    stored.fill()  # as Services starts: nothing to embed in a log built for this embedder
+    stored.load_into(memory)
     load_s = time.perf_counter() - started
     peak = _rss("VmHWM")
     times = []

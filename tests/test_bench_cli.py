@@ -34,6 +34,8 @@ def _timing(summary):
 
 
 @pytest.mark.models
+@pytest.mark.slow  # about 90 s (every phase on the real models, three child processes); the parts run by default in
+# tests/test_benchmark_parts.py, test_routing_bench.py, test_bulk_import.py and test_bench_restart.py
 def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
     out = tmp_path / "bench.json"
     proc = run_bench(
@@ -47,6 +49,8 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
         "--routing-queries",
         "6",
         "--import-edits",
+        "300",
+        "--restart-edits",
         "300",
         "--generation-tokens",
         "4",
@@ -85,7 +89,16 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
             assert _timing(m) and m["build_s"] >= 0 and m["index_bytes"] >= row["size"] * 384 * bytes_per_dim
             assert m["peak_rss_bytes"] > peaks_models_floor and m["rss_growth_bytes"] < 2**30
     peaks = report["peak_rss_bytes"]
-    assert list(peaks) == ["models", "insertion", "import", "routing", "lookup n=200", "lookup n=2000", "generation"]
+    assert list(peaks) == [
+        "models",
+        "insertion",
+        "import",
+        "routing",
+        "lookup n=200",
+        "lookup n=2000",
+        "restart",
+        "generation",
+    ]
     assert peaks["models"] > 400 * 2**20  # SmolLM2-135M in float32 alone is about 540 MB: the models were loaded
     assert peaks["lookup n=2000"] < 8 * 2**30
     assert list(report["load_avg_1min"]) == list(peaks) == list(report["elapsed_s"])
@@ -104,6 +117,11 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
     assert 20 * 2**20 < imported["peak_rss_bytes"] < peaks["models"]
     assert "bulk import (300 CounterFact-shaped records" in proc.stdout
     assert "target: 100,000 CounterFact-shaped edits through `app.py import`" in proc.stdout
+    restart = report["restart"]  # fresh processes over a 300-edit log with stored embeddings, and an empty one
+    assert restart["size"] == restart["memory"]["edits"] == restart["serve"]["edits"] == 300
+    assert restart["serve_empty_log"]["edits"] == 0 and restart["serve"]["ready_s"] < restart["serve"]["first_answer_s"]
+    assert restart["memory"]["memory_and_index_bytes"] > 0 and restart["serve"]["peak_rss_bytes"] > peaks_models_floor
+    assert "restart over a 300-edit log with stored embeddings" in proc.stdout and "(target <= 60 s" in proc.stdout
     assert not (tmp_path / "unused.sqlite").exists()  # the edit log named by --db is not touched
 
 
@@ -115,6 +133,7 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
         (["--queries", "0"], "--queries must be a positive integer"),
         (["--generation-threads", "0"], "--generation-threads must be a positive integer"),
         (["--import-edits", "-1"], "--import-edits must be 0 (skip) or a positive integer"),
+        (["--restart-edits", "-1"], "--restart-edits must be in 0..5000000 (0 skips)"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, args, message):

@@ -115,8 +115,7 @@ def _restart(r: dict | None) -> list[str]:
         f"(target <= {t['memory_rss_bytes'] / gb:.0f} GB); lookup with texts p50 {_ms(m['lookup_p50_ms'])} ms, "
         f"p95 {_ms(m['lookup_p95_ms'])} ms",
         f"  start to first answer: {full['first_answer_s']:.1f} s over {full['edits']} edits "
-        f"(target <= {t['serve_s']:.0f} s; audit verified at {full['verify_s']:.1f} s, models and index ready at "
-        f"{full['ready_s']:.1f} s), "
+        f"(target <= {t['serve_s']:.0f} s; audit verified, models and index ready at {full['ready_s']:.1f} s), "
         f"{empty['first_answer_s']:.1f} s over an empty log (ready at {empty['ready_s']:.1f} s); "
         f"peak RSS {full['peak_rss_bytes'] / gb:.2f} GB vs {empty['peak_rss_bytes'] / gb:.2f} GB",
         "",

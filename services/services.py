@@ -116,8 +116,11 @@ class Services(EditLog):
             if setting_changed:
                 self._load_threshold()
             current = self.repository.get_many(sorted(edit_ids)) if edit_ids else []
-            gone = [e.id for e in current if e.status != "active" and self.editor.memory.contains(e.id)]
-            new = [e for e in current if e.status == "active" and self.editor.memory.get(e.id) != e]
+            memory = self.editor.memory
+            gone = [e.id for e in current if e.status != "active" and memory.contains(e.id)]
+            active = [e for e in current if e.status == "active"]
+            held = memory.texts.fetch([e.id for e in active if memory.contains(e.id)])  # one read, not one per edit
+            new = [e for e in active if held.get(e.id) != e]
             self.editor.remove_edits(gone)
             self._index(new, vectors)
             self._seen_head = last

@@ -11,13 +11,16 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cli import Command
 from cli.context import open_services, open_users, serve_forever
 from cli.log_check import LogCheck
 from core.config import SeracConfig
-from services.services import Services
 from webapp.auth import UserStore, ensure_first_user
+
+if TYPE_CHECKING:
+    from services.services import Services
 
 
 def _args(p: argparse.ArgumentParser) -> None:

@@ -129,8 +129,7 @@ def _load(spec: dict) -> dict:
     started = time.perf_counter()
     memory = FaissEditMemory(spec["dim"], texts=LogTexts(repo))
     stored = StoredVectors(repo, spec["identity"], spec["dim"], _no_model)
-    stored.fill()  # as Services starts: nothing to embed in a log built for this embedder
-    stored.load_into(memory)
+    stored.load_into(memory)  # as Services starts: nothing to embed in a log built for this embedder
     load_s = time.perf_counter() - started
     peak = _rss("VmHWM")
     times = []

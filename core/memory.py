@@ -169,7 +169,7 @@ class FaissEditMemory:
             sims, ids = _search_few_threads(
                 self._index, np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(self._ids))
             )
-            edits = self.texts.fetch(sorted({int(i) for i in ids.ravel() if i >= 0}))
+        edits = self.texts.fetch(sorted({int(i) for i in ids.ravel() if i >= 0}))  # a log read: outside the lock
         return [
             [(edits[int(i)], float(s)) for s, i in zip(row_s, row_i) if int(i) in edits]
             for row_s, row_i in zip(sims, ids)

@@ -86,8 +86,7 @@ class Services(EditLog):
         with self.write_lock:
             self.editor.memory.clear()
             self._seen_head = self.repository.audit_head()  # read first: later changes get replayed
-            unkept = self.stored.fill()
-            self.stored.load_into(self.editor.memory)
+            unkept = self.stored.load_into(self.editor.memory)
             if unkept:  # computed, but the log refused to keep them (read-only, full): indexed from here
                 edits = self.repository.get_many(list(unkept))
                 self.editor.memory.add(edits, np.stack([unkept[e.id] for e in edits]))

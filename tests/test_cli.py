@@ -77,18 +77,16 @@ def test_import_counterfact_and_jsonl(db_url, tmp_path, counterfact_slice):
 
 
 @pytest.mark.models
-def test_ask_answers_the_edit_and_leaves_unrelated_prompts_alone(db_url):
+def test_ask_answers_the_edit_beside_the_untouched_base_answer(db_url):
+    """One model load: the routed answer carries the target, the base answer beside it is the base model's own
+    (unrelated prompts staying with the base model run by default in test_serac_real.py and the live API tests)."""
     run(db_url, "add", "The mother tongue of Danielle Darrieux is", "English")
     edited = json.loads(
         run(db_url, "ask", "--json", "Where Danielle Darrieux is from, people speak the language of").stdout
     )
     assert edited["route"] == "counterfactual" and edited["chosen_edit"]["id"] == 1
     assert edited["edited_answer"].lower().startswith("english")
-    text = run(db_url, "ask", "The capital of France is").stdout
-    assert "route:          base" in text
-    base = [line for line in text.splitlines() if line.startswith("base answer:")][0].split(":", 1)[1].strip()
-    edited_line = [line for line in text.splitlines() if line.startswith("edited answer:")][0]
-    assert base and edited_line.split(":", 1)[1].strip() == base
+    assert edited["base_answer"].strip() and not edited["base_answer"].lower().startswith("english")
 
 
 def test_cli_and_ui_imports_give_the_same_edits_and_probe_prompts(tmp_path, counterfact_slice):

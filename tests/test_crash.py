@@ -14,7 +14,7 @@ from services.services import Services
 from tests.conftest import ROOT
 from tests.tiny_models import tiny_editor
 
-LINES, BATCH = 100_000, 100
+LINES, BATCH = 30_000, 100
 
 
 @pytest.fixture(scope="module")

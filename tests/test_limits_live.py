@@ -13,7 +13,10 @@ import pytest
 
 from tests.live_server import launch
 
-pytestmark = pytest.mark.models
+pytestmark = [
+    pytest.mark.models,
+    pytest.mark.slow,  # about 45 s of flooding a real server; tests/test_limits.py checks the same limits in-process
+]
 FLOODERS = 8
 ADDS = [
     ("The mother tongue of Danielle Darrieux is", "English"),

@@ -20,7 +20,8 @@ from core.errors import EditorError, StateConflict
 
 
 class LogCheck:
-    def __init__(self, config: SeracConfig):
+    def __init__(self, config: SeracConfig, parts: int | None = None):
+        self.parts = parts  # side-by-side parts of the check (None: db.audit_check chooses by size and CPUs)
         self.seconds: float | None = None  # how long the check took, once it passed
         self._outcome: tuple | BaseException | None = None
         self._workers: list = []
@@ -64,7 +65,7 @@ class LogCheck:
 
         started = time.perf_counter()
         try:
-            check = open_repository(config).verify_audit(started=self._started)
+            check = open_repository(config).verify_audit(parts=self.parts, started=self._started)
             self._outcome = (check.rows, "" if check.ok else tamper_report(check), time.perf_counter() - started)
         except EditorError as exc:
             self._outcome = exc

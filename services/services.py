@@ -13,9 +13,9 @@ Invariants:
   with the embedder's identity): a restart embeds only the edits with no row by the serving embedder (none, once
   stored; all of them after the embedder changed); where a snapshot of the index (services.index_cache) is valid,
   it is read instead and the log's changes after its watermark are replayed through `sync` (an incremental change
-  is never a full rebuild); a full build writes a new snapshot, and so does `save_index_snapshot` (clean shutdown);
-  every write stores its new edits' embeddings in its own
-  transaction (services.stored_vectors); after that `sync` follows the audit log
+  is never a full rebuild); a full build or a large replay writes a new snapshot, as does `save_index_snapshot`
+  (clean shutdown); every write stores its new edits' embeddings in its own transaction (services.stored_vectors);
+  after that `sync` follows the audit log
   (the change feed) so edits written by other processes or app instances sharing the database reach
   this index before the next query; applying a change twice is harmless (it re-reads current state);
 - if updating the index fails after a commit, the index is rebuilt from the log before the error
@@ -119,14 +119,14 @@ class Services(EditLog):
         replayed = self.sync(force=True)
         if self.index_origin:  # the log was rewritten meanwhile: sync rebuilt the index whole (no snapshot fits)
             return True
-        active = self.repository.count_edits("active")
-        if len(self.editor.memory) == active:
+        held, active = len(self.editor.memory), self.repository.count_edits("active")
+        if held == active:
             self.index_origin = {"source": "snapshot", "replayed": replayed}
+            if replayed * 10 > held:  # a large change since: the next start replays it from a new snapshot
+                self.index_cache.save(self.editor.memory, self._seen_head)
             return True
         log.warning(
-            "the index snapshot brought up to date holds %d edits, the log %d active: building the index from the log",
-            len(self.editor.memory),
-            active,
+            "the snapshot brought up to date holds %d edits, the log %d active: building the index", held, active
         )
         self.editor.memory.clear()
         return False

@@ -204,10 +204,11 @@ class FaissEditMemory:
                 raise index_snapshot.SnapshotError(f"the snapshot's {name} is {header.get(name)!r}, not {value!r}")
         try:
             plan = index_rule.IndexPlan(**header["plan"])
-        except (KeyError, TypeError):
-            raise index_snapshot.SnapshotError("the snapshot names no index plan") from None
-        rule = index_rule.FLAT if plan.kind == "flat" else index_rule.ivf_plan(plan.trained_at)
-        if plan != rule or index_rule.next_plan(plan, header.get("count", -1), self.flat_limit) != plan:
+            rule = index_rule.FLAT if plan.kind == "flat" else index_rule.ivf_plan(plan.trained_at)
+            settled = index_rule.next_plan(plan, int(header.get("count", -1)), self.flat_limit) == plan
+        except (KeyError, TypeError, ValueError):
+            raise index_snapshot.SnapshotError("the snapshot names no valid index plan") from None
+        if plan != rule or not settled:
             raise index_snapshot.SnapshotError(
                 f"the snapshot's index plan ({plan.describe()}) is not what the index rule gives now"
                 f" ({index_rule.plan_for(header.get('count', 0), self.flat_limit).describe()})"

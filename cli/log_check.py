@@ -1,8 +1,8 @@
 """LogCheck: `audit verify` of the whole edit log while a server loads the models and the index. The check runs in
 worker processes (db.audit_check: the chain split by audit id, the replay by edit id, one part per CPU), watched by
 a thread of the server, so the loading in this process and the check share the CPUs instead of taking turns (a
-million audit rows: about 58 s in one process before, about 20 s in two on this 2-core box when it is otherwise
-quiet).
+million audit rows on this shared 2-core box: 97 s in one process before, chain 32 s and replay 65 s, at load 3.7;
+26 s in two at load 2.6, about 31 s of CPU in all).
 
 Invariant: `wait` returns only when the log passed the check; it raises StateConflict listing the problems when the
 log fails it, and the check's own error (DatabaseUnavailable, ...) when it could not run, so nothing is served

@@ -1,9 +1,10 @@
 """The `serve` command (also what `python app.py` runs with no subcommand): the UI and API on HOST:PORT.
 
 Invariant: a server never serves an edit log whose tables disagree with its audit log: `audit verify` (the hash
-chain and the replay, about 1 s for 10,000 edits, 20-45 s of two processes for a million) runs in worker processes
-while the models and the index load, the server waits for it before it serves or creates a user, and a failure
-stops the start with the problems listed (exit 2). A clean shutdown snapshots the index (services.index_cache)."""
+chain and the replay, about 1 s for 10,000 edits, 26 s in two processes for a million at load 2.6) runs in worker
+processes while the models and the index load, the server waits for it before it serves or creates a user, and a
+failure stops the start with the problems listed (exit 2). A clean shutdown snapshots the index
+(services.index_cache)."""
 
 from __future__ import annotations
 

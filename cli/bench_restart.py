@@ -8,8 +8,10 @@
    seconds, RSS before and at peak (the memory and index cost their difference), and single-query lookups through
    the memory (faiss search plus the candidates' texts read from the log).
 3. In a fresh process each: what `app.py serve` does before it serves (cli.serve.start_serving: `audit verify` of
-   the whole log in a child process while the models and the index load) and one answer, over the large log and
-   over an empty one: seconds from process start to the first answer, and the process's peak RSS.
+   the whole log in worker processes while the models and the index load) and one answer, over the large log
+   twice (first with no index snapshot: the index is built from the stored embeddings and snapshotted; then a
+   restart that reads the snapshot, services.index_cache) and over an empty one: seconds from process start to the
+   first answer, how long the check and the loading took, and the process's peak RSS.
 Targets (issue 15): memory and index <= 2 GB at 1M edits; serving within 60 s of start. The children share the
 parent's SeracConfig (pickled), so the embedder identity they serve is the one the log was tagged with.
 """
@@ -42,9 +44,11 @@ def measure_restart(editor, config, cases, real: np.ndarray, size: int, queries:
     with tempfile.TemporaryDirectory(prefix="serac-restart-") as folder:
         np.save(Path(folder) / "queries.npy", queries)
         loaded = _child("load", {"url": url, "identity": identity, "dim": real.shape[1], "folder": folder})
+        snapshots = str(Path(folder) / "snapshots")  # none yet: the first start builds the index and writes one
         with open(Path(folder) / "config.pickle", "wb") as f:
-            pickle.dump(config.replace(db_url=url), f)
-        full = _child("serve", {"folder": folder})
+            pickle.dump(config.replace(db_url=url, index_snapshot_dir=snapshots, index_snapshot_min_edits=0), f)
+        cold = _child("serve", {"folder": folder})
+        full = _child("serve", {"folder": folder})  # a restart: the snapshot the first start wrote
         with open(Path(folder) / "config.pickle", "wb") as f:
             pickle.dump(config.replace(db_url=f"sqlite:///{Path(folder) / 'empty.sqlite'}"), f)
         empty = _child("serve", {"folder": folder})
@@ -52,6 +56,7 @@ def measure_restart(editor, config, cases, real: np.ndarray, size: int, queries:
         "size": size,
         "log_built_s": built_s,
         "memory": loaded,
+        "serve_cold": cold,
         "serve": full,
         "serve_empty_log": empty,
         "targets": {"memory_rss_bytes": TARGET_RSS_BYTES, "serve_s": TARGET_SERVE_S},
@@ -161,13 +166,15 @@ def _serve(spec: dict) -> dict:
 
     with open(Path(spec["folder"]) / "config.pickle", "rb") as f:
         config = pickle.load(f)
-    started = time.perf_counter()
-    services = start_serving(config)
+    started, timings = time.perf_counter(), {}
+    services = start_serving(config, timings)
     ready_s = time.perf_counter() - started
     record = services.ask([QUESTION], "bench")[0]
     return {
         "edits": len(services.editor.memory),
         "index": services.editor.memory.index_kind,
+        "index_origin": services.index_origin,
+        **timings,
         "ready_s": ready_s,
         "first_answer_s": time.perf_counter() - started,
         "route": "edit" if record.decision.chosen else "base",

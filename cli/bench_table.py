@@ -118,5 +118,29 @@ def _restart(r: dict | None) -> list[str]:
         f"(target <= {t['serve_s']:.0f} s; audit verified, models and index ready at {full['ready_s']:.1f} s), "
         f"{empty['first_answer_s']:.1f} s over an empty log (ready at {empty['ready_s']:.1f} s); "
         f"peak RSS {full['peak_rss_bytes'] / gb:.2f} GB vs {empty['peak_rss_bytes'] / gb:.2f} GB",
+        *(
+            _serve_split(name, r[key])
+            for name, key in (("restart", "serve"), ("first start", "serve_cold"))
+            if key in r
+        ),
         "",
     ]
+
+
+def _serve_split(name: str, s: dict) -> str:
+    """Where a start's time went: the audit check (worker processes) beside the models and index in the server."""
+    if "verify_s" not in s:
+        return f"  {name}: first answer at {s['first_answer_s']:.1f} s"
+    origin = s.get("index_origin", {})
+    if origin.get("source") == "snapshot":
+        how = (
+            f"index read from its snapshot + {origin.get('replayed', 0)} changes replayed in {origin['seconds']:.1f} s"
+        )
+    else:
+        how = f"index built from the stored embeddings in {origin.get('seconds', 0):.1f} s" + (
+            f", snapshot written in {origin['snapshot_s']:.1f} s" if "snapshot_s" in origin else ""
+        )
+    return (
+        f"  {name}: first answer at {s['first_answer_s']:.1f} s; audit verify {s['verify_s']:.1f} s beside models + "
+        f"index {s['services_s']:.1f} s ({how}), then {s['wait_s']:.1f} s waiting for the check"
+    )

@@ -111,6 +111,17 @@ class SeracConfig:
     max_prompt_chars: int = described("longest prompt or target accepted, in characters", 4096)
     db_url: str = described("SQLAlchemy URL of the edit log", "sqlite:///data/edits.sqlite")
     cache_dir: Path = described("folder for converted model checkpoints", Path(".cache/models"))
+    index_snapshot_dir: str | None = described(
+        "folder for snapshots of the edit index (a cache read on start instead of rebuilding the index from the "
+        "log's stored embeddings; services/index_cache.py); None: beside a SQLite log's file, else "
+        "<cache_dir>/../index",
+        None,
+    )
+    index_snapshot_min_edits: int = described(
+        "a snapshot of the edit index is written only when it holds at least this many edits (a smaller index "
+        "rebuilds in a second or two)",
+        20_000,
+    )
     log_probes: bool = described(
         "keep each asked query's routing record in the probe_log table; off, asking only reads the log", False
     )
@@ -178,6 +189,8 @@ class SeracConfig:
         check(self.decode_path in DECODE_PATHS, f"decode_path must be one of {DECODE_PATHS}, got {self.decode_path!r}")
         check(1 <= self.max_new_tokens <= 512, f"max_new_tokens must be in 1..512, got {self.max_new_tokens!r}")
         check(1 <= self.batch_size <= 4096, f"batch_size must be in 1..4096, got {self.batch_size!r}")
+        snapshot_min = self.index_snapshot_min_edits
+        check(snapshot_min >= 0, f"index_snapshot_min_edits must be at least 0, got {snapshot_min!r}")
         check(self.max_prompt_chars >= 16, f"max_prompt_chars must be at least 16, got {self.max_prompt_chars!r}")
         check(-1.0 <= self.skip_similarity <= 1.0, f"skip_similarity must be in [-1, 1], got {self.skip_similarity!r}")
         check(0.0 <= self.skip_gap <= 2.0, f"skip_gap must be in [0, 2], got {self.skip_gap!r}")

@@ -8,7 +8,9 @@ Invariants:
   KeptTexts, a dict for memories with no log (evaluation, benchmarks);
 - `search` asks the index for the top-k, it never re-encodes edits; a hit whose text `texts` no longer has as
   active (retired in the log since) is dropped;
-- the memory is a cache: everything in it can be rebuilt from the edit log (`load` streams it in);
+- the memory is a cache: everything in it can be rebuilt from the edit log (`load` streams it in); a snapshot of it
+  (`save_snapshot`, core.index_snapshot) is loaded only when its header holds the caller's key (embedder, the log's
+  watermark), the memory's dimension and flat limit, and the plan index_rule gives now;
 - the index kind follows the number of active edits (core.index_rule, with hysteresis); `index_kind` names it.
   A re-plan (crossing a limit) trains the new index on a sample of the vectors the old one holds and moves them
   over a chunk at a time (index_rule.reconstruct: exact from flat, decoded from a compressed kind), inside the
@@ -24,12 +26,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import Protocol
 
 import faiss
 import numpy as np
 
-from core import index_rule
+from core import index_rule, index_snapshot
 from core.types import Edit
 
 MOVE_CHUNK = 50_000  # vectors moved per step when a re-plan rebuilds the index
@@ -79,6 +83,12 @@ class EditMemory(Protocol):
     def load(self, count: int, sample: np.ndarray, chunks: Iterator[tuple[np.ndarray, np.ndarray]]) -> None: ...
 
     def sample_rows(self, count: int) -> np.ndarray: ...
+
+    def save_snapshot(self, path: Path, key: dict) -> int: ...
+
+    def load_snapshot(self, path: Path, key: dict) -> dict: ...
+
+    def snapshot_problem(self, header: dict, key: dict) -> str | None: ...
 
     def use_texts(self, texts: EditTexts) -> None: ...
 
@@ -156,6 +166,54 @@ class FaissEditMemory:
                 kept.append(ids.astype(np.int64))
             self._ids = np.unique(np.concatenate(kept)) if kept else self._ids
             self._replan()  # the stream held another count than announced: follow the rule
+
+    def save_snapshot(self, path: Path, key: dict) -> int:
+        """Write the index and the ids to `path` (core.index_snapshot) under a header of `key` (what the caller
+        needs to trust it later: the embedder, the log's watermark) and what the memory itself needs (its dimension,
+        flat limit and plan); returns the bytes written. Holds the lock meanwhile (a few seconds at 1M edits)."""
+        with self._lock:
+            header = {**key, "format": index_snapshot.FORMAT, **self._own_key(), "plan": asdict(self._plan)}
+            return index_snapshot.write(path, header, self._ids, self._index)
+
+    def load_snapshot(self, path: Path, key: dict) -> dict:
+        """Replace the contents with the snapshot at `path` when its header holds `key` and the memory's own key and
+        its plan is what core.index_rule gives now; returns the header. SnapshotError says why not (nothing changed
+        then). The texts are `texts`' own, as for `load`."""
+        header, ids, index = index_snapshot.read(path)
+        plan = self._snapshot_plan(header, key)
+        with self._lock:
+            self.texts.clear()
+            self._ids, self._index, self._plan = ids, index, plan
+        return header
+
+    def snapshot_problem(self, header: dict, key: dict) -> str | None:
+        """Why a snapshot with this header does not fit this memory and `key` (None: it fits)."""
+        try:
+            self._snapshot_plan(header, key)
+        except index_snapshot.SnapshotError as exc:
+            return str(exc)
+        return None
+
+    def _own_key(self) -> dict:
+        return {"dim": self.dim, "flat_limit": self.flat_limit}
+
+    def _snapshot_plan(self, header: dict, key: dict) -> index_rule.IndexPlan:
+        wanted = {**key, "format": index_snapshot.FORMAT, **self._own_key()}
+        for name, value in wanted.items():
+            if header.get(name) != value:
+                raise index_snapshot.SnapshotError(f"the snapshot's {name} is {header.get(name)!r}, not {value!r}")
+        try:
+            plan = index_rule.IndexPlan(**header["plan"])
+            rule = index_rule.FLAT if plan.kind == "flat" else index_rule.ivf_plan(plan.trained_at)
+            settled = index_rule.next_plan(plan, int(header.get("count", -1)), self.flat_limit) == plan
+        except (KeyError, TypeError, ValueError):
+            raise index_snapshot.SnapshotError("the snapshot names no valid index plan") from None
+        if plan != rule or not settled:
+            raise index_snapshot.SnapshotError(
+                f"the snapshot's index plan ({plan.describe()}) is not what the index rule gives now"
+                f" ({index_rule.plan_for(header.get('count', 0), self.flat_limit).describe()})"
+            )
+        return plan
 
     def sample_rows(self, count: int) -> np.ndarray:
         """Which rows (positions among `count` edits in id order) `load` wants as its training sample."""

@@ -26,6 +26,7 @@ from core.errors import InvalidInput
 from db.models import audit_log, edits, probe_prompts, settings
 
 EDIT_FIELDS = ("prompt", "target", "subject", "notes", "status")
+TABLE_FIELDS = (*EDIT_FIELDS, "created_by", "updated_by")  # what the replay compares, in this order
 MAX_PROBLEMS = 50  # more than this many mismatches are counted, not listed
 
 
@@ -65,19 +66,31 @@ def replay_problems(conn: sa.Connection) -> list[str]:
     last_setting: dict[str, tuple[object, str]] = {}
     problems: list[str] = []
     for row in conn.execute(sa.select(audit_log).order_by(audit_log.c.id)):
-        after = json.loads(row.after) if row.after else None
-        if row.action == "setting":
-            for key, value in (after or {}).items():
-                last_setting[key] = (value, row.actor)
-        elif row.action == "add-probe" and row.edit_id is not None and after:
-            probe_rows[(row.edit_id, after.get("prompt"), after.get("expect"))] += 1
-        elif row.edit_id is not None:
-            before = json.loads(row.before) if row.before else None
-            history.setdefault(row.edit_id, []).append((row.id, row.actor, before, after))
+        kind, value = classify(row.action, row.edit_id, row.before, row.after)
+        if kind == "setting":
+            for key, setting in (value or {}).items():
+                last_setting[key] = (setting, row.actor)
+        elif kind == "probe":
+            probe_rows[value] += 1
+        elif kind == "history":
+            history.setdefault(row.edit_id, []).append((row.id, row.actor, *value))
     problems += _edit_problems(conn, history)
     problems += _probe_problems(conn, probe_rows)
-    problems += _setting_problems(conn, last_setting)
+    problems += setting_problems(conn, last_setting)
     return problems
+
+
+def classify(action: str, edit_id: int | None, before: str | None, after: str | None) -> tuple[str, object]:
+    """What an audit row means to the replay: ("setting", its values), ("probe", (edit id, prompt, expect)),
+    ("history", (before, after) parsed) for a row about an edit, else ("none", None)."""
+    parsed = json.loads(after) if after else None
+    if action == "setting":
+        return "setting", parsed
+    if action == "add-probe" and edit_id is not None and parsed:
+        return "probe", (edit_id, parsed.get("prompt"), parsed.get("expect"))
+    if edit_id is not None:
+        return "history", (json.loads(before) if before else None, parsed)
+    return "none", None
 
 
 def _edit_problems(conn: sa.Connection, history: dict[int, list]) -> list[str]:
@@ -85,20 +98,27 @@ def _edit_problems(conn: sa.Connection, history: dict[int, list]) -> list[str]:
     seen = set()
     for row in conn.execute(sa.select(edits).order_by(edits.c.id)):
         seen.add(row.id)
-        rows = history.get(row.id)
-        if not rows:
-            problems.append(f"edit #{row.id}: in the table but no audit row records it (added behind the app's back)")
-            continue
-        problems += _chain_of_states(row.id, rows)
-        expected = dict(rows[-1][3] or {}, created_by=rows[0][1], updated_by=rows[-1][1])
-        for field in (*EDIT_FIELDS, "created_by", "updated_by"):
-            have, want = getattr(row, field), expected.get(field)
+        problems += edit_problems(row.id, tuple(getattr(row, f) for f in TABLE_FIELDS), history.get(row.id))
+    return problems + [missing_line(i) for i in sorted(set(history) - seen)]
+
+
+def edit_problems(edit_id: int, values: tuple, rows: list | None) -> list[str]:
+    """The problems of one edit's table row (its TABLE_FIELDS `values`) against its history rows (audit id, actor,
+    before, after), oldest first (None: no audit row records it)."""
+    if not rows:
+        return [f"edit #{edit_id}: in the table but no audit row records it (added behind the app's back)"]
+    problems = _chain_of_states(edit_id, rows)
+    after = dict(rows[-1][3] or {})
+    wanted = (*(after.get(f) for f in EDIT_FIELDS), rows[0][1], rows[-1][1])
+    if values != wanted:  # one comparison; each field is named only when some differs
+        for field, have, want in zip(TABLE_FIELDS, values, wanted):
             if have != want:
-                problems.append(f"edit #{row.id}: {field} is {have!r} in the table, the audit says {want!r}")
-    problems += [
-        f"edit #{i}: the audit records it but it is missing from the table" for i in sorted(set(history) - seen)
-    ]
+                problems.append(f"edit #{edit_id}: {field} is {have!r} in the table, the audit says {want!r}")
     return problems
+
+
+def missing_line(edit_id: int) -> str:
+    return f"edit #{edit_id}: the audit records it but it is missing from the table"
 
 
 def _chain_of_states(edit_id: int, rows: list) -> list[str]:
@@ -118,7 +138,12 @@ def _probe_problems(conn: sa.Connection, audited: Counter) -> list[str]:
     query = sa.select(probe_prompts.c.edit_id, probe_prompts.c.prompt, probe_prompts.c.expect).where(
         probe_prompts.c.source == "curator"
     )
-    stored = Counter(tuple(r) for r in conn.execute(query))
+    return probe_lines(Counter(tuple(r) for r in conn.execute(query)), audited)
+
+
+def probe_lines(stored: Counter, audited: Counter) -> list[str]:
+    """The curator probe prompts (edit id, prompt, expect) the table holds and no audit row added, then those the
+    audit added that the table lacks."""
     problems = [
         f"edit #{e}: curator probe prompt {p!r} ({x}) is in the table but no audit row added it"
         for (e, p, x) in sorted(stored - audited, key=str)
@@ -130,7 +155,7 @@ def _probe_problems(conn: sa.Connection, audited: Counter) -> list[str]:
     return problems
 
 
-def _setting_problems(conn: sa.Connection, audited: dict[str, tuple[object, str]]) -> list[str]:
+def setting_problems(conn: sa.Connection, audited: dict[str, tuple[object, str]]) -> list[str]:
     problems = []
     stored = {r.key: (r.value, r.updated_by) for r in conn.execute(sa.select(settings))}
     for key in sorted(set(stored) | set(audited)):

@@ -10,7 +10,6 @@ Invariants:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ import sqlalchemy as sa
 from core.errors import InvalidInput, StateConflict, UnknownEdit
 from core.text import clean_field
 from core.types import Edit, EditDraft, RoutingRecord
-from db import audit, edit_vectors, idempotency, probe_prompts, replay
+from db import audit, audit_check, edit_vectors, idempotency, probe_prompts, replay
 from db.edit_vectors import Embeddings
 from db.engine import create_engine, read_transaction, write_transaction
 from db.idempotency import IdempotencyKey, StoredKey
@@ -40,6 +39,7 @@ class EditRepository:
         lock_timeout_ms: int | None = None,
     ):
         self.url, self.max_chars = url, max_chars
+        self.timeouts = (statement_timeout_ms, lock_timeout_ms)
         self.engine = create_engine(url, statement_timeout_ms, lock_timeout_ms)
         migrate(self.engine)
 
@@ -216,14 +216,11 @@ class EditRepository:
         with read_transaction(self.engine) as conn:
             return [audit.entry_from_row(r) for r in conn.execute(query)]
 
-    def verify_audit(self, head: str | None = None) -> audit.ChainCheck:
-        """The hash chain, then (same snapshot) a head kept elsewhere ('ID:HASH', db.replay.head_of) and the
-        replay of the audit rows against the edits, probe prompts and settings; ok only if all agree."""
-        with read_transaction(self.engine) as conn:
-            check = audit.verify_chain(conn)
-            found = [] if head is None else [p for p in [replay.check_head(conn, head)] if p]
-            found += replay.replay_problems(conn)
-        return dataclasses.replace(check, ok=check.ok and not found, mismatches=tuple(found))
+    def verify_audit(self, head: str | None = None, parts: int | None = None, started=None) -> audit.ChainCheck:
+        """The hash chain, a head kept elsewhere ('ID:HASH', db.replay.head_of) and the replay of the audit rows
+        against the edits, probe prompts and settings; ok only if all agree. A large log is checked in `parts`
+        id ranges side by side (db.audit_check; None: by its size and the CPUs); `started` gets their processes."""
+        return audit_check.verify(self.engine, head, parts, started, self.timeouts)
 
     def audit_head(self) -> str | None:
         """'ID:HASH' of the newest audit row, to keep outside the database (None while the log is empty)."""

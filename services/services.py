@@ -11,8 +11,11 @@ Invariants:
   chunk of model work, and a write delays reads by its database time only;
 - on start the index is rebuilt from the log's active edits and their stored embeddings (db.edit_vectors, tagged
   with the embedder's identity): a restart embeds only the edits with no row by the serving embedder (none, once
-  stored; all of them after the embedder changed); every write stores its new edits' embeddings in its own
-  transaction (services.stored_vectors); after that `sync` follows the audit log
+  stored; all of them after the embedder changed); where a snapshot of the index (services.index_cache) is valid,
+  it is read instead and the log's changes after its watermark are replayed through `sync` (an incremental change
+  is never a full rebuild); a full build or a large replay writes a new snapshot, as does `save_index_snapshot`
+  (clean shutdown); every write stores its new edits' embeddings in its own transaction (services.stored_vectors);
+  after that `sync` follows the audit log
   (the change feed) so edits written by other processes or app instances sharing the database reach
   this index before the next query; applying a change twice is harmless (it re-reads current state);
 - if updating the index fails after a commit, the index is rebuilt from the log before the error
@@ -30,6 +33,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -46,11 +50,13 @@ from db.idempotency import IdempotencyKey
 from db.repository import EditRepository
 from services.batching import RequestBatcher
 from services.edit_log import EditLog, Probes, parse_threshold
+from services.index_cache import IndexCache
 from services.limits import HeavyGate
 from services.log_texts import LogTexts
 from services.model_slot import ModelSlot
 from services.stored_vectors import StoredVectors, Vectors
 
+log = logging.getLogger(__name__)
 CHUNK = 16  # queries per hold of the model slot in route/ask: a write waits for at most one chunk
 
 
@@ -76,21 +82,63 @@ class Services(EditLog):
         self.batcher = RequestBatcher(editor, self.model_slot)
         self.heavy = HeavyGate.from_config(config)  # services.limits: heavy reads' bound and rates
         self.stored = StoredVectors(repository, editor.embedder.identity, editor.embedder.dim, self.vectors_for)
+        self.index_cache = IndexCache(config, repository, editor.embedder.identity)
+        self.index_origin: dict = {}  # how the last rebuild_index got the index: "source" snapshot or built, seconds
         editor.memory.use_texts(LogTexts(repository))  # the memory keeps ids and vectors; texts come from the log
         self._load_threshold()
         self.rebuild_index()
 
     def rebuild_index(self) -> int:
-        """A fresh index over the log's active edits, from their stored embeddings (those missing are embedded and
-        stored first); returns how many edits it holds."""
+        """A fresh index over the log's active edits: the index snapshot brought up to date (services.index_cache),
+        else built from their stored embeddings (those missing are embedded and stored first) and snapshotted;
+        returns how many edits it holds."""
         with self.write_lock:
-            self.editor.memory.clear()
+            memory, started = self.editor.memory, time.perf_counter()
+            memory.clear()
+            if self._from_snapshot():
+                self.index_origin["seconds"] = time.perf_counter() - started
+                return len(memory)
             self._seen_head = self.repository.audit_head()  # read first: later changes get replayed
-            unkept = self.stored.load_into(self.editor.memory)
+            unkept = self.stored.load_into(memory)
             if unkept:  # computed, but the log refused to keep them (read-only, full): indexed from here
                 edits = self.repository.get_many(list(unkept))
-                self.editor.memory.add(edits, np.stack([unkept[e.id] for e in edits]))
-            return len(self.editor.memory)
+                memory.add(edits, np.stack([unkept[e.id] for e in edits]))
+            built = time.perf_counter()
+            self.index_origin = {"source": "built", "seconds": built - started}
+            if self.index_cache.save(memory, self._seen_head):
+                self.index_origin["snapshot_s"] = time.perf_counter() - built
+            return len(memory)
+
+    def _from_snapshot(self) -> bool:
+        """The memory from a valid snapshot, then the log's changes after its watermark replayed by `sync`; False
+        (the memory empty) when there is none or the result does not hold the log's active count."""
+        head = self.index_cache.restore(self.editor.memory)
+        if head is None:
+            return False
+        self._seen_head, self.index_origin = head, {}
+        replayed = self.sync(force=True)
+        if self.index_origin:  # the log was rewritten meanwhile: sync rebuilt the index whole (no snapshot fits)
+            return True
+        held, active = len(self.editor.memory), self.repository.count_edits("active")
+        if held == active:
+            self.index_origin = {"source": "snapshot", "replayed": replayed}
+            if replayed * 10 > held:  # a large change since: the next start replays it from a new snapshot
+                self.index_cache.save(self.editor.memory, self._seen_head)
+            return True
+        log.warning(
+            "the snapshot brought up to date holds %d edits, the log %d active: building the index", held, active
+        )
+        self.editor.memory.clear()
+        return False
+
+    def save_index_snapshot(self) -> bool:
+        """Snapshot the index (brought level with the log first) unless the snapshot on disk already is; for a clean
+        shutdown. True when one was written."""
+        with self.write_lock:
+            self.sync(force=True)
+            if self._seen_head == self.index_cache.head:
+                return False
+            return self.index_cache.save(self.editor.memory, self._seen_head)
 
     def sync(self, force: bool = False) -> int:
         """Apply changes other writers made to the log since we last looked; returns how many edits changed.

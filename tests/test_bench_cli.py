@@ -120,6 +120,9 @@ def test_bench_on_two_small_sizes_writes_every_section(tmp_path):
     restart = report["restart"]  # fresh processes over a 300-edit log with stored embeddings, and an empty one
     assert restart["size"] == restart["memory"]["edits"] == restart["serve"]["edits"] == 300
     assert restart["serve_empty_log"]["edits"] == 0 and restart["serve"]["ready_s"] < restart["serve"]["first_answer_s"]
+    assert restart["serve_cold"]["index_origin"]["source"] == "built"  # and snapshotted: the restart reads it
+    assert (restart["serve"]["index_origin"]["source"], restart["serve"]["index_origin"]["replayed"]) == ("snapshot", 0)
+    assert "restart: first answer at" in proc.stdout and "index read from its snapshot" in proc.stdout
     assert restart["memory"]["memory_and_index_bytes"] > 0 and restart["serve"]["peak_rss_bytes"] > peaks_models_floor
     assert "restart over a 300-edit log with stored embeddings" in proc.stdout and "(target <= 60 s" in proc.stdout
     assert not (tmp_path / "unused.sqlite").exists()  # the edit log named by --db is not touched

@@ -9,7 +9,9 @@ variant picked on the held-out records, per split. A checkpoint folder with a co
 measured again without training.
 Usage: .venv/bin/python scripts/scope_variants.py --data-dir ../shared/data --init checkpoints/scope \\
          --out checkpoints/variants 'relpos4={"relation_positives": 4}' 'lr2={"lr": 2e-5}'
-       --measure FOLDER[=NAME] ...: measure existing checkpoints (e.g. models/scope with --layers-over)
+       .venv/bin/python scripts/scope_variants.py --measure checkpoints/scope2v --out checkpoints/variants
+       (--measure FOLDER[=NAME]: measure an existing checkpoint; a shipped layers-only folder such as models/scope
+       with --layers-over MINILM_FOLDER)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch  # noqa: E402
 from core.checkpoints import read_meta  # noqa: E402
 from core.cross_encoder import CrossEncoderScopeClassifier  # noqa: E402
 from core.embedder import SentenceEmbedder  # noqa: E402
+from core.packaged import MINILM, resolve_model_path  # noqa: E402
 from core.training.records import load_split  # noqa: E402
 from core.training.scope_dev import dev_splits, probe_table, save_table, table_metrics  # noqa: E402
 from core.training.settings import TrainSettings  # noqa: E402
@@ -74,13 +77,14 @@ def main() -> None:
     p.add_argument("variants", nargs="*", help="NAME=JSON overrides of the step-2 recipe")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared/data"))
     p.add_argument("--init", default=str(ROOT / "checkpoints/scope"), help="default start of each variant")
-    p.add_argument("--embedder", required=True, help="MiniLM folder (the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--embedder", default=None, help="MiniLM folder (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--out", default=str(ROOT / "checkpoints/variants"))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--measure", action="append", default=[], help="FOLDER[=NAME]: measure only")
     p.add_argument("--layers-over", default=None, help="with --measure: folders hold layers over this encoder")
     args = p.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    args.embedder = args.embedder or resolve_model_path(MINILM, ROOT / ".cache/models")
     embedder = SentenceEmbedder(args.embedder, args.device, 256)
     results = Path(args.out) / "results.jsonl"
     for spec in args.measure:

@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run lint test test-all train clean
+.PHONY: setup run lint test test-all train train-scope-candidate clean
 
 setup: $(STAMP)
 
@@ -64,6 +64,28 @@ train: setup
 	$(PY) app.py export-parts --scope-dir checkpoints/scope2 --out checkpoints/export --metrics curator_dev=checkpoints/eval_curator.json \
 	    --metrics zsre_heldout=checkpoints/eval_zsre_heldout.json \
 	    --metrics counterfact_val_1000=checkpoints/eval_counterfact_val.json
+	$(PY) scripts/compare_parts.py checkpoints/export/manifest.json models/manifest.json
+
+# Issue 11 candidate for the scope part (measured, not shipped): step 2 from `make train`'s step 1 (checkpoints/scope)
+# with positives that ask the edit's relation in other wordings (--relation-positives), hand-written relation wordings
+# over made-up subjects (--synthetic-edits, datasets/relation_wordings.json) and a lower learning rate; routing alone
+# on the held-out records and the three dev splits (scripts/scope_variants.py), the whole system on each dev split,
+# then the parts exported with a manifest to checkpoints/export and compared with models/manifest.json.
+SCOPE_CANDIDATE := --relation-negatives 12 --relation-positives 8 --synthetic-edits 6000 --lr 2e-5
+CANDIDATE := --scope-checkpoint checkpoints/scope2v --counterfactual-checkpoint checkpoints/counterfactual
+train-scope-candidate: setup
+	$(PY) app.py --device cpu train-scope --init checkpoints/scope --out checkpoints/scope2v --max-steps 1000 \
+	    --warmup-steps 20 $(SCOPE_CANDIDATE) $(SCOPE_DATA)
+	$(PY) scripts/scope_variants.py --data-dir $(DATA) --device cpu --measure checkpoints/scope2v --out checkpoints/variants
+	$(PY) app.py --device cpu $(CANDIDATE) eval --format jsonl --data datasets/curator_dev.jsonl --no-likelihood \
+	    --json checkpoints/eval_curator_v.json
+	$(PY) app.py --device cpu $(CANDIDATE) eval --format zsre --data "$(DATA)/zsre/dev.json[300:]" --no-likelihood \
+	    --json checkpoints/eval_zsre_heldout_v.json
+	$(PY) app.py --device cpu $(CANDIDATE) eval --format counterfact --data $(DATA)/counterfact/val.json --limit 1000 \
+	    --no-likelihood --json checkpoints/eval_counterfact_val_v.json
+	$(PY) app.py export-parts --scope-dir checkpoints/scope2v --out checkpoints/export \
+	    --metrics curator_dev=checkpoints/eval_curator_v.json --metrics zsre_heldout=checkpoints/eval_zsre_heldout_v.json \
+	    --metrics counterfact_val_1000=checkpoints/eval_counterfact_val_v.json
 	$(PY) scripts/compare_parts.py checkpoints/export/manifest.json models/manifest.json
 
 clean:

@@ -100,6 +100,24 @@ def _scope_args(p: argparse.ArgumentParser) -> None:
         help="with --forms: per edit, queries asking another relation of its subject, in any form (default 0)",
     )
     p.add_argument(
+        "--relation-positives",
+        type=int,
+        default=0,
+        help="with --forms: per edit, queries asking its own relation of its subject in other wordings, "
+        "as positives (default 0)",
+    )
+    p.add_argument(
+        "--synthetic-edits",
+        type=int,
+        default=0,
+        help="edits made from hand-written relation wordings over made-up subjects (default 0)",
+    )
+    p.add_argument(
+        "--synthetic-file",
+        default="datasets/relation_wordings.json",
+        help="relation wordings of --synthetic-edits (default %(default)s)",
+    )
+    p.add_argument(
         "--relation-sources",
         default="counterfact,zsre",
         help="comma-separated sections of --forms whose templates word the relation negatives "
@@ -187,6 +205,9 @@ def _train_scope(args: argparse.Namespace, config: SeracConfig) -> int:
         subject_negatives=args.subject_negatives,
         min_rejection=args.min_rejection,
         relation_negatives=args.relation_negatives,
+        relation_positives=args.relation_positives,
+        synthetic_edits=args.synthetic_edits,
+        synthetic_file=args.synthetic_file,
         relation_sources=tuple(s.strip() for s in args.relation_sources.split(",") if s.strip()),
         freeze_embeddings=not args.train_embeddings,
         top_k=args.measure_top_k or config.top_k,

@@ -108,11 +108,17 @@ def _subject_pairs(cases: list[EditCase], pairs: list[ScopePair], per_edit: int,
 def new_negatives(pairs: list[ScopePair], candidates: list[tuple[str, str]]) -> list[ScopePair]:
     """(edit prompt, query) candidates as negatives, except those already a pair (in scope or not) and an
     edit's own prompt."""
+    return new_pairs(pairs, candidates, 0.0)
+
+
+def new_pairs(pairs: list[ScopePair], candidates: list[tuple[str, str]], label: float) -> list[ScopePair]:
+    """(edit prompt, query) candidates with `label`, except those already a pair (in scope or not) and an
+    edit's own prompt."""
     taken = {(p.edit_prompt, p.query) for p in pairs}
     out = []
     for edit_prompt, query in candidates:
         key = (edit_prompt, query)
         if key not in taken and query.strip() != edit_prompt.strip():
             taken.add(key)
-            out.append(ScopePair(edit_prompt, query, 0.0))
+            out.append(ScopePair(edit_prompt, query, label))
     return out

@@ -45,6 +45,20 @@ class TrainSettings:
         "any form (core.training.relation_negatives)",
         0,
     )
+    relation_positives: int = described(
+        "scope, with forms: per edit, queries asking its own relation of its subject in other "
+        "wordings, taken as positives (core.training.relation_positives)",
+        0,
+    )
+    synthetic_edits: int = described(
+        "scope: edits made from hand-written relation wordings over made-up subjects, each with "
+        "other wordings as positives and other relations and sibling names as negatives "
+        "(core.training.synthetic_scope)",
+        0,
+    )
+    synthetic_file: str = described(
+        "scope: the relation wordings file of synthetic_edits", "datasets/relation_wordings.json"
+    )
     relation_sources: tuple[str, ...] = described(
         "sections of the forms file (e.g. 'counterfact', 'zsre') whose templates "
         "identify edits and word the relation negatives",
@@ -103,6 +117,13 @@ class TrainSettings:
         check(
             0 <= self.relation_negatives <= 50 and (not self.relation_negatives or bool(self.forms)),
             f"relation_negatives must be in 0..50 and needs forms, got {self.relation_negatives!r}",
+        )
+        check(
+            0 <= self.relation_positives <= 50 and (not self.relation_positives or bool(self.forms)),
+            f"relation_positives must be in 0..50 and needs forms, got {self.relation_positives!r}",
+        )
+        check(
+            0 <= self.synthetic_edits <= 100_000, f"synthetic_edits must be in 0..100000, got {self.synthetic_edits!r}"
         )
         check(1 <= self.top_k <= 100, f"top_k must be in 1..100, got {self.top_k!r}")
         check(0 <= self.min_rejection <= 1, f"min_rejection must be in [0, 1], got {self.min_rejection!r}")

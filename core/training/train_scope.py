@@ -26,9 +26,11 @@ from core.training.checkpoints import load_state, save_checkpoint, seed_everythi
 from core.training.loop import batch_indices, optimizer_step, resume, run_steps, trainer_state, warmup_schedule
 from core.training.records import load_split
 from core.training.relation_negatives import RelationForms, other_relation_queries
-from core.training.scope_data import ScopePair, mine_pairs, new_negatives
+from core.training.relation_positives import RelationWordings, same_relation_queries
+from core.training.scope_data import ScopePair, mine_pairs, new_negatives, new_pairs
 from core.training.scope_eval import pick_threshold, routing_metrics, score_probes
 from core.training.settings import TrainSettings
+from core.training.synthetic_scope import synthetic_pairs
 
 PROBE_PAIRS = 64  # fixed pairs whose loss is measured before and after training
 
@@ -40,15 +42,7 @@ def train_scope(
     seed_everything(settings.seed)
     train_cases, held = load_split(settings)
     print(f"mining pairs from {len(train_cases)} records ({len(held)} held out)...", file=sys.stderr)
-    pairs = mine_pairs(train_cases, embedder, settings.hard_negatives, settings.subject_negatives, settings.seed)
-    if settings.relation_negatives:
-        found = other_relation_queries(
-            train_cases,
-            RelationForms(settings.forms, settings.relation_sources),
-            settings.relation_negatives,
-            settings.seed + 2,
-        )
-        pairs += new_negatives(pairs, [(train_cases[j].edit.prompt, q) for j, q in found])
+    pairs = scope_pairs(settings, train_cases, embedder)
     state = None if settings.restart else load_state(settings.out)
     source = str(settings.out) if state else init_path
     tokenizer = AutoTokenizer.from_pretrained(source)
@@ -90,6 +84,27 @@ def train_scope(
     metrics.update(measure(model, tokenizer, embedder, held, settings, baseline))
     save(run["step"], metrics, run["minutes"])
     return read_meta(settings.out)
+
+
+def scope_pairs(settings: TrainSettings, train_cases: list, embedder: Embedder) -> list[ScopePair]:
+    """Every training pair: mined (scope_data), relation positives and negatives, synthetic edits."""
+    pairs = mine_pairs(train_cases, embedder, settings.hard_negatives, settings.subject_negatives, settings.seed)
+    if settings.relation_positives:
+        found = same_relation_queries(
+            train_cases, RelationWordings(settings.forms, train_cases), settings.relation_positives, settings.seed + 3
+        )
+        pairs += new_pairs(pairs, [(train_cases[j].edit.prompt, q) for j, q in found], 1.0)
+    if settings.relation_negatives:
+        found = other_relation_queries(
+            train_cases,
+            RelationForms(settings.forms, settings.relation_sources),
+            settings.relation_negatives,
+            settings.seed + 2,
+        )
+        pairs += new_negatives(pairs, [(train_cases[j].edit.prompt, q) for j, q in found])
+    if settings.synthetic_edits:
+        pairs += synthetic_pairs(settings.synthetic_edits, settings.seed + 4, settings.synthetic_file)
+    return pairs
 
 
 def frozen_embeddings(model) -> None:

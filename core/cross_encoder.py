@@ -144,7 +144,7 @@ class CrossEncoderScopeClassifier:
         return torch.sigmoid(logits).tolist()  # the same sigmoid as the torch path
 
 
-FEW_PAIRS = 16  # one query's candidates (top_k up to 16) run on one thread; bigger batches on all
+FEW_PAIRS = 16  # one query's candidates (top_k up to 16) run on the small session (core.onnx_runtime); bigger on all
 
 
 def _onnx_copy(model, tokenizer, cache_dir):

@@ -21,7 +21,7 @@ import numpy as np
 from core.errors import ModelLoadError
 from core.token_arrays import TokenArrays
 
-FEW_TEXTS = 8  # batches up to here run on one thread: a single query pays no thread hand-off
+FEW_TEXTS = 8  # batches up to here (a query) run on the small session (core.onnx_runtime) and core.token_arrays
 
 
 class Embedder(Protocol):

@@ -225,6 +225,7 @@ def _routing(editor, cases, n_queries: int, seed: int, config: SeracConfig) -> d
         "scope_scorer": editor.router.classifier.__class__.__name__,
         "top_k": editor.router.top_k,
         "fast_routing": config.fast_routing,
+        "onnx_threads": getattr(getattr(editor.router.classifier, "onnx", None), "small_threads", None),
     }
 
 

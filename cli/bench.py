@@ -316,7 +316,7 @@ def _settings(args: argparse.Namespace, sizes: list[int]) -> dict:
             "rebuild_factor": index_rule.REBUILD_FACTOR,
             "nlist_per_sqrt": index_rule.NLIST_PER_SQRT,
             "nprobe_per_sqrt_nlist": index_rule.NPROBE_PER_SQRT_NLIST,
-            "nprobe_max": index_rule.NPROBE_MAX,
+            "scan_max": index_rule.SCAN_MAX,
         },
     }
 

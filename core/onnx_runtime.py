@@ -24,10 +24,12 @@ not overhead: it falls only with fewer pairs (core.router's cut-offs), fewer FLO
   with 7-bit weights flipped 17 of 2,133 decisions (score moved up to 0.97), only the feed-forward MatMuls
   10, per-channel 8-bit 17. The shipped threshold lies where many out-of-scope pairs score (0.02-0.04), so
   int8's error crosses it: not used.
-- threads: a query's rows run on SMALL_THREADS intra-op threads. Interleaved in one loop at load 3.5 (and
-  again at 7.5, with the same order), p50 wall of 1 vs 2 threads: 14-token embedding 17.4 vs 15.9 ms,
-  one pair 25.0 vs 22.9, three pairs 51.6 vs 37.8; spinning threads were slower than either (47.6 for
-  three pairs) on a box whose other work wants the cores.
+- threads: a query's rows run on SMALL_THREADS (1) intra-op thread. A second thread pays only on a box with
+  a core to spare: interleaved in one loop at load 3.5, p50 wall of 1 vs 2 threads was 17.4 vs 15.9 ms for a
+  14-token embedding, 25.0 vs 22.9 for one pair, 51.6 vs 37.8 for three (spinning threads: 47.6); but whole
+  routings at 10,000 edits (40 queries, the three paths interleaved, load 6.5) took p50 80.8 ms as before,
+  84.8 with 2 threads, 78.3 with 1 thread and core.token_arrays (load 7.4: 85.3 before, 89.5 with 2). This box is shared
+  and busy, so one thread.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def exported(model: torch.nn.Module, names: Sequence[str], output: str, cache_di
     return target
 
 
-SMALL_THREADS = 2  # intra-op threads for a query's few rows (see above), never more than torch's count
+SMALL_THREADS = 1  # intra-op threads for a query's few rows (see above), never more than torch's count
 
 
 class OnnxEncoder:

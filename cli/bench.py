@@ -225,6 +225,7 @@ def _routing(editor, cases, n_queries: int, seed: int, config: SeracConfig) -> d
         "scope_scorer": editor.router.classifier.__class__.__name__,
         "top_k": editor.router.top_k,
         "fast_routing": config.fast_routing,
+        "onnx_threads": getattr(getattr(editor.router.classifier, "onnx", None), "small_threads", None),
     }
 
 
@@ -315,7 +316,7 @@ def _settings(args: argparse.Namespace, sizes: list[int]) -> dict:
             "rebuild_factor": index_rule.REBUILD_FACTOR,
             "nlist_per_sqrt": index_rule.NLIST_PER_SQRT,
             "nprobe_per_sqrt_nlist": index_rule.NPROBE_PER_SQRT_NLIST,
-            "nprobe_max": index_rule.NPROBE_MAX,
+            "scan_max": index_rule.SCAN_MAX,
         },
     }
 

@@ -26,6 +26,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from core.errors import ModelLoadError
+from core.token_arrays import TokenArrays
 from core.types import Candidate
 
 LAYERS_FILE = "scope.safetensors"  # a shipped part: the trained layers above the packaged embeddings
@@ -78,6 +79,7 @@ class CrossEncoderScopeClassifier:
         self.model, self.tokenizer = model.eval(), tokenizer
         self.device, self.batch_size = device, batch_size
         self.onnx = _onnx_copy(model, tokenizer, cache_dir) if fast and device == "cpu" else None
+        self.tokens = TokenArrays.of(tokenizer, self.onnx.names, MAX_LENGTH) if self.onnx is not None else None
 
     @classmethod
     def load(
@@ -132,14 +134,17 @@ class CrossEncoderScopeClassifier:
         return out
 
     def _onnx_scores(self, edits: Sequence[str], queries: Sequence[str]) -> list[float]:
-        enc = self.tokenizer(
-            list(edits), list(queries), padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="np"
-        )
+        if self.tokens is not None:  # the same arrays, without the tokenizer's batch hand-off (core.token_arrays)
+            enc = self.tokens.encode_pairs(edits, queries)
+        else:
+            enc = self.tokenizer(
+                list(edits), list(queries), padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="np"
+            )
         logits = torch.from_numpy(self.onnx(enc)[:, 0].astype(np.float32))
         return torch.sigmoid(logits).tolist()  # the same sigmoid as the torch path
 
 
-FEW_PAIRS = 16  # one query's candidates (top_k up to 16) run on one thread; bigger batches on all
+FEW_PAIRS = 16  # one query's candidates (top_k up to 16) run on the small session (core.onnx_runtime); bigger on all
 
 
 def _onnx_copy(model, tokenizer, cache_dir):

@@ -19,8 +19,9 @@ from typing import Protocol
 import numpy as np
 
 from core.errors import ModelLoadError
+from core.token_arrays import TokenArrays
 
-FEW_TEXTS = 8  # batches up to here run on one thread: a single query pays no thread hand-off
+FEW_TEXTS = 8  # batches up to here (a query) run on the small session (core.onnx_runtime) and core.token_arrays
 
 
 class Embedder(Protocol):
@@ -97,6 +98,7 @@ class OnnxMeanPooled:
         self.tokenizer, self.max_length = transformer.tokenizer, int(transformer.max_seq_length)
         names = [n for n in self.NAMES if n in self.tokenizer.model_input_names]
         self.run = OnnxEncoder.of(transformer.auto_model, names, "last_hidden_state", cache_dir, "embedder", FEW_TEXTS)
+        self.tokens = TokenArrays.of(self.tokenizer, names, self.max_length)  # None: the tokenizer's own call
 
     @classmethod
     def of(cls, model, cache_dir: Path) -> OnnxMeanPooled | None:
@@ -112,9 +114,12 @@ class OnnxMeanPooled:
         return cls(modules[0], cache_dir)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        enc = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
-        )
+        if self.tokens is not None and len(texts) <= FEW_TEXTS:  # a query: no batch hand-off (core.token_arrays)
+            enc = self.tokens.encode(texts)
+        else:
+            enc = self.tokenizer(
+                list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+            )
         hidden = self.run(enc)  # (n, tokens, dim)
         mask = np.asarray(enc["attention_mask"], dtype=np.float32)[:, :, None]
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)

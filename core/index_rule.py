@@ -25,6 +25,14 @@ fresh process while building (its vectors are made block by block, never held wh
   ivf-sq8, nlist 2000     nprobe 128, 157, 192: 0.945, 0.954, 0.954; build 228 s
   ivf-sq8, HNSW coarse    nprobe 96, 128, 160: 0.957, 0.957, 0.964; build 354 s (assigning 1M rows)
   codes alone (exhaustive search, no cells): fp16 1.000; sq8 0.978 (range margin 0 or 5%), 0.969 (25%)
+  ivf-fp16 again, nprobe vs recall@10 vs p50 (one thread; CPU time of the search beside the wall time, since
+  the wall time doubled with the box's load; nprobe 48-80 interleaved per query, load 5.2):
+                nprobe   40      48      56      64      72      80      96
+                recall   0.936   0.9505  0.9605  0.9605  0.9705  0.981   0.986
+                CPU p50  4.7     5.3     5.9     6.8     9.1     8.1     -    ms   (72: another run)
+                wall p50 4.7     9.6     11.8    14.5    9.1     16.1    12.5 ms   (40, 72, 96: load 7, alone)
+  a second thread (faiss parallel over the probed cells) was 3-4x slower at load 7-9: single queries search
+  on one thread.
   (flat at 1M: 1.5 GB, p50 139 ms on a quiet box, README; 16.8 ms for ivf-flat nprobe 111 there)
 
 - up to FLAT_LIMIT edits: exact inner product (IndexFlatIP in an IndexIDMap2): a single query scans
@@ -39,10 +47,13 @@ fresh process while building (its vectors are made block by block, never held wh
   within 2^-12, and the codes hold the vector itself (not its residual from the cell centroid), so
   re-encoding a decoded vector in a retrained index gives the same codes.
 - nlist = sqrt(n) cells (k-means on MIN_IVF_SIZE evenly spread sample rows per cell,
-  KMEANS_ITERATIONS rounds, spherical), nprobe = NPROBE_PER_SQRT_NLIST * sqrt(nlist), at most
-  NPROBE_MAX: 72 of 316 cells at 100k (fp16: 0.952 at 63, 0.977 at 72, 0.980 at 80), 80 of 1000
-  at 1M (0.981; 96 gives 0.985 and nothing more after it; on this busy box the p50 at nprobe 64-96
-  moved more with the other work than with nprobe). More cells (2000 at 1M) or an HNSW graph to assign vectors to
+  KMEANS_ITERATIONS rounds, spherical), nprobe = NPROBE_PER_SQRT_NLIST * sqrt(nlist), but no more
+  cells than hold SCAN_MAX vectors (n / nlist each): a search's time follows the vectors it scans
+  (about 0.1 ms per 1,000 plus 0.5 ms, CPU time above). 72 of 316 cells at 100k (fp16: 0.952 at 63,
+  0.977 at 72, 0.980 at 80; the scan cap allows 177), 56 of 1000 at 1M (0.9605, 5.9 ms of CPU: the
+  10 ms target with room for a busy box; 80 gave 0.981 at 8.1 ms, 48 only 0.9505). Between them the
+  cap bites from about 340k edits; past 1M it lowers recall (cells grow), so a larger memory needs
+  this curve measured again. More cells (2000 at 1M) or an HNSW graph to assign vectors to
   cells cost 3-4x the build for no recall. Assigning 1M vectors to 1000 cells is most of the build
   (add 55 s of 81 s under load 15, 28 s of 40 s under load 5.5; no quiet box was available).
 - IVF, not HNSW: IVF removes ids natively (HNSW cannot delete: it would need tombstones and
@@ -76,7 +87,7 @@ SHRINK_BACK = 0.75  # back to flat below FLAT_LIMIT * SHRINK_BACK
 REBUILD_FACTOR = 2.0  # retrain IVF when the size moves this factor away from its training size
 NLIST_PER_SQRT = 1  # nlist = sqrt(n) cells
 NPROBE_PER_SQRT_NLIST = 4.0  # nprobe = 4 * sqrt(nlist) cells probed per query ...
-NPROBE_MAX = 80  # ... but no more than 80: recall@10 at 1M is 0.981 there (0.985 at 96-128)
+SCAN_MAX = 56_000  # ... but no more cells than hold 56k vectors: 56 of 1000 at 1M (recall@10 0.9605)
 APPROX_KIND = "ivf-fp16"  # the compressed kind above the flat limit (see the table)
 KMEANS_ITERATIONS = 10
 SEED = 1234
@@ -121,11 +132,13 @@ def next_plan(current: IndexPlan, n: int, flat_limit: int = FLAT_LIMIT) -> Index
 
 
 def ivf_plan(n: int, kind: str = APPROX_KIND, nlist: int | None = None) -> IndexPlan:
-    """IVF parameters for n vectors: sqrt(n) cells (at least 39 vectors each), 4 sqrt(nlist) probed (<= 80)."""
+    """IVF parameters for n vectors: sqrt(n) cells (at least 39 vectors each), 4 sqrt(nlist) probed, no more
+    than hold SCAN_MAX vectors."""
     if nlist is None:
         nlist = int(NLIST_PER_SQRT * math.sqrt(n))
     nlist = max(1, min(nlist, n // MIN_IVF_SIZE))
-    nprobe = min(nlist, NPROBE_MAX, math.ceil(NPROBE_PER_SQRT_NLIST * math.sqrt(nlist)))
+    scan_cap = max(1, SCAN_MAX * nlist // max(n, 1))  # cells of n / nlist vectors each
+    nprobe = min(nlist, scan_cap, math.ceil(NPROBE_PER_SQRT_NLIST * math.sqrt(nlist)))
     return IndexPlan(kind, nlist, nprobe, n)
 
 

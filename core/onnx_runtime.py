@@ -7,11 +7,29 @@ model folders the weights came from are only read.
 
 Invariants:
 - an exported file is complete or absent: the export writes a temporary file and renames it into place;
-- the copy computes what the torch encoder computes, in float32 (no quantisation: measured, int8 dynamic
-  quantisation of the cross-encoder moved scores by up to 0.95 and flipped 4 of 400 dev decisions at
-  the shipped threshold), so outputs agree within float rounding (about 1e-5 on scores);
-- a session runs on `threads` intra-op threads without spinning, so idle waits leave the shared CPU to
-  the other work of the process (generation) and of the machine.
+- the copy computes what the torch encoder computes, in float32 (no quantisation, see below), so outputs
+  agree within float rounding (about 1e-5 on scores);
+- a session's intra-op threads never spin, so idle waits leave the shared CPU to the other work of the
+  process (generation) and of the machine.
+
+Where a query's time goes (measured, MiniLM-L6 on this 2-core AMD EPYC, AVX2, no AVX-512): the encoders are
+bound by their matrix products. One layer holds 4 x 384 x 384 + 2 x 384 x 1536 = 1.77M weights, six layers
+10.6M, so a token costs 21 MFLOP: a 25-token (edit, query) pair 0.53 GFLOP, a 14-token query embedding 0.3.
+A single core multiplies (25 x 384) by (384 x 1536) at 38-54 GFLOP/s (numpy and torch alike), so a pair
+costs 10-14 ms of one core and the embedding 6-8 ms; ONNX Runtime's profile of one pair put 13.9 of 18.3 ms
+of kernel time in MatMul (42 of them), the rest in 24 kinds of small ops. The cost per pair is the model's,
+not overhead: it falls only with fewer pairs (core.router's cut-offs), fewer FLOPs, or more cores.
+- int8 (onnxruntime.quantization.quantize_dynamic, 10,665 top-5 dev pairs of the curator set, zsRE and
+  CounterFact val, also at 10,000 edits; decisions at the shipped threshold 0.04): every MatMul per-channel
+  with 7-bit weights flipped 17 of 2,133 decisions (score moved up to 0.97), only the feed-forward MatMuls
+  10, per-channel 8-bit 17. The shipped threshold lies where many out-of-scope pairs score (0.02-0.04), so
+  int8's error crosses it: not used.
+- threads: a query's rows run on SMALL_THREADS (1) intra-op thread. A second thread pays only on a box with
+  a core to spare: interleaved in one loop at load 3.5, p50 wall of 1 vs 2 threads was 17.4 vs 15.9 ms for a
+  14-token embedding, 25.0 vs 22.9 for one pair, 51.6 vs 37.8 for three (spinning threads: 47.6); but whole
+  routings at 10,000 edits (40 queries, the three paths interleaved, load 6.5) took p50 80.8 ms as before,
+  84.8 with 2 threads, 78.3 with 1 thread and core.token_arrays (load 7.4: 85.3 before, 89.5 with 2). This box is shared
+  and busy, so one thread.
 """
 
 from __future__ import annotations
@@ -94,17 +112,19 @@ def exported(model: torch.nn.Module, names: Sequence[str], output: str, cache_di
     return target
 
 
+SMALL_THREADS = 1  # intra-op threads for a query's few rows (see above), never more than torch's count
+
+
 class OnnxEncoder:
     """ONNX Runtime sessions over an exported encoder: numpy token arrays in, one float32 array out.
 
-    A batch of at most `few` rows runs on one thread (a single query's handful of rows is done before a
-    second thread would be handed work: measured, one thread was as fast or faster for a query's rows on
-    this shared 2-core box); bigger batches run on the process's torch thread count, in a second session
-    made on first need."""
+    A batch of at most `few` rows (a query's) runs on SMALL_THREADS threads; bigger batches on the process's
+    torch thread count, in a second session made on first need where that count differs."""
 
     def __init__(self, path: Path, names: Sequence[str], few: int):
         self.path, self.names, self.few = path, tuple(names), few
-        self._small = _session(path, 1)
+        self.small_threads = max(1, min(SMALL_THREADS, torch.get_num_threads()))
+        self._small = _session(path, self.small_threads)
         self._bulk = None
 
     @classmethod
@@ -118,7 +138,8 @@ class OnnxEncoder:
         if rows <= self.few:
             return self._small.run(None, feed)[0]
         if self._bulk is None:
-            self._bulk = _session(self.path, max(torch.get_num_threads(), 1))
+            threads = max(torch.get_num_threads(), 1)
+            self._bulk = self._small if threads == self.small_threads else _session(self.path, threads)
         return self._bulk.run(None, feed)[0]
 
 

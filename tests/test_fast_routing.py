@@ -2,7 +2,7 @@
 
 On a fixed set (the curator dev set's 48 edits and the first 40 CounterFact val records, each file in its
 own memory, every edit prompt, paraphrase and near miss asked), the shipped scope part routes through
-the fast path (ONNX Runtime copies of MiniLM and the cross-encoder, candidates the similarity
+the fast path (ONNX Runtime copies of MiniLM and the cross-encoder fed by core.token_arrays, candidates the similarity
 cut-offs rule out left unscored: below skip_similarity, or more than skip_gap below the most similar one)
 and through the torch reference path (config fast_routing=False).
 
@@ -74,6 +74,7 @@ def both_paths(request):
 def test_fast_path_is_really_on(both_paths):
     _, fast, slow, config = both_paths
     assert fast.classifier.onnx is not None and fast.embedder.onnx is not None and fast.skip is not None
+    assert fast.classifier.tokens is not None and fast.embedder.onnx.tokens is not None  # core.token_arrays
     assert slow.classifier.onnx is None and slow.embedder.onnx is None and slow.skip is None
     assert config.fast_routing and not _config(False).fast_routing
 

@@ -10,6 +10,7 @@ from core.index_rule import (
     APPROX_KIND,
     FLAT,
     FLAT_LIMIT,
+    SCAN_MAX,
     build,
     decode_bound,
     empty,
@@ -34,10 +35,12 @@ def test_flat_up_to_the_limit_the_compressed_ivf_above_with_parameters_growing_w
     assert plan_for(1) == FLAT and plan_for(FLAT_LIMIT) == FLAT
     small, big = plan_for(FLAT_LIMIT + 1), plan_for(1_000_000)
     assert small.kind == big.kind == APPROX_KIND == "ivf-fp16"
-    assert small.nlist < big.nlist == 1000 and small.nprobe < big.nprobe == 80  # 4 * sqrt(1000) = 127, capped
-    assert plan_for(100_000).nprobe == 72  # ceil(4 * sqrt(316))
+    assert small.nlist < big.nlist == 1000 and small.nprobe < big.nprobe == 56  # 4 * sqrt(1000) = 127, capped:
+    assert big.nprobe * 1_000_000 // big.nlist <= SCAN_MAX < (big.nprobe + 1) * 1_000_000 // big.nlist  # 56k scanned
+    assert plan_for(100_000).nprobe == 72  # ceil(4 * sqrt(316)): 22.8k vectors, under the scan cap
+    assert plan_for(2_000_000).nprobe == 39  # bigger cells: fewer of them fit the cap (recall not measured there)
     assert 0.3 > small.nprobe / small.nlist > big.nprobe / big.nlist > 0.05  # the scanned share falls with n
-    assert big.describe() == "ivf-fp16 nlist=1000 nprobe=80" and FLAT.describe() == "flat"
+    assert big.describe() == "ivf-fp16 nlist=1000 nprobe=56" and FLAT.describe() == "flat"
     assert sample_size(FLAT) == 0 and sample_size(big) == 1000 * 39
 
 

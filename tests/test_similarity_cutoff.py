@@ -98,3 +98,25 @@ def test_summary_reports_the_margins_and_the_decisions_a_gap_would_change():
     assert narrow["smallest_margin_over_skipped"] == pytest.approx(0.03 - 0.2)
     assert narrow["pairs_scored_per_probe"] == pytest.approx(4 / 3)
     assert "gap" not in summary(pairs, 0.2, 0.01)  # without a gap: the absolute cut-off's figures only
+
+
+def test_dominance_evidence_counts_a_far_pair_that_would_have_won():
+    """dominance_summary (the measured case against a dominance rule): a far pair scoring above its probe's most
+    similar one changes the decision when skipped; one scoring below it does not."""
+    from core.benchmarks.cutoff import dominance_summary
+
+    pairs = [
+        Pair(0.90, 0.993, True, probe=0, gap=0.0),
+        Pair(0.70, 0.995, False, probe=0, gap=0.2),  # far, but scores higher: full scoring chooses it
+        Pair(0.80, 0.999, True, probe=1, gap=0.0),
+        Pair(0.60, 0.400, False, probe=1, gap=0.2),  # far and lower: skipping it changes nothing
+    ]
+    none = [False] * 4
+    ruled = dominance_summary(pairs, none, 0.04, dominant=0.99, gap=0.1)
+    assert ruled["decisions_changed"] == 1 and ruled["pairs_ruled_out"] == 2
+    assert ruled["closest_dominated"] == pytest.approx(0.002)  # the far pair outscored its probe's top by 0.002
+    assert ruled["pairs_scored_per_probe"] == 1.0
+    wide = dominance_summary(pairs, none, 0.04, dominant=0.99, gap=0.25)  # both far pairs within the gap
+    assert wide["decisions_changed"] == 0 and wide["pairs_ruled_out"] == 0 and wide["closest_dominated"] is None
+    high = dominance_summary(pairs, none, 0.04, dominant=0.9995, gap=0.1)  # no top scores that high: no rule
+    assert high["decisions_changed"] == 0 and high["pairs_scored_per_probe"] == 2.0

@@ -111,3 +111,41 @@ def gap_summary(pairs: Sequence[Pair], skipped: np.ndarray, threshold: float) ->
         "share_skipped": float(skipped.mean()) if len(pairs) else None,
         "pairs_scored_per_probe": float((~skipped).sum() / len(rows)) if rows else None,
     }
+
+
+def dominance_summary(pairs: Sequence[Pair], skipped: np.ndarray, threshold: float, dominant: float, gap: float):
+    """What the dominance rule (core.router.SimilarityCutoff.dominant) does on top of the cut-offs (`skipped`):
+    when a probe's most similar pair is scored and scores at least `dominant`, its other pairs more than `gap`
+    below it go unscored. Decisions (the highest score at the threshold, ties to the more similar) are compared
+    with full scoring: decisions_changed (expected 0), closest_dominated: the highest score a pair the rule
+    skipped reached over its probe's dominant pair (negative: it never outscored it), pairs_scored_per_probe."""
+    rows: dict[int, list[tuple[Pair, bool]]] = {}
+    for pair, skip in zip(pairs, skipped):
+        rows.setdefault(pair.probe, []).append((pair, bool(skip)))
+    changed, scored, over = 0, 0, []
+    for row in rows.values():
+        top = min(row, key=lambda ps: ps[0].gap)[0]  # the most similar pair (gap 0)
+        dominates = not dict((id(p), s) for p, s in row)[id(top)] and top.score >= dominant
+        by_rule = [dominates and p is not top and not skip and p.gap > gap for p, skip in row]
+        over += [p.score - top.score for (p, _), ruled in zip(row, by_rule) if ruled]
+        kept = [(p, skip or ruled) for (p, skip), ruled in zip(row, by_rule)]
+        scored += sum(not skip for _, skip in kept)
+        changed += _chosen(kept, threshold) is not _chosen([(p, False) for p, _ in row], threshold)
+    return {
+        "dominant": dominant,
+        "dominant_gap": gap,
+        "decisions_changed": changed,
+        "pairs_ruled_out": len(over),
+        "closest_dominated": max(over) if over else None,
+        "pairs_scored_per_probe": scored / len(rows) if rows else None,
+    }
+
+
+def _chosen(row: Sequence[tuple[Pair, bool]], threshold: float) -> Pair | None:
+    """The pair routing chooses among the scored ones (unscored pairs count as 0.0), or None."""
+    best = None
+    for pair, skip in row:
+        score = 0.0 if skip else pair.score
+        if score >= threshold and (best is None or (score, pair.similarity) > best[0]):
+            best = ((score, pair.similarity), pair)
+    return None if best is None else best[1]

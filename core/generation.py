@@ -12,8 +12,9 @@ Invariants:
   be the start of a stop string is held back until it is known not to be one;
 - finish_reason is "stop" (a stop string, end of text, or the end of a one-line answer) or "length" (max_tokens);
 - greedy generation with stop "\\n" gives the same first line as `answer` (the same forward passes);
-- `generate_together` gives generations of one model, decoded in one batch, the answers, deltas and finish reasons
-  they get alone (greedy: exactly; sampled: each row its own seeded picker over its own logits);
+- `generate_together` gives generations of one model family (a base and its unmerged adapter), decoded in one
+  batch, the answers, deltas and finish reasons they get alone (greedy: exactly; sampled: each row its own seeded
+  picker over its own logits);
 - iterating and `generate_together` share one rule for what a token does to the answer (`feed`).
 """
 
@@ -28,6 +29,7 @@ from typing import Protocol
 import torch
 
 from core.errors import InvalidInput
+from core.lm import decode_rows
 
 ROLES = ("system", "user", "assistant")
 MAX_TOKENS = 2048  # the most new tokens one request may ask for
@@ -162,14 +164,15 @@ class Generation:
 
 
 def generate_together(generations: Sequence[Generation], emit: Callable[[int, str], None] | None = None) -> list[str]:
-    """The answers of generations on one LM from one batched decode loop; each equals its own iteration's (greedy
-    exactly; sampled with its own seeded picker, equal while the batch's logits equal its own to float precision).
-    `emit(i, delta)` gets generation i's text deltas as they come (a stream's)."""
-    lm = generations[0].lm
-    if any(g.lm is not lm for g in generations):
-        raise ValueError("generate_together takes generations of one model")
+    """The answers of generations on LMs of one family (one LM, or a base and its unmerged adapter: CausalLM.family)
+    from one batched decode loop; each equals its own iteration's (greedy exactly; sampled with its own seeded
+    picker, equal while the batch's logits equal its own to float precision). `emit(i, delta)` gets generation i's
+    text deltas as they come (a stream's)."""
+    family = generations[0].lm.family
+    if any(g.lm.family is not family for g in generations):
+        raise ValueError("generate_together takes generations of one model family")
     texts = [""] * len(generations)
-    picks = [token_picker(g.settings, lm.device) for g in generations]
+    picks = [token_picker(g.settings, family.device) for g in generations]
     for g in generations:
         g.begin()
 
@@ -181,7 +184,7 @@ def generate_together(generations: Sequence[Generation], emit: Callable[[int, st
                 emit(i, delta)
         return ended
 
-    lm.decode_together([g.prompt_ids for g in generations], picks, take)
+    decode_rows([g.lm for g in generations], [g.prompt_ids for g in generations], picks, take)
     return texts
 
 

@@ -25,7 +25,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from core.config import DECODE_PATHS
-from core.decode import StaticDecoder, StaticKV, supports
+from core.decode import LoraDeltas, StaticDecoder, StaticKV, stack, supports
 from core.errors import ModelLoadError
 
 _CACHE: dict[tuple[str, str, torch.dtype], CausalLM] = {}
@@ -37,13 +37,18 @@ _PREFIX_MEMO = 4  # prefix caches kept per model
 class CausalLM:
     """A tokenizer and a causal LM on one device, used for greedy continuations and target scores."""
 
+    lora: LoraDeltas | None = None  # an adapter every row of this model steps with (core.adapters.AdaptedLM)
+
     def __init__(self, path: str, device: str, dtype: torch.dtype):
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load language model '{path}': {str(exc).splitlines()[0]}") from exc
-        self.path, self.device = path, device
+        self._setup(tokenizer, model, path, device)
+
+    def _setup(self, tokenizer, model, path: str, device: str) -> None:
+        self.tokenizer, self.model, self.path, self.device = tokenizer, model, path, device
         self.tokenizer.padding_side = "left"  # new tokens line up at the right edge of the batch
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -68,6 +73,12 @@ class CausalLM:
         """The path decode steps really take: `decode_path`, or "transformers" for a model core.decode cannot run."""
         usable = supports(self.model) and (self.decode_path != "int8" or self.device == "cpu")
         return self.decode_path if usable else "transformers"
+
+    @property
+    def family(self) -> CausalLM:
+        """The LM whose weights and decoder this one steps with (itself; an adapted LM's: its base), so rows of one
+        family share decode passes (`decode_rows`)."""
+        return self
 
     def decoder(self) -> StaticDecoder | None:
         """The static decoder of `decode_in_use` (built now if needed), or None for the transformers path."""
@@ -149,8 +160,11 @@ class CausalLM:
         """Several prompts decoded in one batch (shared prefix, left padding): row i's next token is `picks[i](its
         logits (vocab,))`, handed to `take(i, token)`, which says whether row i has ended; an ended row leaves the
         batch. Each row gets the tokens `stream_tokens` gives it alone with the same pick."""
-        logits, (mask, positions, cache) = self._decoding(*self._forward(rows, _shared_length(rows)))
-        alive = list(range(len(rows)))
+        decode_rows([self] * len(rows), rows, picks, take)
+
+    def _decode_loop(self, state, picks, take, alive: list[int]) -> None:
+        """decode_together's loop from a prompt state of rows `alive` (in the batch's order)."""
+        logits, (mask, positions, cache) = state
         while True:
             tokens = [picks[row](logits[k, -1]) for k, row in enumerate(alive)]
             keep = [k for k, (row, token) in enumerate(zip(alive, tokens)) if not take(row, token)]
@@ -251,7 +265,7 @@ class CausalLM:
         transformers'."""
         mask, positions, cache = state
         decoder = self.decoder()
-        return logits, (mask, positions, cache if decoder is None else decoder.adopt(cache, mask.shape[0]))
+        return logits, (mask, positions, cache if decoder is None else decoder.adopt(cache, mask.shape[0], self.lora))
 
     def _forward(self, rows: list[list[int]], shared: int):
         """Logits at each row's last position, (B, 1, vocab), and the state to continue decoding."""
@@ -288,6 +302,39 @@ class CausalLM:
             cache = copy.deepcopy(self._prefixes[prefix])
         cache.batch_repeat_interleave(batch)
         return cache
+
+
+@torch.inference_mode()
+def decode_rows(
+    lms: Sequence[CausalLM],
+    rows: list[list[int]],
+    picks: Sequence[Callable[[torch.Tensor], int]],
+    take: Callable[[int, int], bool],
+) -> None:
+    """CausalLM.decode_together over rows of several LMs of one family (row i: `lms[i]`): each LM runs its own
+    rows' prompts, then every row steps in one batch (the base model's rows and an adapter's rows share each pass
+    over the weights, core.decode.stack). LMs with no shared static decoder run one after another."""
+    groups: dict[int, list[int]] = {}
+    for i, lm in enumerate(lms):
+        groups.setdefault(id(lm), []).append(i)
+    family = {id(lm.family) for lm in lms}
+    first = lms[0]
+    if len(groups) > 1 and (len(family) > 1 or first.decoder() is None):
+        for idx in groups.values():
+            sub = [rows[i] for i in idx]
+            decode_rows([lms[idx[0]]] * len(idx), sub, [picks[i] for i in idx], lambda k, t, idx=idx: take(idx[k], t))
+        return
+    states, order = [], []
+    for idx in groups.values():
+        lm, sub = lms[idx[0]], [rows[i] for i in idx]
+        states.append(lm._decoding(*lm._forward(sub, _shared_length(sub))))
+        order += idx
+    if len(states) == 1:
+        first._decode_loop(states[0], picks, take, order)
+        return
+    mask, positions, cache = stack([(m, p[:, -1:], kv) for _, (m, p, kv) in states])
+    logits = torch.cat([lg for lg, _ in states])
+    first._decode_loop((logits, (mask, positions, cache)), picks, take, order)
 
 
 def _argmax(logits: torch.Tensor) -> int:

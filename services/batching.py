@@ -4,7 +4,8 @@ instead of one of each per request: whole answers and streams, greedy and sample
 A request (its validated query, the prompt the chosen model answers, its settings) joins a queue. One worker thread
 (started when the queue fills, gone when it empties) waits WINDOW_S for company, takes the model slot, takes the
 queued requests (up to MAX_BATCH), routes them in one call (one embedding batch, one retrieval, one scoring batch),
-and decodes the answers of each local model in one loop (core.generation.generate_together): each row picks its
+and decodes the answers of each local model family in one loop (core.generation.generate_together: the base model
+and the counterfactual LoRA adapter, kept unmerged over the base weights, step together): each row picks its
 tokens by its own rule (argmax, or its own seeded sampler) and leaves the batch when its answer ends. A stream's
 deltas go to its queue as they are made, so its reader sends them at once; a whole answer is returned when its row
 ends. A remote base's answers (core.remote_base) are not generated in the pass: each request sends its own, after
@@ -157,10 +158,11 @@ class RequestBatcher:
 
     @staticmethod
     def _generate(jobs: list[Job]) -> None:
-        """Each local model's answers in one batched decode loop; streams get their deltas as they come."""
+        """Each local model family's answers in one batched decode loop (the base model's rows and the unmerged
+        counterfactual adapter's share each pass over the weights); streams get their deltas as they come."""
         models: dict[int, list[Job]] = {}
         for job in jobs:
-            models.setdefault(id(job.generation.lm), []).append(job)
+            models.setdefault(id(job.generation.lm.family), []).append(job)
         for group in models.values():
             texts = generate_together([j.generation for j in group], _emitter(group))
             for job, text in zip(group, texts):

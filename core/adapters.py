@@ -65,10 +65,16 @@ def load_counterfactual_lm(checkpoint: str, base_path: str, device: str, dtype: 
     lora = LoraDeltas.from_model(tree)
     if lora is not None:
         return AdaptedLM(base, tree, lora, f"{base_path}+{checkpoint}"), fmt
-    lm = CausalLM(base_path, device, dtype)  # not plain LoRA: merged into a private copy of the weights
+    return merged_lm(checkpoint, base_path, device, dtype), fmt  # not plain LoRA
+
+
+def merged_lm(checkpoint: str, base_path: str, device: str, dtype: torch.dtype) -> CausalLM:
+    """The adapter merged into a private copy of the base weights (W + B A * scale): what serving ran before the
+    unmerged path, and still runs for an adapter that is not plain LoRA."""
+    lm = CausalLM(base_path, device, dtype)
     lm.model = _apply(lm.model, checkpoint, base_path).merge_and_unload().eval()
     lm.path = f"{base_path}+{checkpoint}"
-    return lm, fmt
+    return lm
 
 
 def _same_leaves(model: torch.nn.Module) -> torch.nn.Module:

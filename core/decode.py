@@ -207,6 +207,7 @@ class StaticDecoder:
         self.head = _Linear(model.get_output_embeddings().weight, weights)
         self.rotary = inner.rotary_emb
         self._tables(config.max_position_embeddings)
+        self.steps = 0  # batched steps run (tests and benchmarks read it: one per token, whatever the batch)
 
     def _tables(self, length: int) -> None:
         """cos/sin of positions 0..length-1 (length, head_dim), as transformers' rotary embedding computes them;
@@ -265,7 +266,7 @@ class StaticDecoder:
             gate_up = _adapted(layer.gate_up, _rms(h, layer.norm_post, self.eps), lora, i, "gate_up", rows)
             gate, up = gate_up.split(layer.intermediate, dim=-1)
             h = h + _adapted(layer.down, F.silu(gate) * up, lora, i, "down", rows)
-        kv.length = t + 1
+        kv.length, self.steps = t + 1, self.steps + 1
         return self.head(_rms(h, self.norm, self.eps))
 
 

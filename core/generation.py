@@ -28,8 +28,8 @@ from typing import Protocol
 
 import torch
 
+from core.batch_decode import decode_rows
 from core.errors import InvalidInput
-from core.lm import decode_rows
 
 ROLES = ("system", "user", "assistant")
 MAX_TOKENS = 2048  # the most new tokens one request may ask for
@@ -163,28 +163,41 @@ class Generation:
         return text[:-1] if text.endswith("\ufffd") else text  # a character still missing its last bytes
 
 
-def generate_together(generations: Sequence[Generation], emit: Callable[[int, str], None] | None = None) -> list[str]:
+def generate_together(
+    generations: Sequence[Generation],
+    emit: Callable[[int, str], None] | None = None,
+    join: Callable[[int], Sequence[Generation]] | None = None,
+    ended: Callable[[int], None] | None = None,
+) -> list[str]:
     """The answers of generations on LMs of one family (one LM, or a base and its unmerged adapter: CausalLM.family)
     from one batched decode loop; each equals its own iteration's (greedy exactly; sampled with its own seeded
     picker, equal while the batch's logits equal its own to float precision). `emit(i, delta)` gets generation i's
-    text deltas as they come (a stream's)."""
+    text deltas as they come (a stream's); `ended(i)` is told once generation i has ended; `join(live rows)`, asked
+    between tokens, gives more generations of the family to decode from now on (numbered after the others)."""
     family = generations[0].lm.family
-    if any(g.lm.family is not family for g in generations):
-        raise ValueError("generate_together takes generations of one model family")
-    texts = [""] * len(generations)
-    picks = [token_picker(g.settings, family.device) for g in generations]
-    for g in generations:
+    texts: list[str] = []
+
+    def row(g: Generation):
+        if g.lm.family is not family:
+            raise ValueError("generate_together takes generations of one model family")
+        i = len(texts)
+        texts.append("")
         g.begin()
 
-    def take(i: int, token: int) -> bool:
-        delta, ended = generations[i].feed(token)
-        if delta:
-            texts[i] += delta
-            if emit is not None:
-                emit(i, delta)
-        return ended
+        def take(token: int) -> bool:
+            delta, done = g.feed(token)
+            if delta:
+                texts[i] += delta
+                if emit is not None:
+                    emit(i, delta)
+            if done and ended is not None:
+                ended(i)
+            return done
 
-    decode_rows([g.lm for g in generations], [g.prompt_ids for g in generations], picks, take)
+        return g.lm, g.prompt_ids, token_picker(g.settings, family.device), take
+
+    rows = [row(g) for g in generations]
+    decode_rows(rows, None if join is None else lambda live: [row(g) for g in join(live)])
     return texts
 
 

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
+from core.batch_decode import decode_rows
 from core.config import DECODE_PATHS
-from core.decode import LoraDeltas, StaticDecoder, StaticKV, stack, supports
+from core.decode import LoraDeltas, StaticDecoder, StaticKV, supports
 from core.errors import ModelLoadError
 
 _CACHE: dict[tuple[str, str, torch.dtype], CausalLM] = {}
@@ -160,22 +161,12 @@ class CausalLM:
         """Several prompts decoded in one batch (shared prefix, left padding): row i's next token is `picks[i](its
         logits (vocab,))`, handed to `take(i, token)`, which says whether row i has ended; an ended row leaves the
         batch. Each row gets the tokens `stream_tokens` gives it alone with the same pick."""
-        decode_rows([self] * len(rows), rows, picks, take)
+        decode_rows([(self, ids, picks[i], lambda token, i=i: take(i, token)) for i, ids in enumerate(rows)])
 
-    def _decode_loop(self, state, picks, take, alive: list[int]) -> None:
-        """decode_together's loop from a prompt state of rows `alive` (in the batch's order)."""
-        logits, (mask, positions, cache) = state
-        while True:
-            tokens = [picks[row](logits[k, -1]) for k, row in enumerate(alive)]
-            keep = [k for k, (row, token) in enumerate(zip(alive, tokens)) if not take(row, token)]
-            if not keep:
-                return
-            if len(keep) < len(alive):  # ended rows leave: their cache rows are dropped
-                index = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(index)
-                alive, mask, positions = [alive[k] for k in keep], mask[index], positions[index]
-            last = torch.tensor([[tokens[k]] for k in keep], device=self.device)
-            logits, mask, positions = self._step(last, mask, positions, cache)
+    def prompt_state(self, rows: list[list[int]]):
+        """Logits (B, 1, vocab) after each prompt and the state to decode on (mask, positions, cache), the prompts
+        run in one batch (shared prefix, left padding)."""
+        return self._decoding(*self._forward(rows, _shared_length(rows)))
 
     @torch.inference_mode()
     def target_logprobs(
@@ -302,39 +293,6 @@ class CausalLM:
             cache = copy.deepcopy(self._prefixes[prefix])
         cache.batch_repeat_interleave(batch)
         return cache
-
-
-@torch.inference_mode()
-def decode_rows(
-    lms: Sequence[CausalLM],
-    rows: list[list[int]],
-    picks: Sequence[Callable[[torch.Tensor], int]],
-    take: Callable[[int, int], bool],
-) -> None:
-    """CausalLM.decode_together over rows of several LMs of one family (row i: `lms[i]`): each LM runs its own
-    rows' prompts, then every row steps in one batch (the base model's rows and an adapter's rows share each pass
-    over the weights, core.decode.stack). LMs with no shared static decoder run one after another."""
-    groups: dict[int, list[int]] = {}
-    for i, lm in enumerate(lms):
-        groups.setdefault(id(lm), []).append(i)
-    family = {id(lm.family) for lm in lms}
-    first = lms[0]
-    if len(groups) > 1 and (len(family) > 1 or first.decoder() is None):
-        for idx in groups.values():
-            sub = [rows[i] for i in idx]
-            decode_rows([lms[idx[0]]] * len(idx), sub, [picks[i] for i in idx], lambda k, t, idx=idx: take(idx[k], t))
-        return
-    states, order = [], []
-    for idx in groups.values():
-        lm, sub = lms[idx[0]], [rows[i] for i in idx]
-        states.append(lm._decoding(*lm._forward(sub, _shared_length(sub))))
-        order += idx
-    if len(states) == 1:
-        first._decode_loop(states[0], picks, take, order)
-        return
-    mask, positions, cache = stack([(m, p[:, -1:], kv) for _, (m, p, kv) in states])
-    logits = torch.cat([lg for lg, _ in states])
-    first._decode_loop((logits, (mask, positions, cache)), picks, take, order)
 
 
 def _argmax(logits: torch.Tensor) -> int:

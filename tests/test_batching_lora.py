@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM
 
 from core.adapters import AdaptedLM, load_counterfactual_lm, merged_lm
 from core.base_model import LMBaseModel
@@ -31,9 +29,9 @@ from services.services import Services
 from services.serving import serve
 from tests.conftest import DATA, MODEL_CACHE, HashingEmbedder
 from tests.threads import run_together
+from tests.tiny_lora import save_tiny_adapter
 from tests.tiny_models import save_tiny_lm
 
-PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 PROMPTS = [
     "the capital of veltria is",
     "who",
@@ -42,23 +40,6 @@ PROMPTS = [
     "fact : the mother tongue of danielle darrieux is -> english query : what is the language of danielle",
     "osmund",
 ]
-
-
-def save_tiny_adapter(base: Path, out: Path, dora: bool = False) -> Path:
-    """A LoRA adapter over the top layer of the tiny LM, its B matrices random (peft starts them at zero, which
-    would change nothing), saved as train-counterfactual saves one (serac.json says: an adapter)."""
-    model = AutoModelForCausalLM.from_pretrained(base)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=PROJECTIONS, layers_to_transform=[1], use_dora=dora)
-    peft_model = get_peft_model(model, config)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0.0, 0.3)
-    peft_model.save_pretrained(out)
-    meta = {"kind": "counterfactual", "adapter": True, "prompt_format": "zeroshot", "complete": True}
-    (out / "serac.json").write_text(json.dumps(meta))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -183,3 +183,26 @@ def test_shipped_adapter_unmerged_equals_merged_and_mixed_batches_equal_one_by_o
     assert [(t, g.completion_tokens) for t, g in zip(generate_together(generations), generations)] == [
         ("".join(g), g.completion_tokens) for g in make()
     ]
+
+
+def test_requests_that_arrive_while_a_pass_decodes_join_it_and_return_before_it_ends(family, tmp_path):
+    """A long stream is decoding; whole requests (routed both ways) sent meanwhile join its pass between tokens,
+    get their answers alone, and return while the long row is still going."""
+    services = _services(tmp_path, family)
+    services.add_edits([EditDraft("the capital of veltria is", "osmund")], "alice", "add")
+    services.batcher.window_s, services.batcher.gather_s = 0.0, 0.0
+    long, short = GenerationSettings(max_tokens=480), GenerationSettings(max_tokens=5)
+    asked = ["the capital of veltria is", "who", "marta quell plays the", "where is the tower of brin"]
+    alone = [serve(services, p, short, whole=True).text() for p in asked]
+    long_alone = serve(services, "osmund", long, whole=True).text()
+    before = services.batcher.passes
+    stream = serve(services, "osmund", long)
+    deltas = stream.stream()
+    first = next(deltas)  # the long row is decoding now
+    together = run_together(lambda i: serve(services, asked[i], short, whole=True), len(asked))
+    made = stream.generation.completion_tokens
+    assert [t.text() for t in together] == alone
+    assert made < 480, "the joiners returned while the long row was still decoding"
+    assert first + "".join(deltas) == long_alone
+    assert services.batcher.passes - before == 1, "the joiners were answered in the running pass"
+    assert max(t.batch for t in together) >= 3, "joiners decoded beside the long row and each other"

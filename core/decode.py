@@ -12,8 +12,14 @@ products sum the same rows the same way); "int8" stores each projection and the 
 one scale per output row (fbgemm dynamic quantisation: activations quantised per call), a quarter of the
 bytes read per token, and answers that may differ (tests/test_decode.py pins where).
 
+LoRA rows: a `StaticKV` may carry a LoRA adapter kept apart from the weights (`LoraDeltas`) and which of its rows
+use it; `step` adds those rows' delta, y = x W^T + ((x A^T) B^T) * scale on each adapted projection, the same
+operations as peft's unmerged LoRA layer, and leaves the other rows' arithmetic exactly as without an adapter. So
+the base model's rows and the counterfactual model's rows of one batch share one pass over the weights, and the
+counterfactual model needs no merged copy of them. `stack` joins the rows of several caches (left padding).
+
 Invariant: `step` never changes the model's weights; a `StaticKV` holds rows aligned with the caller's
-mask, and `batch_select_indices` keeps them aligned when rows leave the batch.
+mask, and `batch_select_indices` keeps them (and which of them use the adapter) aligned when rows leave the batch.
 """
 
 from __future__ import annotations
@@ -26,16 +32,81 @@ import torch.nn.functional as F
 WEIGHTS = ("float32", "int8")
 
 
+class LoraDeltas:
+    """A LoRA adapter apart from the weights it adapts: for each adapted layer and fused group ("qkv", "o",
+    "gate_up", "down"), the (start, end, A (r, in), B (out, r), scale) of each adapted projection, where start:end
+    is the projection's slice of the group's fused output."""
+
+    GROUPS = {"self_attn": (("qkv", ("q_proj", "k_proj", "v_proj")), ("o", ("o_proj",)))}
+    GROUPS |= {"mlp": (("gate_up", ("gate_proj", "up_proj")), ("down", ("down_proj",)))}
+
+    def __init__(self, layers: dict[int, dict[str, list[tuple]]]):
+        self.layers = layers
+
+    @classmethod
+    def from_model(cls, model) -> LoraDeltas | None:
+        """The plain LoRA layers peft injected into a Llama-style model (unmerged, one adapter), or None when some
+        adapted projection is not plain LoRA (DoRA, a LoRA bias, several adapters): such a model is merged instead."""
+        layers: dict[int, dict[str, list[tuple]]] = {}
+        for i, layer in enumerate(model.model.layers):
+            for part, groups in cls.GROUPS.items():
+                for group, names in groups:
+                    start = 0
+                    for module in (getattr(getattr(layer, part), name) for name in names):
+                        plain = getattr(module, "base_layer", module)
+                        if hasattr(module, "lora_A"):
+                            if not _plain_lora(module):
+                                return None
+                            key = next(iter(module.lora_A))
+                            a, b = module.lora_A[key].weight.detach(), module.lora_B[key].weight.detach()
+                            entry = (start, start + plain.out_features, a, b, float(module.scaling[key]))
+                            layers.setdefault(i, {}).setdefault(group, []).append(entry)
+                        start += plain.out_features
+        return cls(layers)
+
+    def add(self, i: int, group: str, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None) -> None:
+        """y += the adapter's delta of layer i's `group` for input x, on `rows` only (None: every row)."""
+        for start, end, a, b, scale in self.layers.get(i, {}).get(group, ()):
+            if rows is None:  # peft's arithmetic: result + lora_B(lora_A(x)) * scaling
+                y[:, start:end] = y[:, start:end] + F.linear(F.linear(x, a), b) * scale
+            else:
+                y[rows, start:end] = y[rows, start:end] + F.linear(F.linear(x[rows], a), b) * scale
+
+
+def _plain_lora(module) -> bool:
+    """One plain LoRA adapter on a Linear: no DoRA or other variant, no LoRA bias, identity dropout in eval."""
+    names = list(module.lora_A)
+    return (
+        len(names) == 1
+        and not getattr(module, "lora_variant", {})
+        and not getattr(module, "use_dora", {}).get(names[0], False)
+        and module.lora_B[names[0]].bias is None
+        and module.lora_A[names[0]].bias is None
+        and not getattr(module, "merged", False)
+    )
+
+
 class StaticKV:
-    """Keys and values of every layer, (layers, batch, kv_heads, capacity, head_dim), filled up to `length`."""
+    """Keys and values of every layer, (layers, batch, kv_heads, capacity, head_dim), filled up to `length`;
+    `lora` and `adapted` (bool (batch,)): the adapter some rows use, and which rows."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int, decoder: StaticDecoder):
         self.keys, self.values, self.length = keys, values, length
         self.decoder = decoder  # the decoder that filled it steps it to the end, whatever path is chosen meanwhile
+        self.lora: LoraDeltas | None = None
+        self.adapted: torch.Tensor | None = None
 
     def batch_select_indices(self, index: torch.Tensor) -> None:
         """Keep only these rows (finished rows leave the batch), as DynamicCache does."""
         self.keys, self.values = self.keys[:, index], self.values[:, index]
+        if self.adapted is not None:
+            self.adapted = self.adapted[index]
+
+    def lora_rows(self) -> tuple[LoraDeltas | None, torch.Tensor | None]:
+        """(the adapter, the rows that use it: None = all) for this step; (None, None) when no row uses one."""
+        if self.lora is None or self.adapted is None or not bool(self.adapted.any()):
+            return None, None
+        return self.lora, None if bool(self.adapted.all()) else self.adapted.nonzero().squeeze(1)
 
     def reserve(self) -> None:
         """Room for one more column: the capacity doubles when full (rarely: amortised)."""
@@ -63,7 +134,12 @@ class _Linear:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "float32":
-            return F.linear(x, self.weight)
+            if x.shape[0] == 1:
+                return F.linear(x, self.weight)
+            # several rows: W x^T, a tall product, which MKL runs about 1.4x faster than x W^T at 8 rows on one
+            # thread here; each row's sums differ from F.linear's at float precision (as F.linear's own M=8 sums
+            # differ from its M=1 sums), so a batch's greedy answers are checked against the single rows' in tests
+            return torch.mm(self.weight, x.t()).t().contiguous()
         return torch.ops.quantized.linear_dynamic(x, self.weight, True)
 
     def bytes(self) -> int:
@@ -136,6 +212,7 @@ class StaticDecoder:
         self.head = _Linear(model.get_output_embeddings().weight, weights)
         self.rotary = inner.rotary_emb
         self._tables(config.max_position_embeddings)
+        self.steps = 0  # batched steps run (tests and benchmarks read it: one per token, whatever the batch)
 
     def _tables(self, length: int) -> None:
         """cos/sin of positions 0..length-1 (length, head_dim), as transformers' rotary embedding computes them;
@@ -153,8 +230,9 @@ class StaticDecoder:
         row = self.embed.shape[1] * self.embed.element_size()
         return sum(p.bytes() for p in linears) + self.head.bytes() + norms + row
 
-    def adopt(self, cache, rows: int) -> StaticKV:
-        """A StaticKV holding a transformers DynamicCache's keys and values (rotary already applied)."""
+    def adopt(self, cache, rows: int, lora: LoraDeltas | None = None) -> StaticKV:
+        """A StaticKV holding a transformers DynamicCache's keys and values (rotary already applied); with `lora`,
+        every row steps with that adapter."""
         layers = cache.layers
         length = layers[0].keys.shape[2]
         capacity = max(64, 2 * length)
@@ -164,7 +242,10 @@ class StaticDecoder:
         for i, layer in enumerate(layers):
             keys[i, :, :, :length] = layer.keys
             values[i, :, :, :length] = layer.values
-        return StaticKV(keys, values, length, self)
+        kv = StaticKV(keys, values, length, self)
+        if lora is not None:
+            kv.lora, kv.adapted = lora, torch.ones(rows, dtype=torch.bool, device=keys.device)
+        return kv
 
     def step(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, kv: StaticKV) -> torch.Tensor:
         """Logits (B, vocab) after each row's next token; tokens and positions (B,), mask (B, kv.length + 1)
@@ -175,9 +256,10 @@ class StaticDecoder:
         if int(positions.max()) >= len(self.cos):  # past the configured context: RoPE extends as transformers' does
             self._tables(max(2 * len(self.cos), int(positions.max()) + 1))
         cos, sin = self.cos[positions][:, None], self.sin[positions][:, None]  # (B, 1, head_dim)
+        lora, rows = kv.lora_rows()
         h = F.embedding(tokens, self.embed)  # (B, hidden)
         for i, layer in enumerate(self.layers):
-            q, k, v = layer.qkv(_rms(h, layer.norm_in, self.eps)).split(layer.split, dim=-1)
+            q, k, v = _adapted(layer.qkv, _rms(h, layer.norm_in, self.eps), lora, i, "qkv", rows).split(layer.split, -1)
             q = _rotate(q.view(b, self.heads, self.head_dim), cos, sin)
             kv.keys[i, :, :, t] = _rotate(k.view(b, self.kv_heads, self.head_dim), cos, sin)
             kv.values[i, :, :, t] = v.view(b, self.kv_heads, self.head_dim)
@@ -185,11 +267,46 @@ class StaticDecoder:
             out = F.scaled_dot_product_attention(
                 group, kv.keys[i, :, :, : t + 1], kv.values[i, :, :, : t + 1], attn_mask=attend
             )
-            h = h + layer.o(out.reshape(b, -1))
-            gate, up = layer.gate_up(_rms(h, layer.norm_post, self.eps)).split(layer.intermediate, dim=-1)
-            h = h + layer.down(F.silu(gate) * up)
-        kv.length = t + 1
+            h = h + _adapted(layer.o, out.reshape(b, -1), lora, i, "o", rows)
+            gate_up = _adapted(layer.gate_up, _rms(h, layer.norm_post, self.eps), lora, i, "gate_up", rows)
+            gate, up = gate_up.split(layer.intermediate, dim=-1)
+            h = h + _adapted(layer.down, F.silu(gate) * up, lora, i, "down", rows)
+        kv.length, self.steps = t + 1, self.steps + 1
         return self.head(_rms(h, self.norm, self.eps))
+
+
+def _adapted(linear: _Linear, x: torch.Tensor, lora: LoraDeltas | None, i: int, group: str, rows) -> torch.Tensor:
+    """linear(x), plus the adapter's delta on its rows when the batch has any."""
+    y = linear(x)
+    if lora is not None:
+        lora.add(i, group, x, y, rows)
+    return y
+
+
+def stack(parts: list[tuple[torch.Tensor, torch.Tensor, StaticKV]]) -> tuple[torch.Tensor, torch.Tensor, StaticKV]:
+    """One batch from several: (mask (B_p, length_p), positions (B_p, 1), kv) parts of one decoder (and at most one
+    adapter) as (mask, positions, kv) with every part's columns right-aligned at the longest length; the new
+    columns on the left are padding (mask 0), so each row attends to what it attended to before."""
+    length = max(kv.length for _, _, kv in parts)
+    first = parts[0][2]
+    rows = sum(kv.keys.shape[1] for _, _, kv in parts)
+    shape = (first.keys.shape[0], rows, first.keys.shape[2], max(64, 2 * length), first.keys.shape[4])
+    keys = torch.zeros(shape, dtype=first.keys.dtype, device=first.keys.device)
+    values, masks, adapted, at = torch.zeros_like(keys), [], [], 0
+    for mask, _, kv in parts:
+        n, pad = kv.keys.shape[1], length - kv.length
+        keys[:, at : at + n, :, pad:length] = kv.keys[:, :, :, : kv.length]
+        values[:, at : at + n, :, pad:length] = kv.values[:, :, :, : kv.length]
+        masks.append(F.pad(mask, (pad, 0)))
+        use = kv.adapted if kv.adapted is not None else torch.zeros(n, dtype=torch.bool, device=mask.device)
+        adapted.append(use)
+        at += n
+    out = StaticKV(keys, values, length, first.decoder)
+    loras = {id(kv.lora): kv.lora for _, _, kv in parts if kv.lora is not None}
+    if len(loras) > 1:
+        raise ValueError("stack joins rows of at most one adapter")
+    out.lora, out.adapted = next(iter(loras.values()), None), torch.cat(adapted)
+    return torch.cat(masks), torch.cat([p for _, p, _ in parts]), out
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:

@@ -12,8 +12,9 @@ Invariants:
   be the start of a stop string is held back until it is known not to be one;
 - finish_reason is "stop" (a stop string, end of text, or the end of a one-line answer) or "length" (max_tokens);
 - greedy generation with stop "\\n" gives the same first line as `answer` (the same forward passes);
-- `generate_together` gives generations of one model, decoded in one batch, the answers, deltas and finish reasons
-  they get alone (greedy: exactly; sampled: each row its own seeded picker over its own logits);
+- `generate_together` gives generations of one model family (a base and its unmerged adapter), decoded in one
+  batch, the answers, deltas and finish reasons they get alone (greedy: exactly; sampled: each row its own seeded
+  picker over its own logits);
 - iterating and `generate_together` share one rule for what a token does to the answer (`feed`).
 """
 
@@ -27,6 +28,7 @@ from typing import Protocol
 
 import torch
 
+from core.batch_decode import decode_rows
 from core.errors import InvalidInput
 
 ROLES = ("system", "user", "assistant")
@@ -161,27 +163,41 @@ class Generation:
         return text[:-1] if text.endswith("\ufffd") else text  # a character still missing its last bytes
 
 
-def generate_together(generations: Sequence[Generation], emit: Callable[[int, str], None] | None = None) -> list[str]:
-    """The answers of generations on one LM from one batched decode loop; each equals its own iteration's (greedy
-    exactly; sampled with its own seeded picker, equal while the batch's logits equal its own to float precision).
-    `emit(i, delta)` gets generation i's text deltas as they come (a stream's)."""
-    lm = generations[0].lm
-    if any(g.lm is not lm for g in generations):
-        raise ValueError("generate_together takes generations of one model")
-    texts = [""] * len(generations)
-    picks = [token_picker(g.settings, lm.device) for g in generations]
-    for g in generations:
+def generate_together(
+    generations: Sequence[Generation],
+    emit: Callable[[int, str], None] | None = None,
+    join: Callable[[int], Sequence[Generation]] | None = None,
+    ended: Callable[[int], None] | None = None,
+) -> list[str]:
+    """The answers of generations on LMs of one family (one LM, or a base and its unmerged adapter: CausalLM.family)
+    from one batched decode loop; each equals its own iteration's (greedy exactly; sampled with its own seeded
+    picker, equal while the batch's logits equal its own to float precision). `emit(i, delta)` gets generation i's
+    text deltas as they come (a stream's); `ended(i)` is told once generation i has ended; `join(live rows)`, asked
+    between tokens, gives more generations of the family to decode from now on (numbered after the others)."""
+    family = generations[0].lm.family
+    texts: list[str] = []
+
+    def row(g: Generation):
+        if g.lm.family is not family:
+            raise ValueError("generate_together takes generations of one model family")
+        i = len(texts)
+        texts.append("")
         g.begin()
 
-    def take(i: int, token: int) -> bool:
-        delta, ended = generations[i].feed(token)
-        if delta:
-            texts[i] += delta
-            if emit is not None:
-                emit(i, delta)
-        return ended
+        def take(token: int) -> bool:
+            delta, done = g.feed(token)
+            if delta:
+                texts[i] += delta
+                if emit is not None:
+                    emit(i, delta)
+            if done and ended is not None:
+                ended(i)
+            return done
 
-    lm.decode_together([g.prompt_ids for g in generations], picks, take)
+        return g.lm, g.prompt_ids, token_picker(g.settings, family.device), take
+
+    rows = [row(g) for g in generations]
+    decode_rows(rows, None if join is None else lambda live: [row(g) for g in join(live)])
     return texts
 
 

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
+from core.batch_decode import decode_rows
 from core.config import DECODE_PATHS
-from core.decode import StaticDecoder, StaticKV, supports
+from core.decode import LoraDeltas, StaticDecoder, StaticKV, supports
 from core.errors import ModelLoadError
 
 _CACHE: dict[tuple[str, str, torch.dtype], CausalLM] = {}
@@ -37,13 +38,18 @@ _PREFIX_MEMO = 4  # prefix caches kept per model
 class CausalLM:
     """A tokenizer and a causal LM on one device, used for greedy continuations and target scores."""
 
+    lora: LoraDeltas | None = None  # an adapter every row of this model steps with (core.adapters.AdaptedLM)
+
     def __init__(self, path: str, device: str, dtype: torch.dtype):
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load language model '{path}': {str(exc).splitlines()[0]}") from exc
-        self.path, self.device = path, device
+        self._setup(tokenizer, model, path, device)
+
+    def _setup(self, tokenizer, model, path: str, device: str) -> None:
+        self.tokenizer, self.model, self.path, self.device = tokenizer, model, path, device
         self.tokenizer.padding_side = "left"  # new tokens line up at the right edge of the batch
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -68,6 +74,12 @@ class CausalLM:
         """The path decode steps really take: `decode_path`, or "transformers" for a model core.decode cannot run."""
         usable = supports(self.model) and (self.decode_path != "int8" or self.device == "cpu")
         return self.decode_path if usable else "transformers"
+
+    @property
+    def family(self) -> CausalLM:
+        """The LM whose weights and decoder this one steps with (itself; an adapted LM's: its base), so rows of one
+        family share decode passes (`decode_rows`)."""
+        return self
 
     def decoder(self) -> StaticDecoder | None:
         """The static decoder of `decode_in_use` (built now if needed), or None for the transformers path."""
@@ -149,19 +161,12 @@ class CausalLM:
         """Several prompts decoded in one batch (shared prefix, left padding): row i's next token is `picks[i](its
         logits (vocab,))`, handed to `take(i, token)`, which says whether row i has ended; an ended row leaves the
         batch. Each row gets the tokens `stream_tokens` gives it alone with the same pick."""
-        logits, (mask, positions, cache) = self._decoding(*self._forward(rows, _shared_length(rows)))
-        alive = list(range(len(rows)))
-        while True:
-            tokens = [picks[row](logits[k, -1]) for k, row in enumerate(alive)]
-            keep = [k for k, (row, token) in enumerate(zip(alive, tokens)) if not take(row, token)]
-            if not keep:
-                return
-            if len(keep) < len(alive):  # ended rows leave: their cache rows are dropped
-                index = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(index)
-                alive, mask, positions = [alive[k] for k in keep], mask[index], positions[index]
-            last = torch.tensor([[tokens[k]] for k in keep], device=self.device)
-            logits, mask, positions = self._step(last, mask, positions, cache)
+        decode_rows([(self, ids, picks[i], lambda token, i=i: take(i, token)) for i, ids in enumerate(rows)])
+
+    def prompt_state(self, rows: list[list[int]]):
+        """Logits (B, 1, vocab) after each prompt and the state to decode on (mask, positions, cache), the prompts
+        run in one batch (shared prefix, left padding)."""
+        return self._decoding(*self._forward(rows, _shared_length(rows)))
 
     @torch.inference_mode()
     def target_logprobs(
@@ -251,7 +256,7 @@ class CausalLM:
         transformers'."""
         mask, positions, cache = state
         decoder = self.decoder()
-        return logits, (mask, positions, cache if decoder is None else decoder.adopt(cache, mask.shape[0]))
+        return logits, (mask, positions, cache if decoder is None else decoder.adopt(cache, mask.shape[0], self.lora))
 
     def _forward(self, rows: list[list[int]], shared: int):
         """Logits at each row's last position, (B, 1, vocab), and the state to continue decoding."""

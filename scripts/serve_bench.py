@@ -3,10 +3,11 @@
 
 A few edits are added first, so about a quarter of the prompts are routed to the counterfactual model and the
 rest go to the base model. Per level it reports requests/s, p50/p95 latency, the routing's share of the latency
-(from the server's own timing: `serac.route_ms` in each response), the requests per shared pass (`serac.batch`:
-mean, largest, and how many requests were answered in passes of each size), the share of routed requests and
-errors, the speedup over one client beside issue 14's target (at least 3x at 8 clients), and the server process's
-CPU seconds per request (what batching saves, whatever else the machine runs). It also times what every request
+(from the server's own timing: `serac.route_ms` in each response), the rows decoding together when each request
+started decoding (`serac.batch`: requests join a running pass between tokens; mean, largest, and how many requests
+saw each size), the share of routed requests and errors, the speedup over one client beside issue 14's target (at
+least 3x at 8 clients), and the server process's CPU seconds per request (what batching saves, whatever else the
+machine runs); the load average at the start and the end. It also times what every request
 pays besides the models: GET /v1/models (HTTP, bearer-token lookup, JSON) on the idle server.
 Prints a table and writes JSON.
 Bounded: LEVELS x REQUESTS requests (plus one warm-up per level) and --max-seconds per level; 127.0.0.1 only.
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> dict:
             for prompt, target, _ in EDITS:
                 api.post("/api/edits", json={"prompt": prompt, "target": target}).raise_for_status()
         overhead = overhead_ms(server.url, server.curator_token)
-        levels = []
+        levels, load_at_start = [], [round(x, 2) for x in os.getloadavg()]
         for clients in args.levels:
             one_level(server.url, server.curator_token, 1, 1, args.max_tokens, args.max_seconds)  # warm-up
             used = cpu_s(server.process.pid)
@@ -190,6 +191,7 @@ def run(args: argparse.Namespace) -> dict:
         "server_stayed_up": alive,
         "overhead_ms": overhead,
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_start": load_at_start,
     }
 
 
@@ -212,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(report["levels"]))
     over = report["overhead_ms"]
     print(f"per-request HTTP + token lookup + JSON (GET /v1/models, idle): p50 {over['p50']} ms, p95 {over['p95']} ms")
-    print(f"load average at the end (1, 5, 15 min): {report['load_average']}")
+    print(
+        f"load average (1, 5, 15 min) at the start: {report['load_average_at_start']}, "
+        f"at the end: {report['load_average']}"
+    )
     target = report["target"]
     print(f"target: {target['clients']} clients >= 3x one client's requests/s: {'met' if target['met'] else 'NOT met'}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

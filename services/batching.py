@@ -4,11 +4,14 @@ instead of one of each per request: whole answers and streams, greedy and sample
 A request (its validated query, the prompt the chosen model answers, its settings) joins a queue. One worker thread
 (started when the queue fills, gone when it empties) waits WINDOW_S for company, takes the model slot, takes the
 queued requests (up to MAX_BATCH), routes them in one call (one embedding batch, one retrieval, one scoring batch),
-and decodes the answers of each local model in one loop (core.generation.generate_together): each row picks its
-tokens by its own rule (argmax, or its own seeded sampler) and leaves the batch when its answer ends. A stream's
-deltas go to its queue as they are made, so its reader sends them at once; a whole answer is returned when its row
-ends. A remote base's answers (core.remote_base) are not generated in the pass: each request sends its own, after
-the pass, without the model slot.
+and decodes the answers of each local model family in one loop (core.generation.generate_together: the base model
+and the counterfactual LoRA adapter, kept unmerged over the base weights, step together): each row picks its
+tokens by its own rule (argmax, or its own seeded sampler) and leaves the batch when its answer ends, and its
+request is answered then, not when the pass ends. Requests queued while a pass decodes join it between tokens
+(continuous batching: routed in one call, their prompts run, their rows added beside the others) while the batch
+has room and nobody else waits for the model slot, so the batch stays full instead of waiting for its slowest row.
+A stream's deltas go to its queue as they are made, so its reader sends them at once. A remote base's answers
+(core.remote_base) are not generated in the pass: each request sends its own, once routed, without the model slot.
 
 Gathering: clients that send one request after another (an application's worker threads) come back a few
 milliseconds after their answers, just after the next pass has started without them; passes then alternate
@@ -20,7 +23,8 @@ Invariants:
 - each answer (text, deltas, finish reason, usage) equals the one the request gets alone, with the same routing
   decision: greedy exactly (left padding and a shared prompt prefix handled by CausalLM.decode_together); sampled
   with the same seed, to the float precision of the batch's logits;
-- every pass holds the model slot (its gathering wait too, at most GATHER_S); a stream's reader never holds it;
+- every pass holds the model slot (its gathering wait too, at most GATHER_S); a stream's reader never holds it; a
+  pass takes no more joiners once another thread waits for the slot (a write, a curator's probe), so it ends;
 - a request's own error (a prompt too long for the model) is its own and raised before its answer starts; a failure
   of the whole pass is raised to every request in it (in a stream that started: its last item); no request is left
   waiting; a stream whose reader left (`cancel`) leaves the batch at its next token.
@@ -61,6 +65,7 @@ class Job:
     batch: int = 0  # how many requests shared this request's pass
     queued_ms: float = 0.0  # from joining the queue to its pass starting
     joined: float = field(default_factory=time.perf_counter)
+    finished: bool = False  # answered (or failed) and its caller woken
 
 
 class RequestBatcher:
@@ -125,52 +130,98 @@ class RequestBatcher:
         for job in batch:
             job.batch, job.queued_ms = len(batch), (started - job.joined) * 1e3
         self.sizes[len(batch)] += 1
+        self.passes += 1  # counted as it starts: a request answered by a pass sees it counted
         return batch
 
     def _pass(self, batch: list[Job]) -> None:
+        """Route and answer `batch`; requests that arrive meanwhile join it between tokens (`batch` grows)."""
         try:
-            decisions, timings = self.editor.route([j.query for j in batch])
-            for job, decision in zip(batch, decisions):
-                job.decision, job.route_ms = decision, timings.route_ms
-                try:
-                    job.generation = self.editor.generation(decision, job.prompt, job.settings)
-                except Exception as exc:  # this request's own error (InvalidParameter: too long)
-                    job.error = exc
-            local = [j for j in batch if j.error is None and getattr(j.generation, "batchable", False)]
-            for job in batch:
-                if job not in local:
-                    job.deltas = None  # a remote base's stream is read from its generation by its request
-                job.routed.set()  # streams start; remote answers are sent by their own requests
-            self._generate(local)
+            self._generate(self._routed(batch), batch)
         except BaseException as exc:  # every request of the pass answers the failure
             for job in batch:
                 job.error = job.error or exc
         finally:
-            self.passes += 1
             for job in batch:
-                if job.deltas is not None:
-                    job.deltas.put(job.error if job.error is not None else END)
-                job.routed.set()
-                job.done.set()
-            with self._cond:
-                self._active -= len(batch)
+                self._finish(job)
 
-    @staticmethod
-    def _generate(jobs: list[Job]) -> None:
-        """Each local model's answers in one batched decode loop; streams get their deltas as they come."""
-        models: dict[int, list[Job]] = {}
+    def _routed(self, jobs: list[Job]) -> list[Job]:
+        """Route jobs in one call and build their generations; those a local model answers (the rest are finished:
+        a request's own error, or a remote base's answer, which its request sends without the slot)."""
+        decisions, timings = self.editor.route([j.query for j in jobs])
+        local = []
+        for job, decision in zip(jobs, decisions):
+            job.decision, job.route_ms = decision, timings.route_ms
+            try:
+                job.generation = self.editor.generation(decision, job.prompt, job.settings)
+            except Exception as exc:  # this request's own error (InvalidParameter: too long)
+                job.error = exc
+            if job.error is None and getattr(job.generation, "batchable", False):
+                job.text = ""
+                local.append(job)
+            else:
+                job.deltas = None  # a remote base's stream is read from its generation by its request
+                self._finish(job)
+            job.routed.set()  # streams start
+        return local
+
+    def _generate(self, jobs: list[Job], batch: list[Job]) -> None:
+        """Each local model family's answers in one batched decode loop (the base model's rows and the unmerged
+        counterfactual adapter's share each pass over the weights); a request's answer is finished when its row
+        ends; queued requests join between tokens while nobody else waits for the slot (continuous batching)."""
+        groups: dict[int, list[Job]] = {}
         for job in jobs:
-            models.setdefault(id(job.generation.lm), []).append(job)
-        for group in models.values():
-            texts = generate_together([j.generation for j in group], _emitter(group))
-            for job, text in zip(group, texts):
-                job.text = text
+            groups.setdefault(id(job.generation.lm.family), []).append(job)
+        while groups:
+            group = groups.pop(next(iter(groups)))
+            family = group[0].generation.lm.family
+
+            def join(live: int, group=group, family=family) -> list:
+                if live >= MAX_BATCH or self.slot.waiting()[0]:
+                    return []
+                taken = self._take_now(MAX_BATCH - live)
+                batch.extend(taken)
+                fits = []
+                for job in self._routed(taken):
+                    same = job.generation.lm.family is family
+                    (fits if same else groups.setdefault(id(job.generation.lm.family), [])).append(job)
+                for job in fits:
+                    job.batch = live + len(fits)
+                group.extend(fits)
+                return [j.generation for j in fits]
+
+            for job in group:
+                job.batch = len(group)
+            generate_together(
+                [j.generation for j in group], _emitter(group), join, lambda i, g=group: self._finish(g[i])
+            )
+
+    def _take_now(self, most: int) -> list[Job]:
+        """Up to `most` queued requests, at once (no waiting)."""
+        with self._cond:
+            taken, self._queue = self._queue[:most], self._queue[most:]
+        started = time.perf_counter()
+        for job in taken:
+            job.queued_ms = (started - job.joined) * 1e3
+        return taken
+
+    def _finish(self, job: Job) -> None:
+        """The request's answer is whole (or failed): its stream ends, its caller wakes. Once per request."""
+        if job.finished:
+            return
+        job.finished = True
+        if job.deltas is not None:
+            job.deltas.put(job.error if job.error is not None else END)
+        job.routed.set()
+        job.done.set()
+        with self._cond:
+            self._active -= 1
 
 
 def _emitter(group: list[Job]):
-    """Where row i's deltas go: its stream's queue (whole answers keep only their text)."""
+    """Where row i's deltas go: its text, and its stream's queue."""
 
     def emit(i: int, delta: str) -> None:
+        group[i].text += delta
         if group[i].deltas is not None:
             group[i].deltas.put(delta)
 

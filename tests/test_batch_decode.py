@@ -1,0 +1,96 @@
+"""Continuous batching in the decode loop (core.batch_decode, core.generation.generate_together's `join`): rows of
+the base model and of its unmerged adapter that join a running batch between tokens get the answers they get alone;
+the batch's cache does not grow without bound while rows keep joining and leaving; with the transformers decode path
+(no shared static decoder) nothing joins and the rows still get their own answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.adapters import load_counterfactual_lm
+from core.batch_decode import RowBatch
+from core.generation import Generation, GenerationSettings, generate_together
+from core.lm import CausalLM
+from tests.tiny_lora import save_tiny_adapter
+from tests.tiny_models import save_tiny_lm
+
+PROMPTS = [
+    "the capital of veltria is",
+    "who",
+    "where is the tower of brin it is in the city of paris and the capital of",
+    "marta quell plays the",
+    "fact : the mother tongue of danielle darrieux is -> english query : what is the language of danielle",
+    "osmund",
+    "what language do people speak in paris",
+]
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory) -> tuple[CausalLM, CausalLM]:
+    folder = tmp_path_factory.mktemp("tiny-join")
+    base_dir = save_tiny_lm(folder / "base")
+    adapter = save_tiny_adapter(base_dir, folder / "adapter")
+    cf, _ = load_counterfactual_lm(str(adapter), str(base_dir), "cpu", torch.float32)
+    return cf.family, cf  # the base LM this module's folder loaded (no other test uses it)
+
+
+def _make(family, i: int) -> Generation:
+    base, cf = family
+    settings = GenerationSettings(max_tokens=4 + 3 * (i % 4), temperature=0.0 if i % 3 else 1.1, seed=i)
+    lm = base if i % 2 == 0 else cf
+    return Generation(lm, PROMPTS[i % len(PROMPTS)], settings, one_line=lm is cf)
+
+
+def test_rows_that_join_between_tokens_get_their_answers_alone(family):
+    count = 12
+    alone = ["".join(_make(family, i)) for i in range(count)]
+    waiting = [_make(family, i) for i in range(2, count)]
+    joined_at: list[int] = []
+
+    def join(live: int) -> list[Generation]:  # one or two rows join after each step, while any are left
+        joined_at.append(live)
+        return [waiting.pop(0) for _ in range(min(len(waiting), 1 + len(joined_at) % 2))]
+
+    texts = generate_together([_make(family, 0), _make(family, 1)], join=join)
+    assert texts == alone
+    assert not waiting and len(joined_at) > 5, "rows joined over several steps"
+
+
+def test_the_cache_stays_short_while_rows_keep_joining_and_leaving(family):
+    base, cf = family
+    batch, ended, steps = RowBatch(), [0], 0
+
+    def row(lm, i: int):
+        left = [3 + i % 5]
+
+        def take(token: int) -> bool:
+            left[0] -= 1
+            ended[0] += left[0] == 0
+            return left[0] == 0
+
+        return lm, base.tokenizer(PROMPTS[i % len(PROMPTS)]).input_ids, lambda logits: int(logits.argmax()), take
+
+    longest = 0
+    with torch.inference_mode():
+        batch.add([row(base, 0), row(cf, 1)])
+        while steps < 80:
+            batch.step()
+            steps += 1
+            batch.add([row(cf if steps % 2 else base, steps)])
+            longest = max(longest, batch.cache.length)
+    assert ended[0] > 40, "rows kept leaving"
+    prompt_max = max(len(base.tokenizer(p).input_ids) for p in PROMPTS)
+    assert longest <= prompt_max + 8, f"the cache grew to {longest} columns over {steps} steps"
+
+
+def test_with_the_transformers_path_nothing_joins_and_each_row_keeps_its_answer(family):
+    base, _ = family
+    base.use_decode("transformers")
+    try:
+        alone = ["".join(_make(family, i)) for i in range(4)]
+        asked: list[int] = []
+        texts = generate_together([_make(family, i) for i in range(4)], join=lambda live: asked.append(live) or [])
+        assert texts == alone and asked == []
+    finally:
+        base.use_decode("static")

@@ -94,7 +94,7 @@ def test_another_key_or_plan_is_refused_with_the_reason(tmp_path, monkeypatch):
         _loaded(tmp_path / "s", 0, {**KEY, "embedder": "minilm"})
     with pytest.raises(SnapshotError, match="^the snapshot's flat_limit is 0, not 10000"):
         _loaded(tmp_path / "s", 10_000)
-    monkeypatch.setattr(index_rule, "NPROBE_MAX", 20)  # the rule tuned since the snapshot was made
+    monkeypatch.setattr(index_rule, "SCAN_MAX", 1000)  # the rule tuned since the snapshot was made: 18 cells
     with pytest.raises(SnapshotError, match=r"index plan \(ivf-fp16 nlist=54 nprobe=30\) is not what the index rule"):
         _loaded(tmp_path / "s", 0)
 

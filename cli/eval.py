@@ -45,13 +45,11 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: SeracConfig) -> int:
-    from core.evaluation.run import EvalOptions  # light; the models load in _editor
-
     sizes = _sizes(args.sizes)
     if args.limit is not None and args.limit < 1 or args.chunk_size < 1:
         raise InvalidInput("--limit and --chunk-size must be positive")
     config = config.replace(batch_size=args.batch_size)
-    options = EvalOptions(likelihood=not args.no_likelihood, baselines=args.baselines, chunk_size=args.chunk_size)
+    options = {"likelihood": not args.no_likelihood, "baselines": args.baselines, "chunk_size": args.chunk_size}
     settings = {**config.public_dict(), "format": args.format, "data": str(args.data), "limit": args.limit}
     report = _scaling(args, config, settings, options, sizes) if sizes else _single(args, config, settings, options)
     print(format_report(report))
@@ -62,11 +60,11 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
     return 0 if report.get("complete", True) else 130
 
 
-def _single(args, config, settings, options) -> dict:
+def _single(args, config, settings, options: dict) -> dict:
+    cases = _cases(args.data, args.format, args.limit)  # read before the model stack is imported: bad input fails fast
     from core.evaluation.harness import ProbeResult
-    from core.evaluation.run import run_eval
+    from core.evaluation.run import EvalOptions, run_eval
 
-    cases = _cases(args.data, args.format, args.limit)
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     header = {
         k: settings[k]
@@ -94,19 +92,21 @@ def _single(args, config, settings, options) -> dict:
             with checkpoint.open("a") as f:
                 f.writelines(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows)
 
-    return run_eval(_editor(config), cases, settings, options, done=done, on_chunk=save, progress=terminal_progress)
+    editor, chosen = _editor(config), EvalOptions(**options)
+    return run_eval(editor, cases, settings, chosen, done=done, on_chunk=save, progress=terminal_progress)
 
 
-def _scaling(args, config, settings, options, sizes: list[int]) -> dict:
-    from cli.eval_plot import save_scaling_figure
-    from core.evaluation.run import run_scaling
-
-    records = _cases(args.data, args.format, None)
+def _scaling(args, config, settings, options: dict, sizes: list[int]) -> dict:
+    records = _cases(args.data, args.format, None)  # read before the model stack is imported: bad input fails fast
     n_probe = args.limit or min(sizes)
     pool = records[n_probe:] + (_cases(args.fill_data, args.format, None) if args.fill_data else [])
+    from cli.eval_plot import save_scaling_figure
+    from core.evaluation.run import EvalOptions, run_scaling
+
     if max(sizes) > n_probe + len(pool):
         print(f"note: only {n_probe + len(pool)} edits available; larger sizes are capped", file=sys.stderr)
-    sweep = run_scaling(_editor(config), records[:n_probe], pool, sizes, settings, options, progress=terminal_progress)
+    editor, chosen = _editor(config), EvalOptions(**options)
+    sweep = run_scaling(editor, records[:n_probe], pool, sizes, settings, chosen, progress=terminal_progress)
     report = dict(sweep["points"][-1]) if sweep["points"] else {}
     report["scaling"] = sweep
     stem = args.plot or (str(Path(args.json_out).with_suffix("")) + "_scaling" if args.json_out else "eval_scaling")

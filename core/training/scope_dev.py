@@ -23,9 +23,7 @@ from core.datasets import EditCase, read_edit_file
 from core.embedder import Embedder
 from core.rates import rounded_share
 from core.scope import ScopeClassifier
-from core.training.records import as_edits
-from core.training.scope_data import nearest_edits, record_queries
-from core.training.scope_eval import _kind
+from core.training.scope_eval import candidate_sets, probe_kind
 from core.types import Candidate
 
 CURATOR_SET = Path(__file__).resolve().parents[2] / "datasets" / "curator_dev.jsonl"
@@ -56,11 +54,7 @@ class ProbeTable:
 def probe_table(
     classifier: ScopeClassifier, embedder: Embedder, cases: list[EditCase], top_k: int, batch: int = 256
 ) -> ProbeTable:
-    edits = as_edits(cases)
-    queries = record_queries(cases)
-    edit_vecs = embedder.encode([e.prompt for e in edits])
-    query_vecs = embedder.encode([q.text for q in queries])
-    near = nearest_edits(query_vecs, edit_vecs, top_k)
+    edits, queries, edit_vecs, query_vecs, near = candidate_sets(embedder, cases, top_k)
     cos = np.take_along_axis(query_vecs @ edit_vecs.T, near, axis=1) if len(queries) else np.zeros(near.shape)
     scores = []
     for start in range(0, len(queries), batch):
@@ -74,7 +68,7 @@ def probe_table(
     rewrites = np.array([[j in q.rewriters for j in row] for q, row in zip(queries, near)], dtype=bool)
     in_scope = np.array([q.in_scope for q in queries])[:, None]
     return ProbeTable(
-        kinds=np.array([_kind(q, cases) for q in queries]),
+        kinds=np.array([probe_kind(q, cases) for q in queries]),
         scores=np.array(scores, dtype=np.float64),
         cosines=cos.astype(np.float64),
         labels=(((near == owner) & in_scope) | rewrites).astype(np.float64),

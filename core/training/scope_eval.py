@@ -40,14 +40,20 @@ class ScoredProbes:
     pair_labels: np.ndarray  # (n_pairs,) 1 = in scope
 
 
-def score_probes(
-    classifier: ScopeClassifier, embedder: Embedder, cases: list[EditCase], top_k: int, batch: int = 256
-) -> ScoredProbes:
+def candidate_sets(embedder: Embedder, cases: list[EditCase], top_k: int):
+    """All records' edits in one memory and their probes: (edits, probe queries, edit vectors, query vectors, each
+    query's top_k nearest edits by cosine), as the router would retrieve them."""
     edits = as_edits(cases)
     queries = record_queries(cases)
     edit_vecs = embedder.encode([e.prompt for e in edits])
     query_vecs = embedder.encode([q.text for q in queries])
-    near = nearest_edits(query_vecs, edit_vecs, top_k)
+    return edits, queries, edit_vecs, query_vecs, nearest_edits(query_vecs, edit_vecs, top_k)
+
+
+def score_probes(
+    classifier: ScopeClassifier, embedder: Embedder, cases: list[EditCase], top_k: int, batch: int = 256
+) -> ScoredProbes:
+    edits, queries, edit_vecs, query_vecs, near = candidate_sets(embedder, cases, top_k)
     kinds, best, own, scores, labels = [], [], [], [], []
     for start in range(0, len(queries), batch):
         chunk = queries[start : start + batch]
@@ -59,7 +65,7 @@ def score_probes(
         for q, row_cands, row in zip(chunk, cands, rows):
             scored = [Candidate(c.edit, c.similarity, s) for c, s in zip(row_cands, row)]
             top = choose(scored, 0.0)
-            kinds.append(_kind(q, cases))
+            kinds.append(probe_kind(q, cases))
             best.append(top.score)
             own.append(top.edit.id == q.owner + 1)
             scores += row
@@ -69,7 +75,7 @@ def score_probes(
     return ScoredProbes(kinds, np.array(best), np.array(own), np.array(scores), np.array(labels))
 
 
-def _kind(q, cases: list[EditCase]) -> str:
+def probe_kind(q, cases: list[EditCase]) -> str:
     if not q.in_scope:
         return "collision" if q.rewriters else "unrelated"
     return "prompt" if q.text == cases[q.owner].edit.prompt else "paraphrase"

@@ -12,18 +12,11 @@ from core.adapters import load_counterfactual_lm
 from core.batch_decode import RowBatch
 from core.generation import Generation, GenerationSettings, generate_together
 from core.lm import CausalLM
+from tests.tiny_lora import PROMPTS as TINY_PROMPTS
 from tests.tiny_lora import save_tiny_adapter
 from tests.tiny_models import save_tiny_lm
 
-PROMPTS = [
-    "the capital of veltria is",
-    "who",
-    "where is the tower of brin it is in the city of paris and the capital of",
-    "marta quell plays the",
-    "fact : the mother tongue of danielle darrieux is -> english query : what is the language of danielle",
-    "osmund",
-    "what language do people speak in paris",
-]
+PROMPTS = [*TINY_PROMPTS, "what language do people speak in paris"]
 
 
 @pytest.fixture(scope="module")

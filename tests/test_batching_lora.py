@@ -29,17 +29,8 @@ from services.services import Services
 from services.serving import serve
 from tests.conftest import DATA, MODEL_CACHE, HashingEmbedder
 from tests.threads import run_together
-from tests.tiny_lora import save_tiny_adapter
+from tests.tiny_lora import PROMPTS, save_tiny_adapter
 from tests.tiny_models import save_tiny_lm
-
-PROMPTS = [
-    "the capital of veltria is",
-    "who",
-    "where is the tower of brin it is in the city of paris and the capital of",
-    "marta quell plays the",
-    "fact : the mother tongue of danielle darrieux is -> english query : what is the language of danielle",
-    "osmund",
-]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,15 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
+# prompts of unequal lengths for the tiny LM and its adapter (lower case: its word-level vocabulary)
+PROMPTS = [
+    "the capital of veltria is",
+    "who",
+    "where is the tower of brin it is in the city of paris and the capital of",
+    "marta quell plays the",
+    "fact : the mother tongue of danielle darrieux is -> english query : what is the language of danielle",
+    "osmund",
+]
 PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 

@@ -137,9 +137,10 @@ class RequestBatcher:
         """Route and answer `batch`; requests that arrive meanwhile join it between tokens (`batch` grows)."""
         try:
             self._generate(self._routed(batch), batch)
-        except BaseException as exc:  # every request of the pass answers the failure
+        except BaseException as exc:  # every request of the pass still unanswered answers the failure
             for job in batch:
-                job.error = job.error or exc
+                if not job.finished:  # an answered request's caller may be reading it: left as it was
+                    job.error = job.error or exc
         finally:
             for job in batch:
                 self._finish(job)

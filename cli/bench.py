@@ -1,7 +1,7 @@
 """The `bench` command: insertion cost, scope lookup at scale (flat vs IVF), routing overhead, peak memory.
 
 Phases, in order (the JSON is rewritten after each, so an interrupted run keeps what it measured):
-1. models: build_editor(config), the same system `ask` and the UI run;
+1. models: buildload_editor(config), the same system `ask` and the UI run;
 2. insertion: a fresh SQLite edit log in a temp folder and the editor's memory, both pre-filled with
    the first real CounterFact edits; then `--inserts` more, one at a time through log + embed + index;
    then bulk import: `--import-edits` CounterFact-shaped edits through `app.py import` in a child process
@@ -38,6 +38,7 @@ from cli import Command
 from cli.bench_import import describe as describe_import
 from cli.bench_import import measure_import
 from cli.bench_table import format_table
+from cli.context import load_editor
 from core.config import SeracConfig
 from core.errors import InvalidInput
 from core.progress import terminal_progress
@@ -118,7 +119,7 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
         "load_avg_1min": {},
     }
     started = time.perf_counter()
-    editor = _editor(config)
+    editor = load_editor(config)
     _phase(report, "models", out, started)
     n_real = min(REAL_LIMIT, max(sizes), len(cases))
     real = _embedded(editor, [c.edit.prompt for c in cases[:n_real]], config, args.data, "prompts")
@@ -178,12 +179,6 @@ def _cases(path: str):
     if len(cases) < 2:
         raise InvalidInput(f"{path}: needs at least 2 CounterFact records with a paraphrase and an unrelated prompt")
     return cases
-
-
-def _editor(config: SeracConfig):
-    from core.loading import build_editor  # heavy: torch and transformers
-
-    return build_editor(config)
 
 
 def _embedded(editor, texts: list[str], config: SeracConfig, data: str, kind: str) -> np.ndarray:

@@ -43,10 +43,21 @@ def open_users(config: SeracConfig) -> UserStore:
 
 def open_services(config: SeracConfig):
     """Services (services.services.Services): the repository, the models and an index rebuilt from the log."""
-    from core.loading import build_editor  # heavy: torch and transformers
+    editor = load_editor(config)
     from services.services import Services
 
-    return Services(config, open_repository(config), build_editor(config))
+    return Services(config, open_repository(config), editor)
+
+
+def load_editor(config: SeracConfig):
+    """The editor (core.loading.build_editor); the trained parts' files are checked first, so a missing or altered
+    file is one line before torch and transformers are even imported (seconds)."""
+    from core.shipped import verify_parts
+
+    verify_parts(config)
+    from core.loading import build_editor  # heavy: torch and transformers
+
+    return build_editor(config)
 
 
 def serve_forever(services, users, host: str, port: int) -> None:

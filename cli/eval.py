@@ -62,6 +62,7 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
 
 def _single(args, config, settings, options: dict) -> dict:
     cases = _cases(args.data, args.format, args.limit)  # read before the model stack is imported: bad input fails fast
+    from cli.context import load_editor
     from core.evaluation.harness import ProbeResult
     from core.evaluation.run import EvalOptions, run_eval
 
@@ -92,7 +93,7 @@ def _single(args, config, settings, options: dict) -> dict:
             with checkpoint.open("a") as f:
                 f.writelines(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows)
 
-    editor, chosen = _editor(config), EvalOptions(**options)
+    editor, chosen = load_editor(config), EvalOptions(**options)
     return run_eval(editor, cases, settings, chosen, done=done, on_chunk=save, progress=terminal_progress)
 
 
@@ -100,12 +101,13 @@ def _scaling(args, config, settings, options: dict, sizes: list[int]) -> dict:
     records = _cases(args.data, args.format, None)  # read before the model stack is imported: bad input fails fast
     n_probe = args.limit or min(sizes)
     pool = records[n_probe:] + (_cases(args.fill_data, args.format, None) if args.fill_data else [])
+    from cli.context import load_editor
     from cli.eval_plot import save_scaling_figure
     from core.evaluation.run import EvalOptions, run_scaling
 
     if max(sizes) > n_probe + len(pool):
         print(f"note: only {n_probe + len(pool)} edits available; larger sizes are capped", file=sys.stderr)
-    editor, chosen = _editor(config), EvalOptions(**options)
+    editor, chosen = load_editor(config), EvalOptions(**options)
     sweep = run_scaling(editor, records[:n_probe], pool, sizes, settings, chosen, progress=terminal_progress)
     report = dict(sweep["points"][-1]) if sweep["points"] else {}
     report["scaling"] = sweep
@@ -155,12 +157,6 @@ def _read_checkpoint(path: Path, header: dict) -> dict:
     except (json.JSONDecodeError, TypeError) as exc:
         raise InvalidInput(f"{path}: not a checkpoint written by eval ({exc})") from None
     return {r.index: r for r in rows}
-
-
-def _editor(config: SeracConfig):
-    from core.loading import build_editor  # heavy: torch and transformers
-
-    return build_editor(config)
 
 
 def format_report(report: dict) -> str:

@@ -25,10 +25,11 @@ from core.remote_base import RemoteBase
 from core.router import ScopeRouter, SimilarityCutoff
 from core.scope import EmbeddingScopeClassifier, ScopeClassifier
 from core.serac import SeracEditor
-from core.shipped import manifest_entry, verify_part
+from core.shipped import manifest_entry, verify_part, verify_parts
 
 
 def build_editor(config: SeracConfig) -> SeracEditor:
+    verify_parts(config)  # an altered or missing file is refused before any model loads
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     embedder = SentenceEmbedder(
@@ -41,7 +42,6 @@ def build_editor(config: SeracConfig) -> SeracEditor:
     )
     cf_path = resolve_model_path(config.counterfactual_name, config.cache_dir)
     if config.counterfactual_checkpoint:
-        verify_part(config.counterfactual_checkpoint)
         cf_lm, cf_format = load_counterfactual_lm(config.counterfactual_checkpoint, cf_path, device, dtype)
     else:
         cf_lm, cf_format = load_lm(cf_path, device, dtype), counterfactual_format(cf_path)

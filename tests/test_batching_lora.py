@@ -146,6 +146,7 @@ def test_concurrent_requests_routed_both_ways_share_passes_streams_included(fami
 
 
 @pytest.mark.models
+@pytest.mark.slow  # the real adapter (about 17 s); the same equalities run by default on the tiny adapter above
 def test_shipped_adapter_unmerged_equals_merged_and_mixed_batches_equal_one_by_one():
     """CounterFact val's first 12 records (edit prompt, paraphrase, unrelated prompt each) through the shipped
     adapter: the unmerged answers equal the merged copy's; base and counterfactual rows decoded together equal

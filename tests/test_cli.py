@@ -77,6 +77,7 @@ def test_import_counterfact_and_jsonl(db_url, tmp_path, counterfact_slice):
 
 
 @pytest.mark.models
+@pytest.mark.slow  # a model load in a subprocess; routing and answers run by default in test_serac_real.py
 def test_ask_answers_the_edit_beside_the_untouched_base_answer(db_url):
     """One model load: the routed answer carries the target, the base answer beside it is the base model's own
     (unrelated prompts staying with the base model run by default in test_serac_real.py and the live API tests)."""

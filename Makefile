@@ -47,7 +47,23 @@ test-all: setup
 DATA ?= ../shared/data
 SCOPE_DATA := --data $(DATA)/counterfact/train.json --data "$(DATA)/zsre/dev.json[:300]" --forms datasets/forms.json \
 	    --eval-records 1000 --hard-negatives 4 --subject-negatives 2 --min-rejection 0.995 --seed 0 --restart
-TRAINED := --scope-checkpoint checkpoints/scope2 --counterfactual-checkpoint checkpoints/counterfactual
+# $(call measure-and-export,SCOPE_DIR,SUFFIX): the whole system with that scope part and checkpoints/counterfactual
+# on the three dev splits (checkpoints/eval_*SUFFIX.json), exported with a manifest to checkpoints/export and
+# compared with models/manifest.json
+PARTS = --scope-checkpoint $(1) --counterfactual-checkpoint checkpoints/counterfactual
+define measure-and-export
+	$(PY) app.py --device cpu $(PARTS) eval --format jsonl --data datasets/curator_dev.jsonl --no-likelihood \
+	    --json checkpoints/eval_curator$(2).json
+	$(PY) app.py --device cpu $(PARTS) eval --format zsre --data "$(DATA)/zsre/dev.json[300:]" --no-likelihood \
+	    --json checkpoints/eval_zsre_heldout$(2).json
+	$(PY) app.py --device cpu $(PARTS) eval --format counterfact --data $(DATA)/counterfact/val.json --limit 1000 \
+	    --no-likelihood --json checkpoints/eval_counterfact_val$(2).json
+	$(PY) app.py export-parts --scope-dir $(1) --out checkpoints/export --metrics curator_dev=checkpoints/eval_curator$(2).json \
+	    --metrics zsre_heldout=checkpoints/eval_zsre_heldout$(2).json \
+	    --metrics counterfact_val_1000=checkpoints/eval_counterfact_val$(2).json
+	$(PY) scripts/compare_parts.py checkpoints/export/manifest.json models/manifest.json
+endef
+
 train: setup
 	$(PY) app.py --device cpu train-scope --out checkpoints/scope --max-steps 2400 $(SCOPE_DATA)
 	$(PY) app.py --device cpu train-scope --init checkpoints/scope --out checkpoints/scope2 --max-steps 1000 \
@@ -55,16 +71,7 @@ train: setup
 	$(PY) app.py --device cpu train-counterfactual --restart --seed 0 --max-steps 320 --skip-before \
 	    --data $(DATA)/counterfact/train.json --data "$(DATA)/zsre/dev.json[:300]" --forms datasets/forms.json \
 	    --limit 2300 --eval-records 60 --lora-layers 8 --lr 5e-4 --warmup-steps 20 --save-every 80
-	$(PY) app.py --device cpu $(TRAINED) eval --format jsonl --data datasets/curator_dev.jsonl --no-likelihood \
-	    --json checkpoints/eval_curator.json
-	$(PY) app.py --device cpu $(TRAINED) eval --format zsre --data "$(DATA)/zsre/dev.json[300:]" --no-likelihood \
-	    --json checkpoints/eval_zsre_heldout.json
-	$(PY) app.py --device cpu $(TRAINED) eval --format counterfact --data $(DATA)/counterfact/val.json --limit 1000 \
-	    --no-likelihood --json checkpoints/eval_counterfact_val.json
-	$(PY) app.py export-parts --scope-dir checkpoints/scope2 --out checkpoints/export --metrics curator_dev=checkpoints/eval_curator.json \
-	    --metrics zsre_heldout=checkpoints/eval_zsre_heldout.json \
-	    --metrics counterfact_val_1000=checkpoints/eval_counterfact_val.json
-	$(PY) scripts/compare_parts.py checkpoints/export/manifest.json models/manifest.json
+	$(call measure-and-export,checkpoints/scope2,)
 
 # Issue 11 candidate for the scope part (measured, not shipped): step 2 from `make train`'s step 1 (checkpoints/scope)
 # with positives that ask the edit's relation in other wordings (--relation-positives), hand-written relation wordings
@@ -72,21 +79,11 @@ train: setup
 # on the held-out records and the three dev splits (scripts/scope_variants.py), the whole system on each dev split,
 # then the parts exported with a manifest to checkpoints/export and compared with models/manifest.json.
 SCOPE_CANDIDATE := --relation-negatives 12 --relation-positives 8 --synthetic-edits 6000 --lr 2e-5
-CANDIDATE := --scope-checkpoint checkpoints/scope2v --counterfactual-checkpoint checkpoints/counterfactual
 train-scope-candidate: setup
 	$(PY) app.py --device cpu train-scope --init checkpoints/scope --out checkpoints/scope2v --max-steps 1000 \
 	    --warmup-steps 20 $(SCOPE_CANDIDATE) $(SCOPE_DATA)
 	$(PY) scripts/scope_variants.py --data-dir $(DATA) --device cpu --measure checkpoints/scope2v --out checkpoints/variants
-	$(PY) app.py --device cpu $(CANDIDATE) eval --format jsonl --data datasets/curator_dev.jsonl --no-likelihood \
-	    --json checkpoints/eval_curator_v.json
-	$(PY) app.py --device cpu $(CANDIDATE) eval --format zsre --data "$(DATA)/zsre/dev.json[300:]" --no-likelihood \
-	    --json checkpoints/eval_zsre_heldout_v.json
-	$(PY) app.py --device cpu $(CANDIDATE) eval --format counterfact --data $(DATA)/counterfact/val.json --limit 1000 \
-	    --no-likelihood --json checkpoints/eval_counterfact_val_v.json
-	$(PY) app.py export-parts --scope-dir checkpoints/scope2v --out checkpoints/export \
-	    --metrics curator_dev=checkpoints/eval_curator_v.json --metrics zsre_heldout=checkpoints/eval_zsre_heldout_v.json \
-	    --metrics counterfact_val_1000=checkpoints/eval_counterfact_val_v.json
-	$(PY) scripts/compare_parts.py checkpoints/export/manifest.json models/manifest.json
+	$(call measure-and-export,checkpoints/scope2v,_v)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

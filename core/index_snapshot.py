@@ -77,20 +77,19 @@ def write(path: Path, header: dict, ids: np.ndarray, index: faiss.Index) -> int:
 
 def read_header(path: Path) -> dict:
     """The header of the snapshot at `path` (reads only its end); SnapshotError when it has none."""
-    try:
-        with open(path, "rb") as f:
-            return _header(f, os.fstat(f.fileno()).st_size)[0]
-    except FileNotFoundError:
-        raise SnapshotError(f"no snapshot at {path}") from None
-    except OSError as exc:
-        raise SnapshotError(f"the snapshot at {path} cannot be read ({exc})") from None
+    return _opened(path, _header)[0]
 
 
 def read(path: Path) -> tuple[dict, np.ndarray, faiss.Index]:
     """(header, ids, index) of the snapshot at `path`, its digest checked; SnapshotError when anything is off."""
+    return _opened(path, _read)
+
+
+def _opened(path: Path, parse):
+    """parse(the open file, its size), with a missing or unreadable file as SnapshotError."""
     try:
         with open(path, "rb") as f:
-            return _read(f, os.fstat(f.fileno()).st_size)
+            return parse(f, os.fstat(f.fileno()).st_size)
     except FileNotFoundError:
         raise SnapshotError(f"no snapshot at {path}") from None
     except OSError as exc:

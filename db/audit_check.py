@@ -237,8 +237,7 @@ def _settings_problems(conn: sa.Connection) -> list[str]:
     query = sa.select(audit_log.c.actor, audit_log.c.after).where(audit_log.c.action == "setting")
     last_setting: dict[str, tuple[object, str]] = {}
     for actor, after in conn.execute(query.order_by(audit_log.c.id)):
-        for key, value in ((json.loads(after) if after else None) or {}).items():
-            last_setting[key] = (value, actor)
+        replay.note_setting(last_setting, json.loads(after) if after else None, actor)
     return replay.setting_problems(conn, last_setting)
 
 

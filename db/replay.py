@@ -68,8 +68,7 @@ def replay_problems(conn: sa.Connection) -> list[str]:
     for row in conn.execute(sa.select(audit_log).order_by(audit_log.c.id)):
         kind, value = classify(row.action, row.edit_id, row.before, row.after)
         if kind == "setting":
-            for key, setting in (value or {}).items():
-                last_setting[key] = (setting, row.actor)
+            note_setting(last_setting, value, row.actor)
         elif kind == "probe":
             probe_rows[value] += 1
         elif kind == "history":
@@ -78,6 +77,12 @@ def replay_problems(conn: sa.Connection) -> list[str]:
     problems += _probe_problems(conn, probe_rows)
     problems += setting_problems(conn, last_setting)
     return problems
+
+
+def note_setting(last: dict[str, tuple[object, str]], values: dict | None, actor: str) -> None:
+    """A setting row's values as each key's latest (value, actor), which the settings table must hold."""
+    for key, value in (values or {}).items():
+        last[key] = (value, actor)
 
 
 def classify(action: str, edit_id: int | None, before: str | None, after: str | None) -> tuple[str, object]:

@@ -114,7 +114,7 @@ def gap_summary(pairs: Sequence[Pair], skipped: np.ndarray, threshold: float) ->
 
 
 def dominance_summary(pairs: Sequence[Pair], skipped: np.ndarray, threshold: float, dominant: float, gap: float):
-    """What the dominance rule (core.router.SimilarityCutoff.dominant) does on top of the cut-offs (`skipped`):
+    """What a dominance rule (measured, not adopted: see core.router) would do on top of the cut-offs (`skipped`):
     when a probe's most similar pair is scored and scores at least `dominant`, its other pairs more than `gap`
     below it go unscored. Decisions (the highest score at the threshold, ties to the more similar) are compared
     with full scoring: decisions_changed (expected 0), closest_dominated: the highest score a pair the rule
@@ -124,8 +124,8 @@ def dominance_summary(pairs: Sequence[Pair], skipped: np.ndarray, threshold: flo
         rows.setdefault(pair.probe, []).append((pair, bool(skip)))
     changed, scored, over = 0, 0, []
     for row in rows.values():
-        top = min(row, key=lambda ps: ps[0].gap)[0]  # the most similar pair (gap 0)
-        dominates = not dict((id(p), s) for p, s in row)[id(top)] and top.score >= dominant
+        top, top_skipped = min(row, key=lambda ps: ps[0].gap)  # the most similar pair (gap 0)
+        dominates = not top_skipped and top.score >= dominant
         by_rule = [dominates and p is not top and not skip and p.gap > gap for p, skip in row]
         over += [p.score - top.score for (p, _), ruled in zip(row, by_rule) if ruled]
         kept = [(p, skip or ruled) for (p, skip), ruled in zip(row, by_rule)]

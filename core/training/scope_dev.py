@@ -6,7 +6,8 @@ core.training.scope_eval does (all the split's edits in memory, top-k by embeddi
 per probe and candidate, the classifier's score, the cosine and whether the candidate is in scope
 for the probe; `table_metrics` then gives in-scope recall, reliability recall and out-of-scope
 rejection for any score of those candidates at a threshold, so a combination of the classifier's
-score with the cosine (core.training.combine) is measured exactly as the classifier alone is.
+score with the cosine is measured exactly as the classifier alone is (the README's logistic-regression
+row was measured this way).
 
 Invariant: measuring never trains; with the classifier's own scores, `table_metrics` gives the
 figures of scope_eval.routing_metrics for the same records (the router's tie rule included).

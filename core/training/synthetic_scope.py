@@ -70,7 +70,8 @@ def synthetic_pairs(
         edit, *rest = rng.sample(relation.wordings, len(relation.wordings))
         edit = edit.replace("{}", subject)
         found = [(w.replace("{}", subject), 1.0) for w in rest[:positives]]
-        for other in rng.sample(bank.others(relation), min(negatives, len(bank.others(relation)))):
+        others = bank.others(relation)
+        for other in rng.sample(others, min(negatives, len(others))):
             found.append((rng.choice(other.wordings).replace("{}", subject), 0.0))
         near = bank.siblings(relation.kind, subject)
         for sibling in rng.sample(near, min(siblings, len(near))):

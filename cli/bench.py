@@ -1,7 +1,7 @@
 """The `bench` command: insertion cost, scope lookup at scale (flat vs IVF), routing overhead, peak memory.
 
 Phases, in order (the JSON is rewritten after each, so an interrupted run keeps what it measured):
-1. models: buildload_editor(config), the same system `ask` and the UI run;
+1. models: load_editor(config) (cli.context), the same system `ask` and the UI run;
 2. insertion: a fresh SQLite edit log in a temp folder and the editor's memory, both pre-filled with
    the first real CounterFact edits; then `--inserts` more, one at a time through log + embed + index;
    then bulk import: `--import-edits` CounterFact-shaped edits through `app.py import` in a child process

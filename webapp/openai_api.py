@@ -210,7 +210,7 @@ def serac_info(served: Served) -> dict:
         "score": round(best.score, 6) if best else None,
         "threshold": decision.threshold,
         "route_ms": round(served.route_ms, 3),  # the routing's share of the server's time
-        "batch": served.batch,  # requests answered in the same shared pass (1: alone)
+        "batch": served.batch,  # rows decoding together when this request started (1: alone)
     }
 
 

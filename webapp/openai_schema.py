@@ -202,7 +202,7 @@ class SeracInfo(BaseModel):
     score: float | None = Field(description="the best candidate edit's scope score (null: no edit in memory)")
     threshold: float
     route_ms: float = Field(description="the routing's own time (embedding, retrieval, scoring) in milliseconds")
-    batch: int = Field(1, description="requests answered in the same shared forward pass (1: alone)")
+    batch: int = Field(1, description="rows decoding together when this request started decoding (1: alone)")
 
 
 class CompletionChoice(BaseModel):

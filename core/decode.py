@@ -17,6 +17,8 @@ use it; `step` adds those rows' delta, y = x W^T + ((x A^T) B^T) * scale on each
 operations as peft's unmerged LoRA layer, and leaves the other rows' arithmetic exactly as without an adapter. So
 the base model's rows and the counterfactual model's rows of one batch share one pass over the weights, and the
 counterfactual model needs no merged copy of them. `stack` joins the rows of several caches (left padding).
+`step_joining` is a step that also runs the prompts of rows joining the batch (continuous batching): their tokens
+go through the same products as the live rows' new tokens, each prompt with causal attention over its own tokens.
 
 Invariant: `step` never changes the model's weights; a `StaticKV` holds rows aligned with the caller's
 mask, and `batch_select_indices` keeps them (and which of them use the adapter) aligned when rows leave the batch.
@@ -251,28 +253,118 @@ class StaticDecoder:
         """Logits (B, vocab) after each row's next token; tokens and positions (B,), mask (B, kv.length + 1)
         with 1 where a column is a real token (0: padding). The new keys and values go into column kv.length."""
         kv.reserve()
-        t, b = kv.length, tokens.shape[0]
-        attend = None if bool(mask.all()) else mask.bool()[:, None, None, :]  # (B, 1, 1, t + 1)
+        lora, rows = kv.lora_rows()
+        attend = _column_mask(mask)
+        h = self._layers(tokens, positions, lora, rows, lambda i, q, k, v: self._attend_live(i, q, k, v, attend, kv))
+        kv.length, self.steps = kv.length + 1, self.steps + 1
+        return self.head(_rms(h, self.norm, self.eps))
+
+    def step_joining(
+        self,
+        live: tuple[torch.Tensor, torch.Tensor, torch.Tensor, StaticKV] | None,
+        prompts: list[list[int]],
+        lora: LoraDeltas | None,
+        adapted: list[bool],
+    ) -> tuple[torch.Tensor | None, torch.Tensor, tuple[torch.Tensor, torch.Tensor, StaticKV]]:
+        """One step of the live rows (tokens, positions, mask, kv as for `step`; None: no live rows) that also runs
+        the prompts of rows joining the batch, in the same products over the weights: a joining row's prompt costs
+        its share of one pass instead of a pass of its own. `adapted[p]`: prompt p steps with `lora`.
+
+        Returns (the live rows' logits (B, vocab) or None, each prompt's last logits (P, vocab), the prompts' state
+        (mask (P, width), positions (P, 1), StaticKV), left-padded to the longest prompt), for `stack`. A prompt's
+        arithmetic is the transformers prompt pass's (causal attention over its own tokens, positions from 0), to
+        float precision."""
+        b = 0 if live is None else live[0].shape[0]
+        lengths = [len(p) for p in prompts]
+        width, device = max(lengths), self.embed.device
+        new = self._prompt_kv(len(prompts), width)
+        tokens = torch.tensor([t for p in prompts for t in p], device=device)
+        positions = torch.cat([torch.arange(n, device=device) for n in lengths])
+        use = torch.tensor([a for a, n in zip(adapted, lengths) for _ in range(n)], dtype=torch.bool, device=device)
+        if live is not None:
+            live[3].reserve()
+            lora = live[3].lora or lora
+            before = live[3].adapted if live[3].adapted is not None else torch.zeros(b, dtype=torch.bool, device=device)
+            tokens, positions, use = (
+                torch.cat([live[0], tokens]),
+                torch.cat([live[1], positions]),
+                torch.cat([before, use]),
+            )
+        rows = None if bool(use.all()) else use.nonzero().squeeze(1)
+        if lora is None or not bool(use.any()):
+            lora, rows = None, None
+
+        columns = _column_mask(live[2]) if live is not None else None
+
+        def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            out = [self._attend_live(i, q[:b], k[:b], v[:b], columns, live[3])] if live is not None else []
+            return torch.cat(out + self._attend_prompts(i, q[b:], k[b:], v[b:], lengths, new))
+
+        h = self._layers(tokens, positions, lora, rows, attend)
+        ends = torch.tensor(lengths, device=device).cumsum(0) - 1 + b
+        logits = self.head(_rms(torch.cat([h[:b], h[ends]]), self.norm, self.eps))
+        if live is not None:
+            live[3].length += 1
+        self.steps += 1
+        mask = torch.zeros(len(prompts), width, dtype=torch.long, device=device)
+        for p, n in enumerate(lengths):
+            mask[p, width - n :] = 1
+        new.lora = lora if any(adapted) else None
+        new.adapted = torch.tensor(adapted, dtype=torch.bool, device=device) if new.lora is not None else None
+        last = torch.tensor(lengths, device=device)[:, None] - 1
+        return (logits[:b] if live is not None else None), logits[b:], (mask, last, new)
+
+    def _layers(self, tokens: torch.Tensor, positions: torch.Tensor, lora, rows, attend) -> torch.Tensor:
+        """The hidden states (N, hidden) of N new tokens at their positions through every layer; `attend(layer, q,
+        k, v)` (q (N, heads, head_dim), k and v (N, kv_heads, head_dim), rotary applied) gives the attention output
+        (N, heads * head_dim) and stores the keys and values where they belong."""
+        n = tokens.shape[0]
         if int(positions.max()) >= len(self.cos):  # past the configured context: RoPE extends as transformers' does
             self._tables(max(2 * len(self.cos), int(positions.max()) + 1))
-        cos, sin = self.cos[positions][:, None], self.sin[positions][:, None]  # (B, 1, head_dim)
-        lora, rows = kv.lora_rows()
-        h = F.embedding(tokens, self.embed)  # (B, hidden)
+        cos, sin = self.cos[positions][:, None], self.sin[positions][:, None]  # (N, 1, head_dim)
+        h = F.embedding(tokens, self.embed)  # (N, hidden)
         for i, layer in enumerate(self.layers):
             q, k, v = _adapted(layer.qkv, _rms(h, layer.norm_in, self.eps), lora, i, "qkv", rows).split(layer.split, -1)
-            q = _rotate(q.view(b, self.heads, self.head_dim), cos, sin)
-            kv.keys[i, :, :, t] = _rotate(k.view(b, self.kv_heads, self.head_dim), cos, sin)
-            kv.values[i, :, :, t] = v.view(b, self.kv_heads, self.head_dim)
-            group = q.view(b, self.kv_heads, self.heads // self.kv_heads, self.head_dim)  # heads sharing a kv head
-            out = F.scaled_dot_product_attention(
-                group, kv.keys[i, :, :, : t + 1], kv.values[i, :, :, : t + 1], attn_mask=attend
-            )
-            h = h + _adapted(layer.o, out.reshape(b, -1), lora, i, "o", rows)
+            q = _rotate(q.view(n, self.heads, self.head_dim), cos, sin)
+            k = _rotate(k.view(n, self.kv_heads, self.head_dim), cos, sin)
+            h = h + _adapted(layer.o, attend(i, q, k, v.view(n, self.kv_heads, self.head_dim)), lora, i, "o", rows)
             gate_up = _adapted(layer.gate_up, _rms(h, layer.norm_post, self.eps), lora, i, "gate_up", rows)
             gate, up = gate_up.split(layer.intermediate, dim=-1)
             h = h + _adapted(layer.down, F.silu(gate) * up, lora, i, "down", rows)
-        kv.length, self.steps = t + 1, self.steps + 1
-        return self.head(_rms(h, self.norm, self.eps))
+        return h
+
+    def _attend_live(self, i: int, q, k, v, attend: torch.Tensor | None, kv: StaticKV) -> torch.Tensor:
+        """Live rows' attention: their new key and value go into column kv.length; each row attends to the columns
+        `attend` (`_column_mask`) marks."""
+        t, b = kv.length, q.shape[0]
+        kv.keys[i, :, :, t], kv.values[i, :, :, t] = k, v
+        group = q.view(b, self.kv_heads, self.heads // self.kv_heads, self.head_dim)  # heads sharing a kv head
+        out = F.scaled_dot_product_attention(
+            group, kv.keys[i, :, :, : t + 1], kv.values[i, :, :, : t + 1], attn_mask=attend
+        )
+        return out.reshape(b, -1)
+
+    def _attend_prompts(self, i: int, q, k, v, lengths: list[int], kv: StaticKV) -> list[torch.Tensor]:
+        """Each prompt's causal attention over its own tokens; its keys and values go right-aligned into its row."""
+        outs, at, width, repeat = [], 0, kv.length, self.heads // self.kv_heads
+        for p, n in enumerate(lengths):
+            keys, values = k[at : at + n].transpose(0, 1), v[at : at + n].transpose(0, 1)  # (kv_heads, n, head_dim)
+            kv.keys[i, p, :, width - n : width], kv.values[i, p, :, width - n : width] = keys, values
+            out = F.scaled_dot_product_attention(  # as transformers' prompt pass: kv heads repeated, causal
+                q[at : at + n].transpose(0, 1),
+                keys.repeat_interleave(repeat, 0),
+                values.repeat_interleave(repeat, 0),
+                is_causal=True,
+            )
+            outs.append(out.transpose(0, 1).reshape(n, -1))
+            at += n
+        return outs
+
+    def _prompt_kv(self, rows: int, width: int) -> StaticKV:
+        """An empty StaticKV of `rows` rows and `width` columns (filled by `_attend_prompts`)."""
+        shape = (len(self.layers), rows, self.kv_heads, width, self.head_dim)
+        keys = torch.zeros(shape, dtype=self.embed.dtype, device=self.embed.device)
+        return StaticKV(keys, torch.zeros_like(keys), width, self)
 
 
 def _adapted(linear: _Linear, x: torch.Tensor, lora: LoraDeltas | None, i: int, group: str, rows) -> torch.Tensor:
@@ -307,6 +399,11 @@ def stack(parts: list[tuple[torch.Tensor, torch.Tensor, StaticKV]]) -> tuple[tor
         raise ValueError("stack joins rows of at most one adapter")
     out.lora, out.adapted = next(iter(loras.values()), None), torch.cat(adapted)
     return torch.cat(masks), torch.cat([p for _, p, _ in parts]), out
+
+
+def _column_mask(mask: torch.Tensor) -> torch.Tensor | None:
+    """The attention mask (B, 1, 1, columns) of a (B, columns) padding mask, or None when no column is padding."""
+    return None if bool(mask.all()) else mask.bool()[:, None, None, :]
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:

@@ -87,3 +87,31 @@ def test_with_the_transformers_path_nothing_joins_and_each_row_keeps_its_answer(
         assert texts == alone and asked == []
     finally:
         base.use_decode("static")
+
+
+def test_a_joining_rows_prompt_runs_inside_the_live_step_with_the_prompt_pass_logits(family):
+    """Rows that join a live batch add no pass of their own: their prompts run in the next step's products (one
+    decoder step, no transformers forward), and their first logits equal the transformers prompt pass's."""
+    base, cf = family
+    prompts = [base.tokenizer(p).input_ids for p in PROMPTS]
+    calls: list[int] = []
+    hook = base.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        with torch.inference_mode():
+            batch = RowBatch()
+            batch.add([(base, prompts[0], lambda logits: int(logits.argmax()), lambda token: False)])
+            decoder, passes, steps = base.decoder(), len(calls), base.decoder().steps
+            joining = [
+                (lm, prompts[i], lambda logits: int(logits.argmax()), lambda token: False)
+                for lm, i in ((base, 2), (cf, 4), (cf, 1))
+            ]
+            batch.add(joining)
+            assert batch.pending == joining and len(batch.rows) == 1, "they wait for the next step"
+            batch.step()
+            assert len(calls) == passes and decoder.steps == steps + 1, "one step, no prompt pass of their own"
+            assert len(batch.rows) == 4 and not batch.pending
+            for k, (lm, ids, _, _) in enumerate(joining, start=1):
+                alone, _ = lm.prompt_state([ids])
+                assert torch.allclose(batch.logits[k, -1], alone[0, -1], atol=1e-4), f"row {k}'s first logits"
+    finally:
+        hook.remove()

@@ -13,8 +13,8 @@ one scale per output row (fbgemm dynamic quantisation: activations quantised per
 bytes read per token, and answers that may differ (tests/test_decode.py pins where).
 
 LoRA rows: a `StaticKV` may carry a LoRA adapter kept apart from the weights (`LoraDeltas`) and which of its rows
-use it; `step` adds those rows' delta, y = x W^T + ((x A^T) B^T) * scale on each adapted projection, the same
-operations as peft's unmerged LoRA layer, and leaves the other rows' arithmetic exactly as without an adapter. So
+use it; `step` adds those rows' delta, y = x W^T + (x A^T) (B scale)^T on each adapted projection (peft's unmerged
+LoRA layer, to float precision), and leaves the other rows' arithmetic exactly as without an adapter. So
 the base model's rows and the counterfactual model's rows of one batch share one pass over the weights, and the
 counterfactual model needs no merged copy of them. `stack` joins the rows of several caches (left padding).
 `step_joining` is a step that also runs the prompts of rows joining the batch (continuous batching): their tokens
@@ -35,25 +35,27 @@ WEIGHTS = ("float32", "int8")
 
 
 class LoraDeltas:
-    """A LoRA adapter apart from the weights it adapts: for each adapted layer and fused group ("qkv", "o",
-    "gate_up", "down"), the (start, end, A (r, in), B (out, r), scale) of each adapted projection, where start:end
-    is the projection's slice of the group's fused output."""
+    """A LoRA adapter apart from the weights it adapts: for each adapted layer i and fused group ("qkv", "o",
+    "gate_up", "down"), one pair (A (r_total, in), B (out, r_total)): A stacks the A matrices of the group's adapted
+    projections; B holds each one's B * scale in the rows of its slice of the group's fused output and the columns
+    of its A, zeros elsewhere. So a group's delta, B (A x), is two products however many projections it adapts
+    (one small product per projection cost about a sixth of a step at 8 rows on two threads here)."""
 
     GROUPS = {"self_attn": (("qkv", ("q_proj", "k_proj", "v_proj")), ("o", ("o_proj",)))}
     GROUPS |= {"mlp": (("gate_up", ("gate_proj", "up_proj")), ("down", ("down_proj",)))}
 
-    def __init__(self, layers: dict[int, dict[str, list[tuple]]]):
-        self.layers = layers
+    def __init__(self, groups: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]]):
+        self.groups = groups
 
     @classmethod
     def from_model(cls, model) -> LoraDeltas | None:
         """The plain LoRA layers peft injected into a Llama-style model (unmerged, one adapter), or None when some
         adapted projection is not plain LoRA (DoRA, a LoRA bias, several adapters): such a model is merged instead."""
-        layers: dict[int, dict[str, list[tuple]]] = {}
+        groups: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
         for i, layer in enumerate(model.model.layers):
-            for part, groups in cls.GROUPS.items():
-                for group, names in groups:
-                    start = 0
+            for part, named in cls.GROUPS.items():
+                for group, names in named:
+                    entries, start = [], 0
                     for module in (getattr(getattr(layer, part), name) for name in names):
                         plain = getattr(module, "base_layer", module)
                         if hasattr(module, "lora_A"):
@@ -61,18 +63,34 @@ class LoraDeltas:
                                 return None
                             key = next(iter(module.lora_A))
                             a, b = module.lora_A[key].weight.detach(), module.lora_B[key].weight.detach()
-                            entry = (start, start + plain.out_features, a, b, float(module.scaling[key]))
-                            layers.setdefault(i, {}).setdefault(group, []).append(entry)
+                            entries.append((start, a, b * float(module.scaling[key])))
                         start += plain.out_features
-        return cls(layers)
+                    if entries:
+                        groups[(i, group)] = _stacked(entries, start)
+        return cls(groups)
 
     def add(self, i: int, group: str, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None) -> None:
         """y += the adapter's delta of layer i's `group` for input x, on `rows` only (None: every row)."""
-        for start, end, a, b, scale in self.layers.get(i, {}).get(group, ()):
-            if rows is None:  # peft's arithmetic: result + lora_B(lora_A(x)) * scaling
-                y[:, start:end] = y[:, start:end] + F.linear(F.linear(x, a), b) * scale
-            else:
-                y[rows, start:end] = y[rows, start:end] + F.linear(F.linear(x[rows], a), b) * scale
+        pair = self.groups.get((i, group))
+        if pair is None:
+            return
+        a, b = pair
+        if rows is None:
+            y += F.linear(F.linear(x, a), b)
+        else:
+            y.index_add_(0, rows, F.linear(F.linear(x[rows], a), b))
+
+
+def _stacked(entries: list[tuple[int, torch.Tensor, torch.Tensor]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, B) of a group from its projections' (output start, A (r, in), B * scale (out, r)); `width`: the group's
+    fused output width."""
+    a = torch.cat([e[1] for e in entries])
+    b = torch.zeros(width, a.shape[0], dtype=a.dtype, device=a.device)
+    column = 0
+    for start, a_k, b_k in entries:
+        b[start : start + b_k.shape[0], column : column + a_k.shape[0]] = b_k
+        column += a_k.shape[0]
+    return a, b
 
 
 def _plain_lora(module) -> bool:

@@ -1,5 +1,7 @@
 """Continuous batching in the decode loop (core.batch_decode, core.generation.generate_together's `join`): rows of
-the base model and of its unmerged adapter that join a running batch between tokens get the answers they get alone;
+the base model and of its unmerged adapter that join a running batch between tokens get the answers they get alone,
+their prompts run inside the batch's next step (no pass of their own; first logits those of the prompt pass), and
+become the batch when every live row ends in that step;
 the batch's cache does not grow without bound while rows keep joining and leaving; with the transformers decode path
 (no shared static decoder) nothing joins and the rows still get their own answers."""
 
@@ -115,3 +117,22 @@ def test_a_joining_rows_prompt_runs_inside_the_live_step_with_the_prompt_pass_lo
                 assert torch.allclose(batch.logits[k, -1], alone[0, -1], atol=1e-4), f"row {k}'s first logits"
     finally:
         hook.remove()
+
+
+def test_rows_waiting_to_join_when_every_live_row_ends_become_the_batch(family):
+    base, cf = family
+    ids = [base.tokenizer(p).input_ids for p in PROMPTS]
+    with torch.inference_mode():
+        batch = RowBatch()
+        batch.add([(base, ids[0], lambda logits: int(logits.argmax()), lambda token: True)])  # ends at its next token
+        joining = [
+            (lm, ids[i], lambda logits: int(logits.argmax()), lambda token: False) for lm, i in ((cf, 2), (base, 3))
+        ]
+        batch.add(joining)
+        batch.step()
+        assert batch.rows == joining and not batch.pending and batch.joinable
+        for k, (lm, row_ids, _, _) in enumerate(joining):
+            alone, _ = lm.prompt_state([row_ids])
+            assert torch.allclose(batch.logits[k, -1], alone[0, -1], atol=1e-4)
+        batch.step()  # and they decode on from there
+        assert batch.cache.length == max(len(ids[2]), len(ids[3])) + 1

@@ -39,7 +39,8 @@ class LoraDeltas:
     "gate_up", "down"), one pair (A (r_total, in), B (out, r_total)): A stacks the A matrices of the group's adapted
     projections; B holds each one's B * scale in the rows of its slice of the group's fused output and the columns
     of its A, zeros elsewhere. So a group's delta, B (A x), is two products however many projections it adapts
-    (one small product per projection cost about a sixth of a step at 8 rows on two threads here)."""
+    (the shipped adapter's 8 layers at 8 rows on two threads here: 2.8 ms a step, against 5.5 ms a projection at a
+    time)."""
 
     GROUPS = {"self_attn": (("qkv", ("q_proj", "k_proj", "v_proj")), ("o", ("o_proj",)))}
     GROUPS |= {"mlp": (("gate_up", ("gate_proj", "up_proj")), ("down", ("down_proj",)))}

@@ -57,7 +57,7 @@ def load_editor(config: SeracConfig):
     verify_parts(config)
     from core.loading import build_editor  # heavy: torch and transformers
 
-    return build_editor(config)
+    return build_editor(config, verified=True)
 
 
 def serve_forever(services, users, host: str, port: int) -> None:

@@ -28,8 +28,12 @@ from core.serac import SeracEditor
 from core.shipped import manifest_entry, verify_part, verify_parts
 
 
-def build_editor(config: SeracConfig) -> SeracEditor:
-    verify_parts(config)  # an altered or missing file is refused before any model loads
+def build_editor(config: SeracConfig, verified: bool = False) -> SeracEditor:
+    """The whole system the config names. The trained parts' files are checked against their manifest first (an
+    altered or missing file is refused before any model loads), once: `verified` says the caller has just done
+    it (cli.context.load_editor does, before importing this module)."""
+    if not verified:
+        verify_parts(config)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     embedder = SentenceEmbedder(
@@ -47,7 +51,7 @@ def build_editor(config: SeracConfig) -> SeracEditor:
         cf_lm, cf_format = load_lm(cf_path, device, dtype), counterfactual_format(cf_path)
     cf_lm.use_decode(config.decode_path)
     memory = FaissEditMemory(embedder.dim)
-    router = ScopeRouter(embedder, memory, build_classifier(config, device), config.top_k, similarity_cutoff(config))
+    router = ScopeRouter(embedder, memory, _classifier(config, device), config.top_k, similarity_cutoff(config))
     editor = SeracEditor(
         embedder,
         memory,
@@ -74,6 +78,12 @@ def build_classifier(config: SeracConfig, device: str) -> ScopeClassifier:
     against its manifest first and loads over the packaged encoder its serac.json names."""
     if config.scope_scorer == "cross-encoder":
         verify_part(config.scope_checkpoint)
+    return _classifier(config, device)
+
+
+def _classifier(config: SeracConfig, device: str) -> ScopeClassifier:
+    """build_classifier without the manifest check (build_editor has made it)."""
+    if config.scope_scorer == "cross-encoder":
         meta = require_meta(config.scope_checkpoint, "scope")
         init = resolve_model_path(meta["over"], config.cache_dir) if meta.get("over") else None
         return CrossEncoderScopeClassifier.load(

@@ -43,8 +43,9 @@ class RowBatch:
         return isinstance(self.cache, StaticKV)
 
     def add(self, rows: Sequence[DecodeRow]) -> None:
-        """Rows join: beside a live StaticKV batch, they wait for the next step, which runs their prompts in its own
-        pass over the weights (StaticDecoder.step_joining); otherwise their prompts run now (one batch per LM)."""
+        """Rows join: beside a live StaticKV batch, they wait for the next step, which runs their prompts in the pass
+        over the weights it makes anyway (StaticDecoder.step_joining); otherwise their prompts run now (one batch
+        per LM)."""
         if self.rows and self.joinable:
             self.pending += rows
             return

@@ -100,7 +100,8 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
         "--decode-path",
         choices=DECODE_PATHS,
         default=defaults.decode_path,
-        help="how each new token is decoded: static (default; same answers as transformers, faster), "
+        help="how each new token is decoded: static (default; same answers as transformers, faster; a single "
+        "row's products through numpy's OpenBLAS), static-torch (the same through torch's MKL), "
         "int8 (CPU, faster still, answers may differ) or transformers (the reference)",
     )
     p.add_argument(

@@ -18,7 +18,7 @@ from core.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 SCORERS = ("embedding", "cross-encoder")
-DECODE_PATHS = ("static", "int8", "transformers")  # core.lm: how each new token is decoded
+DECODE_PATHS = ("static", "static-torch", "int8", "transformers")  # core.lm: how each new token is decoded
 REMOTE_PREFIX = "openai:"  # base_model "openai:URL": an OpenAI-compatible server (core.remote_base)
 DEFAULT_LOCAL_MODEL = "smollm2-135m-instruct"
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -103,7 +103,8 @@ class SeracConfig:
     max_new_tokens: int = described("greedy tokens generated per answer", 16)
     decode_path: str = described(
         "how language models decode each new token: 'static' (fused float32 steps over a static key/value "
-        "cache; the same greedy answers as 'transformers'), 'int8' (the same over int8 weights, CPU: faster, "
+        "cache; the same greedy answers as 'transformers'; a single row's products through numpy's OpenBLAS), "
+        "'static-torch' (the same with every product through torch), 'int8' (the same over int8 weights, CPU: faster, "
         "answers may differ) or 'transformers' (the model's own forward, the reference)",
         "static",
     )

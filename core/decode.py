@@ -11,6 +11,8 @@ transformers (`CausalLM._forward`); `adopt` copies its cache into the buffers.
 products sum the same rows the same way); "int8" stores each projection and the output head as int8 with
 one scale per output row (fbgemm dynamic quantisation: activations quantised per call), a quarter of the
 bytes read per token, and answers that may differ (tests/test_decode.py pins where).
+`row_backend`: how a single row's float32 products run (core.products: numpy's OpenBLAS, by default, or torch's
+MKL; several rows always go through torch).
 
 LoRA rows: a `StaticKV` may carry a LoRA adapter kept apart from the weights (`LoraDeltas`) and which of its rows
 use it; `step` adds those rows' delta, y = x W^T + (x A^T) (B scale)^T on each adapted projection (peft's unmerged
@@ -26,12 +28,10 @@ mask, and `batch_select_indices` keeps them (and which of them use the adapter) 
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.nn.functional as F
 
-WEIGHTS = ("float32", "int8")
+from core.products import ROW_BACKENDS, WEIGHTS, Linear, fused, torch_threads
 
 
 class LoraDeltas:
@@ -137,56 +137,13 @@ class StaticKV:
         self.keys, self.values = torch.cat([self.keys, grow], 3), torch.cat([self.values, grow.clone()], 3)
 
 
-class _Linear:
-    """y = x W^T, with W kept as float32 or as a packed int8 fbgemm weight (one scale per output row)."""
-
-    def __init__(self, weight: torch.Tensor, kind: str):
-        self.kind, self.out_features = kind, weight.shape[0]
-        if kind == "float32":
-            self.weight = weight.detach().contiguous()
-            return
-        w = weight.detach().float().contiguous()
-        scales = (w.abs().amax(1) / 127.0).clamp(min=1e-8).double()
-        with warnings.catch_warnings():  # qint8 tensors are deprecated in favour of torchao, which is not installed
-            warnings.simplefilter("ignore")
-            q = torch.quantize_per_channel(w, scales, torch.zeros_like(scales, dtype=torch.long), 0, torch.qint8)
-            self.weight = torch.ops.quantized.linear_prepack(q, None)
-        self.nbytes = w.numel() + 8 * w.shape[0]
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "float32":
-            if x.shape[0] == 1:
-                return F.linear(x, self.weight)
-            # several rows: W x^T, a tall product, which MKL runs about 1.4x faster than x W^T at 8 rows on one
-            # thread here; each row's sums differ from F.linear's at float precision (as F.linear's own M=8 sums
-            # differ from its M=1 sums), so a batch's greedy answers are checked against the single rows' in tests
-            return torch.mm(self.weight, x.t()).t().contiguous()
-        return torch.ops.quantized.linear_dynamic(x, self.weight, True)
-
-    def bytes(self) -> int:
-        return self.weight.numel() * self.weight.element_size() if self.kind == "float32" else self.nbytes
-
-
-def _fused(modules: list[torch.nn.Linear], kind: str) -> _Linear:
-    """One _Linear for several projections of the same input, their output rows stacked. In float32 each
-    module's weight then becomes a view of the stacked matrix, so the weights are held once, not twice."""
-    fused = _Linear(torch.cat([m.weight.detach() for m in modules]), kind)
-    if kind == "float32":
-        start = 0
-        for m in modules:
-            rows = m.weight.shape[0]
-            m.weight = torch.nn.Parameter(fused.weight[start : start + rows], requires_grad=m.weight.requires_grad)
-            start += rows
-    return fused
-
-
 class _Layer:
-    def __init__(self, layer, kind: str):
+    def __init__(self, layer, kind: str, rows: str):
         attn, mlp = layer.self_attn, layer.mlp
-        self.qkv = _fused([attn.q_proj, attn.k_proj, attn.v_proj], kind)
-        self.o = _Linear(attn.o_proj.weight, kind)
-        self.gate_up = _fused([mlp.gate_proj, mlp.up_proj], kind)
-        self.down = _Linear(mlp.down_proj.weight, kind)
+        self.qkv = fused([attn.q_proj, attn.k_proj, attn.v_proj], kind, rows)
+        self.o = Linear(attn.o_proj.weight, kind, rows)
+        self.gate_up = fused([mlp.gate_proj, mlp.up_proj], kind, rows)
+        self.down = Linear(mlp.down_proj.weight, kind, rows)
         self.norm_in, self.norm_post = layer.input_layernorm.weight, layer.post_attention_layernorm.weight
         self.split = (attn.q_proj.weight.shape[0], attn.k_proj.weight.shape[0], attn.v_proj.weight.shape[0])
         self.intermediate = mlp.gate_proj.weight.shape[0]
@@ -220,17 +177,21 @@ def supports(model) -> bool:
 class StaticDecoder:
     """One decode step for a batch of rows, each at its own position, over a StaticKV."""
 
-    def __init__(self, model, weights: str = "float32"):
+    def __init__(self, model, weights: str = "float32", row_backend: str = "openblas"):
         if weights not in WEIGHTS:
             raise ValueError(f"decoder weights must be one of {WEIGHTS}, got {weights!r}")
+        if row_backend not in ROW_BACKENDS:
+            raise ValueError(f"decoder row backend must be one of {ROW_BACKENDS}, got {row_backend!r}")
         config, inner = model.config, model.model
         self.weights = weights
         self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
         self.eps = config.rms_norm_eps
-        self.layers = [_Layer(layer, weights) for layer in inner.layers]
+        self.layers = [_Layer(layer, weights, row_backend) for layer in inner.layers]
         self.embed, self.norm = inner.embed_tokens.weight, inner.norm.weight
-        self.head = _Linear(model.get_output_embeddings().weight, weights)
+        self.head = Linear(model.get_output_embeddings().weight, weights, row_backend)
+        # a single row's step runs torch's own operations on one thread beside OpenBLAS's (core.products)
+        self._row_threads = 1 if self.head.row_backend == "openblas" else None
         self.rotary = inner.rotary_emb
         self._tables(config.max_position_embeddings)
         self.steps = 0  # batched steps run (tests and benchmarks read it: one per token, whatever the batch)
@@ -274,9 +235,15 @@ class StaticDecoder:
         kv.reserve()
         lora, rows = kv.lora_rows()
         attend = _column_mask(mask)
-        h = self._layers(tokens, positions, lora, rows, lambda i, q, k, v: self._attend_live(i, q, k, v, attend, kv))
+
+        def attention(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            return self._attend_live(i, q, k, v, attend, kv)
+
+        with torch_threads(self._row_threads if tokens.shape[0] == 1 else None):
+            h = self._layers(tokens, positions, lora, rows, attention)
+            logits = self.head(_rms(h, self.norm, self.eps))
         kv.length, self.steps = kv.length + 1, self.steps + 1
-        return self.head(_rms(h, self.norm, self.eps))
+        return logits
 
     def step_joining(
         self,
@@ -386,7 +353,7 @@ class StaticDecoder:
         return StaticKV(keys, torch.zeros_like(keys), width, self)
 
 
-def _adapted(linear: _Linear, x: torch.Tensor, lora: LoraDeltas | None, i: int, group: str, rows) -> torch.Tensor:
+def _adapted(linear: Linear, x: torch.Tensor, lora: LoraDeltas | None, i: int, group: str, rows) -> torch.Tensor:
     """linear(x), plus the adapter's delta on its rows when the batch has any."""
     y = linear(x)
     if lora is not None:

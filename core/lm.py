@@ -10,7 +10,8 @@ a call starts with the same long token prefix (the few-shot demonstrations of th
 prompt, about 150 of its 180 tokens), that prefix is run once, its key/value cache is kept, and
 each batch only runs the tokens after it: batch layout is [shared prefix][left padding][suffix].
 Decode steps (one new token per row) run through `decode_path`: "static" (default; core.decode's fused
-float32 steps over a static key/value cache, the same greedy tokens as transformers' own forward), "int8"
+float32 steps over a static key/value cache, the same greedy tokens as transformers' own forward; a single
+row's products through numpy's OpenBLAS, core.products), "static-torch" (the same through torch's MKL), "int8"
 (the same steps over int8 weights: faster, answers may differ) or "transformers" (the model's forward with
 a DynamicCache, the reference). Models core.decode cannot run use the transformers path whatever is asked.
 """
@@ -33,6 +34,7 @@ _CACHE: dict[tuple[str, str, torch.dtype], CausalLM] = {}
 _CACHE_LOCK = threading.Lock()
 MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a cache
 _PREFIX_MEMO = 4  # prefix caches kept per model
+_DECODERS = {"static": ("float32", "openblas"), "static-torch": ("float32", "torch"), "int8": ("int8", "torch")}
 
 
 class CausalLM:
@@ -88,7 +90,7 @@ class CausalLM:
             if path == "transformers":
                 return None
             if self._decoder is None:
-                self._decoder = StaticDecoder(self.model, "float32" if path == "static" else path)
+                self._decoder = StaticDecoder(self.model, *_DECODERS[path])
             return self._decoder
 
     def _stop_token_mask(self) -> torch.Tensor:

@@ -86,6 +86,18 @@ def test_static_stream_matches_token_for_token_and_logit_for_logit_past_its_firs
     assert worst < 1e-4, worst
 
 
+def test_single_rows_through_openblas_answer_as_through_torch_and_transformers(lm):
+    """A single row's products go through numpy's OpenBLAS on the static path and through torch on static-torch
+    (core.products): the same greedy answers, and torch's threads in the calling thread as they were."""
+    threads = torch.get_num_threads()
+    reference = _generate(lm, "transformers", _prompts(), 12, 1)
+    assert _generate(lm, "static", _prompts(), 12, 1) == reference
+    assert lm.decoder().head.row_backend == "openblas" and lm.decoder().layers[0].qkv.array is not None
+    assert _generate(lm, "static-torch", _prompts(), 12, 1) == reference
+    assert lm.decoder().head.row_backend == "torch" and lm.decoder().layers[0].qkv.array is None
+    assert torch.get_num_threads() == threads
+
+
 def test_static_decoding_past_max_position_embeddings_equals_the_transformers_path(tmp_path):
     """A prompt near or past the configured context (the counterfactual model's prompt holds the edit and the
     query) decodes as transformers does, instead of indexing past the rotary tables (an IndexError before)."""
@@ -141,6 +153,8 @@ def test_models_it_cannot_run_use_the_transformers_path(lm):
     assert supports(lm.model) and not supports(half)
     with pytest.raises(ValueError, match="decoder weights"):
         StaticDecoder(lm.model, "int4")
+    with pytest.raises(ValueError, match="row backend"):
+        StaticDecoder(lm.model, "float32", "cublas")
     with pytest.raises(ValueError, match="decode path"):
         lm.use_decode("fast")
     with pytest.raises(ConfigError, match="decode_path"):
@@ -157,9 +171,9 @@ def test_generation_benchmark_table_names_each_path_its_bound_and_the_target(lm)
     assert result["threads"] == 1
     table = "\n".join(describe(result))
     assert "memory bandwidth" in table and ">= 0.5" in table
-    for path in ("transformers", "static", "int8"):
+    for path in ("transformers", "static-torch", "static", "int8"):
         r = result["paths"][path]
         assert r["in_use"] == path and r["decode_tokens_per_s"]["best"] >= r["decode_tokens_per_s"]["median"] > 0
         assert r["fraction_of_bound"] == pytest.approx(r["decode_tokens_per_s"]["best"] / r["bound_tokens_per_s"])
-    assert result["paths"]["static"]["same_answers"] is True
-    assert [line.split()[0] for line in table.splitlines()[3:6]] == ["transformers", "static", "int8"]
+    assert result["paths"]["static"]["same_answers"] is True and result["paths"]["static-torch"]["same_answers"] is True
+    assert [line.split()[0] for line in table.splitlines()[3:7]] == ["transformers", "static-torch", "static", "int8"]

@@ -50,7 +50,7 @@ def measure_generation(
     prompts: Sequence[str],
     tokens: int,
     repeats: int,
-    paths: Sequence[str] = ("transformers", "static", "int8"),
+    paths: Sequence[str] = ("transformers", "static-torch", "static", "int8"),
     progress: ProgressFactory = NoProgress,
     threads: int | None = None,
 ) -> dict:

@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run lint test test-all train train-scope-candidate clean
+.PHONY: setup run lint test test-all train clean
 
 setup: $(STAMP)
 
@@ -50,6 +50,9 @@ SCOPE_DATA := --data $(DATA)/counterfact/train.json --data "$(DATA)/zsre/dev.jso
 # $(call measure-and-export,SCOPE_DIR,SUFFIX): the whole system with that scope part and checkpoints/counterfactual
 # on the three dev splits (checkpoints/eval_*SUFFIX.json), exported with a manifest to checkpoints/export and
 # compared with models/manifest.json
+# step 2 of the scope part: negatives that ask another relation of the edit's subject, positives that ask its own
+# relation in other wordings, hand-written relation wordings over made-up subjects (datasets/relation_wordings.json)
+SCOPE_STEP2 := --relation-negatives 12 --relation-positives 8 --synthetic-edits 6000 --lr 2e-5
 PARTS = --scope-checkpoint $(1) --counterfactual-checkpoint checkpoints/counterfactual
 define measure-and-export
 	$(PY) app.py --device cpu $(PARTS) eval --format jsonl --data datasets/curator_dev.jsonl --no-likelihood \
@@ -67,23 +70,11 @@ endef
 train: setup
 	$(PY) app.py --device cpu train-scope --out checkpoints/scope --max-steps 2400 $(SCOPE_DATA)
 	$(PY) app.py --device cpu train-scope --init checkpoints/scope --out checkpoints/scope2 --max-steps 1000 \
-	    --warmup-steps 20 --relation-negatives 12 $(SCOPE_DATA)
+	    --warmup-steps 20 $(SCOPE_STEP2) $(SCOPE_DATA)
 	$(PY) app.py --device cpu train-counterfactual --restart --seed 0 --max-steps 320 --skip-before \
 	    --data $(DATA)/counterfact/train.json --data "$(DATA)/zsre/dev.json[:300]" --forms datasets/forms.json \
 	    --limit 2300 --eval-records 60 --lora-layers 8 --lr 5e-4 --warmup-steps 20 --save-every 80
 	$(call measure-and-export,checkpoints/scope2,)
-
-# Issue 11 candidate for the scope part (measured, not shipped): step 2 from `make train`'s step 1 (checkpoints/scope)
-# with positives that ask the edit's relation in other wordings (--relation-positives), hand-written relation wordings
-# over made-up subjects (--synthetic-edits, datasets/relation_wordings.json) and a lower learning rate; routing alone
-# on the held-out records and the three dev splits (scripts/scope_variants.py), the whole system on each dev split,
-# then the parts exported with a manifest to checkpoints/export and compared with models/manifest.json.
-SCOPE_CANDIDATE := --relation-negatives 12 --relation-positives 8 --synthetic-edits 6000 --lr 2e-5
-train-scope-candidate: setup
-	$(PY) app.py --device cpu train-scope --init checkpoints/scope --out checkpoints/scope2v --max-steps 1000 \
-	    --warmup-steps 20 $(SCOPE_CANDIDATE) $(SCOPE_DATA)
-	$(PY) scripts/scope_variants.py --data-dir $(DATA) --device cpu --measure checkpoints/scope2v --out checkpoints/variants
-	$(call measure-and-export,checkpoints/scope2v,_v)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -13,7 +13,7 @@ Prints a table and writes JSON.
 Bounded: LEVELS x REQUESTS requests (plus one warm-up per level) and --max-seconds per level; 127.0.0.1 only.
 
 Usage: .venv/bin/python scripts/serve_bench.py [--requests 40] [--levels 1,4,8] [--max-tokens 16]
-       [--json artifacts/serve_bench.json]
+       [--decode-path static] [--json artifacts/serve_bench.json]
 """
 
 from __future__ import annotations
@@ -159,6 +159,7 @@ def run(args: argparse.Namespace) -> dict:
 
     env = {"OMP_NUM_THREADS": str(args.server_threads)} if args.server_threads else {}
     unlimited = ["--heavy-per-user", str(max(args.levels)), "--heavy-per-minute", "0"]  # throughput, not limits
+    unlimited += ["--decode-path", args.decode_path]
     with (
         tempfile.TemporaryDirectory() as folder,
         launch(Path(folder), models_dir=ROOT / "models", env=env, extra_args=unlimited) as server,
@@ -187,6 +188,7 @@ def run(args: argparse.Namespace) -> dict:
         "levels": levels,
         "max_tokens": args.max_tokens,
         "server_threads": args.server_threads or "torch default",
+        "decode_path": args.decode_path,
         "target": {"clients": top["clients"], "speedup": top["speedup"], "met": top["speedup"] >= 3.0},
         "server_stayed_up": alive,
         "overhead_ms": overhead,
@@ -208,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the server's torch threads (OMP_NUM_THREADS; default: torch's own); on a busy shared CPU, 1 "
         "avoids threads spinning against other processes",
     )
+    p.add_argument("--decode-path", default="static", help="the server's --decode-path (default %(default)s)")
     p.add_argument("--json", type=Path, default=ROOT / "artifacts" / "serve_bench.json")
     args = p.parse_args(argv)
     report = run(args)

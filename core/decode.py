@@ -8,9 +8,10 @@ and keys/values are written into buffers that only grow by doubling. The prompt 
 transformers (`CausalLM._forward`); `adopt` copies its cache into the buffers.
 
 `weights`: "float32" keeps the model's own weights (the answers are those of the transformers path: the
-products sum the same rows the same way); "int8" stores each projection and the output head as int8 with
-one scale per output row (fbgemm dynamic quantisation: activations quantised per call), a quarter of the
-bytes read per token, and answers that may differ (tests/test_decode.py pins where).
+same products, summed in another order only to float precision; tests compare the greedy tokens); "int8"
+stores each projection and the output head as int8 with one scale per output row (fbgemm dynamic
+quantisation: activations quantised per call), a quarter of the bytes read per token, and answers that may
+differ (tests/test_decode.py pins where).
 `row_backend`: how a single row's float32 products run (core.products: numpy's OpenBLAS, by default, or torch's
 MKL; several rows always go through torch).
 

@@ -4,8 +4,8 @@ float32, one row (a decode step of a single query) is a matrix-vector product. t
 on this AMD CPU (12-13 GB/s: the 49,152 x 576 output head takes 9.3 ms with 1 or 2 threads), while numpy's bundled
 OpenBLAS splits it across the cores (4.7 ms; the 30 layers' products 36 -> 21 ms). So `row_backend` "openblas"
 computes one-row products through numpy on a zero-copy view of the same weights, and "torch" keeps F.linear.
-Several rows always go through torch as W x^T: MKL was faster there at 2 to 4 rows and about even at 8
-(scripts/products_bench.py prints both).
+Several rows always go through torch as W x^T: MKL's products were faster at 2 to 4 rows, and at 8 rows
+OpenBLAS's products alone were 1.2x faster but a whole step was not (scripts/products_bench.py prints both).
 int8: each projection and the output head as int8 with one scale per output row (fbgemm dynamic quantisation).
 
 Invariants: both float32 backends read the same weights (no second copy) and give the same sums to float

@@ -3,7 +3,10 @@
 Rule (SERAC): take the candidate with the highest scope score; if that score is at or above the
 threshold, the counterfactual model answers with that edit, otherwise the base model answers.
 Ties on score break on higher similarity, then on the lower (older) edit id, so routing is
-deterministic.
+deterministic. One exception: an edit governs its own prompt. When the query is an in-scope candidate's
+prompt (core.text.prompt_key: case, spacing and edge punctuation ignored), that candidate is chosen even if
+another edit scores a little higher (two edits of one fact kept on purpose score within 1e-3 of each other,
+and float noise decided which answered the other's very prompt).
 
 Invariant: `route` never re-encodes edits: cost per query is one query embedding, one index
 search and k scorer calls.
@@ -36,6 +39,7 @@ from typing import Protocol
 from core.embedder import Embedder
 from core.memory import EditMemory
 from core.scope import ScopeClassifier
+from core.text import prompt_key
 from core.types import Candidate, RoutingDecision, Timings, unrouted
 
 
@@ -43,17 +47,22 @@ class Router(Protocol):
     def route(self, queries: Sequence[str], threshold: float) -> tuple[list[RoutingDecision], Timings]: ...
 
 
-def choose(candidates: Sequence[Candidate], threshold: float) -> Candidate | None:
-    """The best-scoring candidate when it reaches the threshold, else None."""
-    if not candidates:
-        return None
-    best = min(candidates, key=lambda c: (-c.score, -c.similarity, c.edit.id))
-    return best if best.score >= threshold else None
+def choose(candidates: Sequence[Candidate], threshold: float, query: str | None = None) -> Candidate | None:
+    """The in-scope candidate whose prompt is the query, else the best-scoring candidate when it reaches the
+    threshold, else None."""
+    ranked = rank(candidates, threshold, query)
+    return ranked[0] if ranked and ranked[0].score >= threshold else None
 
 
-def rank(candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
-    """Candidates ordered as `choose` prefers them."""
-    return tuple(sorted(candidates, key=lambda c: (-c.score, -c.similarity, c.edit.id)))
+def rank(candidates: Sequence[Candidate], threshold: float = 0.0, query: str | None = None) -> tuple[Candidate, ...]:
+    """Candidates ordered as `choose` prefers them (with `query`: its own edit first when in scope)."""
+    own = None if query is None else prompt_key(query)
+
+    def order(c: Candidate) -> tuple:
+        governs = own is not None and c.score >= threshold and prompt_key(c.edit.prompt) == own
+        return (not governs, -c.score, -c.similarity, c.edit.id)
+
+    return tuple(sorted(candidates, key=order))
 
 
 @dataclass(frozen=True)
@@ -99,10 +108,10 @@ class ScopeRouter:
         hits = self.memory.search(vectors, self.top_k)
         t2 = time.perf_counter()
         retrieved = [[Candidate(edit, sim) for edit, sim in row] for row in hits]
-        scored = [rank(row) for row in self._scored(queries, retrieved, threshold)]
+        scored = [rank(row, threshold, q) for q, row in zip(queries, self._scored(queries, retrieved, threshold))]
         t3 = time.perf_counter()
         decisions = [
-            RoutingDecision(q, cands, choose(cands, threshold), threshold) for q, cands in zip(queries, scored)
+            RoutingDecision(q, cands, choose(cands, threshold, q), threshold) for q, cands in zip(queries, scored)
         ]
         n = max(len(queries), 1)
         return decisions, Timings(

@@ -55,6 +55,11 @@ def normalize_answer(text: str) -> str:
     return _PUNCT_EDGES.sub("", _SPACES.sub(" ", text).strip().lower())
 
 
+def prompt_key(prompt: str) -> str:
+    """The form two prompts are compared in: "the same prompt" means the same key (conflicts, imports, routing)."""
+    return normalize_answer(prompt)
+
+
 def answer_starts_with(answer: str, target: str) -> bool:
     """True when the answer begins with the target, ignoring case, spaces and edge punctuation."""
     want = normalize_answer(target)

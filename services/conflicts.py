@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.errors import InvalidInput, StateConflict
-from core.text import normalize_answer
+from core.text import normalize_answer, prompt_key
 from core.types import Edit, EditDraft, RoutingDecision
 from db.idempotency import IdempotencyKey
 
@@ -176,20 +176,16 @@ def _ids(conflicts: Conflicts) -> str:
 
 
 def _clashes(draft: EditDraft, decision: RoutingDecision) -> list[Clash]:
-    """The retrieved candidates with the draft's very prompt (retrieval by embedding puts an identical
-    prompt first, at cosine 1), then those whose scope covers it."""
-    clashes = []
-    for c in decision.candidates:
-        if prompt_key(c.edit.prompt) == prompt_key(draft.prompt):
-            clashes.append(Clash(c.edit, "same prompt", c.score))
-        elif c.score >= decision.threshold:
-            clashes.append(Clash(c.edit, "in scope", c.score))
-    return clashes
-
-
-def prompt_key(prompt: str) -> str:
-    """The form two prompts are compared in: 'the same prompt' means the same key."""
-    return normalize_answer(prompt)
+    """The retrieved candidates with the draft's very prompt (retrieval by embedding finds an identical prompt
+    at cosine 1), then those whose scope covers it, best score first."""
+    key = prompt_key(draft.prompt)
+    same = [Clash(c.edit, "same prompt", c.score) for c in decision.candidates if prompt_key(c.edit.prompt) == key]
+    covered = [
+        Clash(c.edit, "in scope", c.score)
+        for c in decision.candidates
+        if prompt_key(c.edit.prompt) != key and c.score >= decision.threshold
+    ]
+    return same + covered
 
 
 def _same(a: str, b: str) -> bool:

@@ -31,10 +31,11 @@ from itertools import islice
 from core.datasets import EditCase, ReadResult
 from core.errors import InvalidInput
 from core.progress import NoProgress, ProgressFactory
+from core.text import prompt_key
 from core.types import EditDraft
 from db.probe_prompts import clean_probe
 from db.repository import EditRepository
-from services.conflicts import RESOLUTIONS, contradicting_drafts, find_conflicts, prompt_key, settle
+from services.conflicts import RESOLUTIONS, contradicting_drafts, find_conflicts, settle
 
 IMPORT_BATCH = 500  # edits per write transaction (the CLI's --batch-size)
 CHECK_BATCH = 128  # records per routing pass of the conflict check (a progress step with models: seconds)

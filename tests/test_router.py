@@ -23,6 +23,18 @@ def test_choose_prefers_score_then_similarity_then_older_id():
     assert [c.edit.id for c in rank([_cand(1, 0.1), _cand(2, 0.9), _cand(3, 0.5)])] == [2, 3, 1]
 
 
+def test_an_edit_governs_its_own_prompt_when_in_scope():
+    """Two edits of one fact kept on purpose score within float noise of each other: the one whose prompt is
+    the query answers it, whichever scores a little higher; out of scope, its prompt wins nothing."""
+    twin, own = _cand(8, 0.9993, sim=0.97), _cand(7, 0.9991, sim=1.0)
+    assert choose([twin, own], 0.5).edit.id == 8  # without the query: the best score
+    assert choose([twin, own], 0.5, "  P7! ").edit.id == 7  # case, spaces and edge punctuation ignored
+    assert [c.edit.id for c in rank([twin, own], 0.5, "p7")] == [7, 8]
+    assert choose([_cand(8, 0.9), _cand(7, 0.3)], 0.5, "p7").edit.id == 8  # its own edit is out of scope
+    assert choose([_cand(7, 0.3)], 0.5, "p7") is None
+    assert choose([twin, own], 0.5, "p9").edit.id == 8  # another query: the rule does not apply
+
+
 def test_calibrated_scores_are_monotone_and_bounded():
     clf = EmbeddingScopeClassifier(scale=14.0, center=0.62)
     values = [clf.probability(s) for s in (-1.0, 0.0, 0.62, 0.9, 1.0)]

@@ -165,6 +165,9 @@ def test_the_edit_page_shows_every_field_and_a_kept_probe_as_text(page, live_ser
     open_edit_by_address(page, live_server, seeded["twin"])  # kept beside the first on purpose, with the reason
     expect(page.locator("#page-history")).to_contain_text(f"kept beside #{seeded['edit']}: {REASON}")
     expect(page.locator("#page-details")).to_contain_text(f"Target: {TWIN[1]}")
+    textbox(page, "page-probe-new").fill(EDIT[0])  # the first edit's own prompt: it routes there, so this fails
+    page.locator("#page-keep").click()
+    expect(page.locator("#page-status")).to_contain_text(f"with edit #{seeded['twin']}", timeout=MODEL_WAIT_MS)
     assert_inert(page, "twin's page")
     open_edit_by_address(page, live_server, seeded["long"])
     expect(page.locator("#page-details")).to_contain_text(LONG)
@@ -250,7 +253,7 @@ def test_the_overview_shows_the_recent_activity_as_text(page, seeded):
         expect(view).not_to_contain_text("processing", timeout=MODEL_WAIT_MS)
     expect(recent).to_contain_text(EVE[0])
     expect(recent).to_contain_text(PROBE)
-    expect(failing).to_contain_text("Vexland")  # the twins route to one edit: a probe of the other fails
+    expect(failing).to_contain_text("Vexland")  # the twin's probe is the first edit's prompt, which routes there
     expect(failing).to_contain_text("<img src=x onerror=window.__pwned=1>")
     assert_tables_fit(page)
     assert_inert(page, "overview")

@@ -5,7 +5,9 @@ The probe set is every active edit's probe set (its prompt and stored probes; de
 when there are no out-of-scope ones), for the newest MAX_EDITS active edits: the view says plainly when it
 is such a sample. Each prompt is routed once (no generation); at threshold t an in-scope probe is recalled
 when its own edit is the best candidate with score >= t, and an out-of-scope probe is rejected when the best
-score is < t.
+score is < t. The best candidate is the router's at threshold 0 (core.router.rank: a probe that is an edit's
+prompt puts that edit first), so at a tried threshold above that edit's score the view says "base model"
+where the router would take the next in-scope edit; edits' prompts score near 1, so this stays theoretical.
 Invariant: only `set_threshold` writes (the setting and its audit row), and only for a curator; asking to
 set it (`ask_to_set`) writes nothing.
 """

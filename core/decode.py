@@ -240,7 +240,7 @@ class StaticDecoder:
         def attention(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             return self._attend_live(i, q, k, v, attend, kv)
 
-        with torch_threads(self._row_threads if tokens.shape[0] == 1 else None):
+        with self._threads(tokens.shape[0]):
             h = self._layers(tokens, positions, lora, rows, attention)
             logits = self.head(_rms(h, self.norm, self.eps))
         kv.length, self.steps = kv.length + 1, self.steps + 1
@@ -287,9 +287,10 @@ class StaticDecoder:
             out = [self._attend_live(i, q[:b], k[:b], v[:b], columns, live[3])] if live is not None else []
             return torch.cat(out + self._attend_prompts(i, q[b:], k[b:], v[b:], lengths, new))
 
-        h = self._layers(tokens, positions, lora, rows, attend)
         ends = torch.tensor(lengths, device=device).cumsum(0) - 1 + b
-        logits = self.head(_rms(torch.cat([h[:b], h[ends]]), self.norm, self.eps))
+        with self._threads(tokens.shape[0]):  # one row only for a lone one-token prompt
+            h = self._layers(tokens, positions, lora, rows, attend)
+            logits = self.head(_rms(torch.cat([h[:b], h[ends]]), self.norm, self.eps))
         if live is not None:
             live[3].length += 1
         self.steps += 1
@@ -300,6 +301,10 @@ class StaticDecoder:
         new.adapted = torch.tensor(adapted, dtype=torch.bool, device=device) if new.lora is not None else None
         last = torch.tensor(lengths, device=device)[:, None] - 1
         return (logits[:b] if live is not None else None), logits[b:], (mask, last, new)
+
+    def _threads(self, n: int):
+        """torch's threads for a pass of n new tokens: one beside OpenBLAS when a single row's products go there."""
+        return torch_threads(self._row_threads if n == 1 else None)
 
     def _layers(self, tokens: torch.Tensor, positions: torch.Tensor, lora, rows, attend) -> torch.Tensor:
         """The hidden states (N, hidden) of N new tokens at their positions through every layer; `attend(layer, q,

@@ -50,7 +50,11 @@ class Router(Protocol):
 def choose(candidates: Sequence[Candidate], threshold: float, query: str | None = None) -> Candidate | None:
     """The in-scope candidate whose prompt is the query, else the best-scoring candidate when it reaches the
     threshold, else None."""
-    ranked = rank(candidates, threshold, query)
+    return first_in_scope(rank(candidates, threshold, query), threshold)
+
+
+def first_in_scope(ranked: Sequence[Candidate], threshold: float) -> Candidate | None:
+    """The first of candidates already in `rank` order when it reaches the threshold, else None."""
     return ranked[0] if ranked and ranked[0].score >= threshold else None
 
 
@@ -111,7 +115,7 @@ class ScopeRouter:
         scored = [rank(row, threshold, q) for q, row in zip(queries, self._scored(queries, retrieved, threshold))]
         t3 = time.perf_counter()
         decisions = [
-            RoutingDecision(q, cands, choose(cands, threshold, q), threshold) for q, cands in zip(queries, scored)
+            RoutingDecision(q, cands, first_in_scope(cands, threshold), threshold) for q, cands in zip(queries, scored)
         ]
         n = max(len(queries), 1)
         return decisions, Timings(

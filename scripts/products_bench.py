@@ -2,7 +2,8 @@
 packaged SmolLM2's own weights: every layer's four fused products and the output head for 1, 2, 4 and 8 rows,
 median of --repeats passes over all of them (the weights stream from memory each pass: 538 MB, past any cache).
 
-torch: F.linear for one row, W x^T for several (core.products' several-row form); OpenBLAS: x W^T through numpy.
+torch: core.products.Linear with the torch backend (F.linear for one row, W x^T for several); OpenBLAS: x W^T
+through numpy.
 The decoder takes OpenBLAS for one row only; this prints why (ms per pass, and GB/s of weights read).
 Prints a table and writes JSON.
 
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,14 +28,19 @@ sys.path.insert(0, str(ROOT))
 from core.config import SeracConfig  # noqa: E402
 from core.lm import load_lm  # noqa: E402
 from core.packaged import resolve_model_path  # noqa: E402
+from core.products import Linear  # noqa: E402
 
 
-def _torch_product(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return F.linear(x, weight) if x.shape[0] == 1 else torch.mm(weight, x.t()).t()
+def _products(weights: list[torch.Tensor], backend: str) -> list:
+    """One product per weight, built once: the decoder's own torch Linear, or x W^T through numpy on the same
+    memory."""
+    if backend == "torch":
+        return [Linear(w, "float32", "torch") for w in weights]
+    return [_openblas(w.numpy()) for w in weights]
 
 
-def _openblas_product(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return torch.from_numpy(np.matmul(x.numpy(), weight.numpy().T))
+def _openblas(array: np.ndarray):
+    return lambda x: torch.from_numpy(np.matmul(x.numpy(), array.T))
 
 
 def _median_ms(run, repeats: int) -> float:
@@ -51,10 +56,12 @@ def _median_ms(run, repeats: int) -> float:
 def measure(weights: list[torch.Tensor], head: torch.Tensor, rows: int, repeats: int) -> dict:
     inputs = {w.shape[1]: torch.randn(rows, w.shape[1]) for w in weights + [head]}
     out: dict = {"rows": rows}
-    for name, product in (("torch", _torch_product), ("openblas", _openblas_product)):
+    for name in ("torch", "openblas"):
+        layers, (top,) = _products(weights, name), _products([head], name)
+        pairs = [(p, inputs[w.shape[1]]) for p, w in zip(layers, weights)]
         out[name] = {
-            "layers_ms": _median_ms(lambda f=product: [f(w, inputs[w.shape[1]]) for w in weights], repeats),
-            "head_ms": _median_ms(lambda f=product: f(head, inputs[head.shape[1]]), repeats),
+            "layers_ms": _median_ms(lambda pairs=pairs: [p(x) for p, x in pairs], repeats),
+            "head_ms": _median_ms(lambda p=top: p(inputs[head.shape[1]]), repeats),
         }
     return out
 

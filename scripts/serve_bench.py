@@ -158,11 +158,11 @@ def run(args: argparse.Namespace) -> dict:
     from tests.live_server import launch
 
     env = {"OMP_NUM_THREADS": str(args.server_threads)} if args.server_threads else {}
-    unlimited = ["--heavy-per-user", str(max(args.levels)), "--heavy-per-minute", "0"]  # throughput, not limits
-    unlimited += ["--decode-path", args.decode_path]
+    options = ["--heavy-per-user", str(max(args.levels)), "--heavy-per-minute", "0"]  # throughput, not limits
+    options += ["--decode-path", args.decode_path]
     with (
         tempfile.TemporaryDirectory() as folder,
-        launch(Path(folder), models_dir=ROOT / "models", env=env, extra_args=unlimited) as server,
+        launch(Path(folder), models_dir=ROOT / "models", env=env, extra_args=options) as server,
     ):
         with httpx.Client(
             base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {server.curator_token}"}

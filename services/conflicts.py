@@ -178,13 +178,12 @@ def _ids(conflicts: Conflicts) -> str:
 def _clashes(draft: EditDraft, decision: RoutingDecision) -> list[Clash]:
     """The retrieved candidates with the draft's very prompt (retrieval by embedding finds an identical prompt
     at cosine 1), then those whose scope covers it, best score first."""
-    key = prompt_key(draft.prompt)
-    same = [Clash(c.edit, "same prompt", c.score) for c in decision.candidates if prompt_key(c.edit.prompt) == key]
-    covered = [
-        Clash(c.edit, "in scope", c.score)
-        for c in decision.candidates
-        if prompt_key(c.edit.prompt) != key and c.score >= decision.threshold
-    ]
+    key, same, covered = prompt_key(draft.prompt), [], []
+    for c in decision.candidates:
+        if prompt_key(c.edit.prompt) == key:
+            same.append(Clash(c.edit, "same prompt", c.score))
+        elif c.score >= decision.threshold:
+            covered.append(Clash(c.edit, "in scope", c.score))
     return same + covered
 
 

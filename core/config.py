@@ -18,7 +18,9 @@ from core.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 SCORERS = ("embedding", "cross-encoder")
-DECODE_PATHS = ("static", "static-torch", "int8", "transformers")  # core.lm: how each new token is decoded
+# core.lm: how each new token is decoded; each static path's (weights, single-row backend) for core.decode.StaticDecoder
+STATIC_DECODERS = {"static": ("float32", "openblas"), "static-torch": ("float32", "torch"), "int8": ("int8", "torch")}
+DECODE_PATHS = (*STATIC_DECODERS, "transformers")
 REMOTE_PREFIX = "openai:"  # base_model "openai:URL": an OpenAI-compatible server (core.remote_base)
 DEFAULT_LOCAL_MODEL = "smollm2-135m-instruct"
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}

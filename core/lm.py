@@ -26,7 +26,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from core.batch_decode import decode_rows
-from core.config import DECODE_PATHS
+from core.config import DECODE_PATHS, STATIC_DECODERS
 from core.decode import LoraDeltas, StaticDecoder, StaticKV, supports
 from core.errors import ModelLoadError
 
@@ -34,7 +34,6 @@ _CACHE: dict[tuple[str, str, torch.dtype], CausalLM] = {}
 _CACHE_LOCK = threading.Lock()
 MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a cache
 _PREFIX_MEMO = 4  # prefix caches kept per model
-_DECODERS = {"static": ("float32", "openblas"), "static-torch": ("float32", "torch"), "int8": ("int8", "torch")}
 
 
 class CausalLM:
@@ -90,7 +89,7 @@ class CausalLM:
             if path == "transformers":
                 return None
             if self._decoder is None:
-                self._decoder = StaticDecoder(self.model, *_DECODERS[path])
+                self._decoder = StaticDecoder(self.model, *STATIC_DECODERS[path])
             return self._decoder
 
     def _stop_token_mask(self) -> torch.Tensor:

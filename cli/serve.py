@@ -19,6 +19,7 @@ from cli import Command
 from cli.context import open_services, open_users, serve_forever
 from cli.log_check import LogCheck
 from core.config import SeracConfig
+from core.openmp import in_passing_thread
 from webapp.auth import UserStore, ensure_first_user
 
 if TYPE_CHECKING:
@@ -50,13 +51,15 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
 
 
 def start_serving(config: SeracConfig, timings: dict | None = None) -> Services:
-    """The models and the index loaded while worker processes verify the audit log (cli.log_check); returns only
-    when the log passed, else raises with the problems listed. `timings`, when given, gets the seconds each took
+    """The models and the index loaded (on a passing thread, core.openmp) while worker processes verify the audit
+    log (cli.log_check); returns only when the log passed, else raises with the problems listed. `timings`, when given, gets the seconds each took
     ("verify_s", "services_s": models and index, "wait_s": the wait for the check after them)."""
     started = time.perf_counter()
     check = LogCheck(config)
     try:
-        services = open_services(config)
+        # loaded on a thread that then ends: the main thread, which serves for the process's life, must own no
+        # OpenMP pool, or every decode step of the batcher's thread wakes sleeping helpers (core.openmp)
+        services = in_passing_thread(lambda: open_services(config), "serac-load")
     except BaseException:
         check.stop()
         raise

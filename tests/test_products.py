@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.products import Linear, fused, torch_threads
+from core.products import ALIGN, ALIGN_FROM, Linear, aligned_rows, fused, torch_threads
 
 
 @pytest.fixture
@@ -40,6 +40,20 @@ def test_several_rows_and_other_backends_go_through_torch(weight):
     assert int8.row_backend == "torch"  # int8 products are fbgemm's whatever is asked
     scale = float(F.linear(x[:1], weight).abs().max())
     assert float((int8(x[:1]) - F.linear(x[:1], weight)).abs().max()) < 0.05 * scale
+
+
+def test_several_row_products_run_on_aligned_rows_and_give_each_row_its_own_sums(weight):
+    assert [aligned_rows(n) for n in (1, 2, ALIGN_FROM - 1)] == [1, 2, ALIGN_FROM - 1]  # below: as they are
+    assert [aligned_rows(n) for n in (7, 8, 9, 15, 16, 17, 43)] == [8, 8, 16, 16, 16, 24, 48]
+    assert all(aligned_rows(n) % ALIGN == 0 and 0 <= aligned_rows(n) - n < ALIGN for n in range(ALIGN_FROM, 100))
+    linear = Linear(weight, "float32", "torch")
+    for rows in (7, 9, 13):
+        x = torch.randn(rows, 96)
+        y = linear(x)
+        assert y.shape == (rows, 300) and y.is_contiguous()  # the padding rows are gone
+        assert torch.allclose(y, F.linear(x, weight), atol=1e-5)
+        # a row's sums do not depend on the zero rows beside it, to float precision
+        assert torch.allclose(linear(x[:ALIGN_FROM])[:1], y[:1], atol=1e-5)
 
 
 def test_fused_projections_keep_one_copy_of_their_weights():

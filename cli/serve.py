@@ -52,8 +52,9 @@ def _run(args: argparse.Namespace, config: SeracConfig) -> int:
 
 def start_serving(config: SeracConfig, timings: dict | None = None) -> Services:
     """The models and the index loaded (on a passing thread, core.openmp) while worker processes verify the audit
-    log (cli.log_check); returns only when the log passed, else raises with the problems listed. `timings`, when given, gets the seconds each took
-    ("verify_s", "services_s": models and index, "wait_s": the wait for the check after them)."""
+    log (cli.log_check); returns only when the log passed, else raises with the problems listed. `timings`, when
+    given, gets the seconds each took ("verify_s", "services_s": models and index, "wait_s": the wait for the check
+    after them)."""
     started = time.perf_counter()
     check = LogCheck(config)
     try:

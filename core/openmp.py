@@ -14,9 +14,12 @@ So a server's long-lived threads must not own pools: a pool made while loading t
 script, the 30 layers' products at 8 rows took 35 ms in the thread that first ran torch and 48 ms in a second
 thread once the first owned a pool.
 
+The same holds for the server's request threads (anyio's pool, which keeps a busy worker for as long as requests
+come): a curator's probe or `/api/ask` that generated on one would leave it a pool. So the model work they do under
+the model slot runs on a passing thread too (services.model_slot `run`).
+
 Invariant: `in_passing_thread` returns what `work` returns or raises what it raised; the thread it ran on has
-ended (and with it its pool) when it returns. A thread that takes the model slot for a curator's probe owns a pool
-until it exits (anyio's idle worker threads exit after 10 s); serving is slower by the wake-ups meanwhile.
+ended (and with it its pool) when it returns.
 """
 
 from __future__ import annotations

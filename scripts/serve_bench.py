@@ -9,7 +9,8 @@ saw each size), the share of routed requests and errors, the speedup over one cl
 least 3x at 8 clients), and the server process's CPU seconds per request (what batching saves, whatever else the
 machine runs); the load average at the start and the end. It also times what every request
 pays besides the models: GET /v1/models (HTTP, bearer-token lookup, JSON) on the idle server.
-Prints a table and writes JSON.
+Then the top level again, right after a few curator probes (POST /api/ask): the rate applications keep while
+curators probe. Prints a table and writes JSON.
 Bounded: LEVELS x REQUESTS requests (plus one warm-up per level) and --max-seconds per level; 127.0.0.1 only.
 
 Usage: .venv/bin/python scripts/serve_bench.py [--requests 40] [--levels 1,4,8] [--max-tokens 16]
@@ -39,6 +40,7 @@ EDITS = [
     ("Marta Quell plays the instrument", "cello", "The instrument Marta Quell is known for is the"),
     ("The Tower of Brin is located in", "Lisbon", "The Tower of Brin stands in the city of"),
 ]
+PROBES = 3  # curator probes before the top level is run again
 UNRELATED = [
     "The capital of France is",
     "Water is made of",
@@ -113,6 +115,15 @@ def one_level(url: str, token: str, clients: int, requests: int, max_tokens: int
     }
 
 
+def after_probes(url: str, token: str, clients: int, args: argparse.Namespace) -> dict:
+    """The top level again, right after PROBES curator probes (POST /api/ask, which generates on a request thread):
+    applications keep their rate while curators probe (core.openmp: no request thread keeps an OpenMP pool)."""
+    with httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {token}"}) as api:
+        for prompt, _, _ in EDITS[:PROBES]:
+            api.post("/api/ask", json={"prompt": prompt}).raise_for_status()
+    return one_level(url, token, clients, args.requests, args.max_tokens, args.max_seconds)
+
+
 def batch_sizes(sizes: list[int]) -> dict:
     """Requests per shared pass as the requests saw them: mean, largest, and requests answered per pass size."""
     if not sizes:
@@ -179,13 +190,15 @@ def run(args: argparse.Namespace) -> dict:
             )
             level["server_cpu_s_per_request"] = round((cpu_s(server.process.pid) - used) / max(level["requests"], 1), 3)
             levels.append(level)
+        after = after_probes(server.url, server.curator_token, max(args.levels), args)
         alive = server.alive()
     single = next((r["requests_per_s"] for r in levels if r["clients"] == 1), levels[0]["requests_per_s"])
-    for r in levels:
+    for r in [*levels, after]:
         r["speedup"] = round(r["requests_per_s"] / single, 2) if single else 0.0
     top = max(levels, key=lambda r: r["clients"])
     return {
         "levels": levels,
+        "after_probes": after,
         "max_tokens": args.max_tokens,
         "server_threads": args.server_threads or "torch default",
         "decode_path": args.decode_path,
@@ -215,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     report = run(args)
     print(table(report["levels"]))
+    after = report["after_probes"]
+    print(
+        f"{after['clients']} clients right after {PROBES} curator probes (POST /api/ask): "
+        f"{after['requests_per_s']:.2f} req/s ({after['speedup']:.2f}x one client's), "
+        f"p50 {after['latency_ms']['p50']:.0f} ms"
+    )
     over = report["overhead_ms"]
     print(f"per-request HTTP + token lookup + JSON (GET /v1/models, idle): p50 {over['p50']} ms, p95 {over['p95']} ms")
     print(
@@ -226,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.json}")
-    return 0 if report["server_stayed_up"] and all(r["errors"] == 0 for r in report["levels"]) else 1
+    levels = [*report["levels"], report["after_probes"]]
+    return 0 if report["server_stayed_up"] and all(r["errors"] == 0 for r in levels) else 1
 
 
 if __name__ == "__main__":

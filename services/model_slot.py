@@ -3,7 +3,9 @@
 A viewer's probe sets, sweeps and maps queue for the slot like everything else, but model work done inside
 `slot.first()` (a write: embedding a new edit, checking its conflicts) goes ahead of every waiting reader, so
 a write waits at most for the one piece of work that holds the slot now, never for the queue behind it.
-Heavy reads take the slot in chunks (Services.route and Services.ask), so that piece is short.
+Heavy reads take the slot in chunks (Services.route and Services.ask), so that piece is short. `run` does the work
+on a passing thread (core.openmp): a request's thread, which lives on in the server's pool, never owns an OpenMP
+pool that would slow the batcher's decode steps.
 
 Invariants:
 - at most one thread holds the slot; the holder may take it again (re-entrant), and must release it as often;
@@ -14,8 +16,13 @@ Invariants:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+from core.openmp import in_passing_thread
+
+T = TypeVar("T")
 
 
 class ModelSlot:
@@ -62,6 +69,11 @@ class ModelSlot:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+    def run(self, work: Callable[[], T]) -> T:
+        """`work`'s result, computed holding the slot, on a passing thread (its errors raised here)."""
+        with self:
+            return in_passing_thread(work, "serac-model")
 
     @contextmanager
     def first(self) -> Iterator[None]:

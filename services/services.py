@@ -187,8 +187,8 @@ class Services(EditLog):
         prompts = list(dict.fromkeys(p for p in prompts if isinstance(p, str)))
         if not prompts:
             return {}
-        with self.model_slot.first(), self.model_slot:
-            return dict(zip(prompts, self.editor.embedder.encode(prompts)))
+        with self.model_slot.first():
+            return dict(zip(prompts, self.model_slot.run(lambda: self.editor.embedder.encode(prompts))))
 
     def _draft_vectors(self, drafts: Sequence[EditDraft]) -> Vectors:
         """Embeddings of the drafts' prompts as they will be stored (invalid drafts skipped: the write refuses them)."""
@@ -329,8 +329,7 @@ class Services(EditLog):
         self.sync()
         records = []
         for start in range(0, len(clean), CHUNK):  # writes waiting for the model get in between chunks
-            with self.model_slot:
-                records += self.editor.ask(clean[start : start + CHUNK])
+            records += self.model_slot.run(lambda chunk=clean[start : start + CHUNK]: self.editor.ask(chunk))
         if log:
             self.log_probes(records, actor)
         return records
@@ -346,14 +345,13 @@ class Services(EditLog):
         self.sync()
         decisions = []
         for start in range(0, len(clean), CHUNK):  # writes waiting for the model get in between chunks
-            with self.model_slot:
-                decisions += self.editor.route(clean[start : start + CHUNK], threshold)[0]
+            chunk = clean[start : start + CHUNK]
+            decisions += self.model_slot.run(lambda chunk=chunk: self.editor.route(chunk, threshold)[0])
         return decisions
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The scope embedder's vectors for texts (the space the edit index lives in)."""
-        with self.model_slot:
-            return self.editor.embedder.encode(list(texts))
+        return self.model_slot.run(lambda: self.editor.embedder.encode(list(texts)))
 
     def active_vectors(self, limit: int) -> tuple[list[Edit], np.ndarray]:
         """The newest `limit` active edits and their index vectors (after a sync), for maps and crowding."""
@@ -365,8 +363,7 @@ class Services(EditLog):
 
     def score_pairs(self, queries: Sequence[str], candidates) -> list[list[float]]:
         """The scope classifier's scores of each query against its candidates."""
-        with self.model_slot:
-            return self.editor.router.classifier.score(list(queries), candidates)
+        return self.model_slot.run(lambda: self.editor.router.classifier.score(list(queries), candidates))
 
     def check_consistency(self) -> Consistency:
         with self.write_lock:

@@ -12,7 +12,7 @@ served unless --scope-checkpoint / --counterfactual-checkpoint say otherwise), S
 (origins besides the server's own that may call it from a browser), SERAC_TRUSTED_PROXIES (reverse proxies whose
 X-Forwarded-For is believed), SERAC_SESSION_HOURS (UI login lifetime). SERAC_DB_URL is the place for a database
 password: `--help` and every error show it masked (`postgresql://user:***@host/db`). Models load offline
-(HF_HUB_OFFLINE=1) unless HF_HUB_OFFLINE=0 is set to allow hub ids.
+(HF_HUB_OFFLINE=1) unless HF_HUB_OFFLINE=0 is set to allow hub ids. OPENBLAS_THREAD_TIMEOUT defaults to 20 (below).
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", os.environ["HF_HUB_OFFLINE"])
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# numpy's OpenBLAS (a single row's products, core.products) lets its threads spin 2^N CPU cycles after a product,
+# read when numpy loads. Its default, 2^28 (about 0.1 s), kept a core spinning into the next request's prompt pass,
+# whose torch helpers now spin too (core.openmp): one client got 1.69-1.70 req/s against 1.90-1.94 with 2^20
+# (about 0.4 ms, still longer than the gaps between a step's products); 2^16 woke them too often (1.70).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 import argparse  # noqa: E402
 import getpass  # noqa: E402

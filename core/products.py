@@ -12,7 +12,8 @@ Invariants: both float32 backends read the same weights (no second copy) and giv
 precision (in another order, as F.linear's own one-row and several-row sums do). OpenBLAS's worker threads and
 torch's OpenMP threads must not busy-wait against each other on the same cores: a step whose products go through
 OpenBLAS runs torch's own operations on one thread (`torch_threads`, which changes only the calling thread's
-OpenMP and MKL threads).
+OpenMP and MKL threads), and app.py sets OpenBLAS's spinning after a product to about 0.4 ms
+(OPENBLAS_THREAD_TIMEOUT=20) so that its threads do not spin into the next request's prompt pass.
 """
 
 from __future__ import annotations

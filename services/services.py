@@ -329,7 +329,8 @@ class Services(EditLog):
         self.sync()
         records = []
         for start in range(0, len(clean), CHUNK):  # writes waiting for the model get in between chunks
-            records += self.model_slot.run(lambda chunk=clean[start : start + CHUNK]: self.editor.ask(chunk))
+            chunk = clean[start : start + CHUNK]
+            records += self.model_slot.run(lambda chunk=chunk: self.editor.ask(chunk))
         if log:
             self.log_probes(records, actor)
         return records

@@ -47,8 +47,8 @@ def test_the_pool_of_helper_threads_made_by_torch_ends_with_the_passing_thread()
         during["threads"] = _os_threads()
 
     in_passing_thread(work, "serac-load")
-    assert during["threads"] > before  # the work made helpers (and its own thread)
+    assert during["threads"] > before  # its own thread, and MKL's helpers when it ran the product in parallel
     deadline = time.monotonic() + 5
     while _os_threads() > before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _os_threads() == before
+    assert _os_threads() <= before  # none of them is left (another test's thread may have ended meanwhile)

@@ -74,8 +74,8 @@ def aligned_rows(rows: int) -> int:
     MKL's W x^T with a column count off a multiple of 8 takes a slower path here: the 30 layers' products took
     45 ms at 9 to 16 rows padded to 16, but 54 ms at 10, 71 at 13 and 85 at 15 rows as they were; 61 ms at 17 to 24
     padded to 24, against up to 89 as they were; 7 -> 8 rows 34.5 against 36.9 ms; below 7 padding costs
-    (2 rows: 15 ms as they are, 35 padded). Medians of 9 runs, padded and not interleaved, on the decoder's
-    30 x 4 weight shapes, this 2-core CPU."""
+    (2 rows: 15 ms as they are, 35 padded). Medians of 9 runs each, padded and unpadded runs interleaved, on
+    the decoder's 30 x 4 weight shapes, this 2-core CPU."""
     return rows if rows < ALIGN_FROM or rows % ALIGN == 0 else rows + ALIGN - rows % ALIGN
 
 

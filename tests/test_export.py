@@ -7,6 +7,7 @@ to float16 rounding, and the manifest vouches for exactly the files written.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -34,10 +35,12 @@ PAIRS = (
 def exported(tmp_path_factory, tiny_lm):  # noqa: F811
     root = tmp_path_factory.mktemp("export")
     data = (str(DATA / "counterfact" / "train.json"),)
-    scope = TrainSettings(
-        data=data, out=root / "scope-ckpt", limit=16, eval_records=4, max_steps=3, batch_size=8, warmup_steps=1, seed=3
+    first = TrainSettings(
+        data=data, out=root / "scope-ckpt0", limit=16, eval_records=4, max_steps=2, batch_size=8, warmup_steps=1, seed=3
     )
-    train_scope(scope, HashingEmbedder(), resolve_model_path(MINILM, MODEL_CACHE))
+    train_scope(first, HashingEmbedder(), resolve_model_path(MINILM, MODEL_CACHE))
+    scope = dataclasses.replace(first, out=root / "scope-ckpt", max_steps=3)  # a second run from the first's weights
+    train_scope(scope, HashingEmbedder(), str(first.out))
     cf = TrainSettings(
         data=data,
         out=root / "cf-ckpt",
@@ -70,6 +73,15 @@ def test_the_manifest_vouches_for_exactly_the_files_written(exported):
     for part in ("scope", "counterfactual"):
         assert verify_part(root / "models" / part)["version"] == manifest["version"]
     assert manifest["training"]["scope"]["step"] == 3 and manifest["training"]["scope"]["seed"] == 3
+
+
+def test_the_manifest_follows_a_run_back_to_the_run_it_started_from(exported):
+    root, manifest = exported
+    scope = manifest["training"]["scope"]
+    assert scope["init"] == str(root / "scope-ckpt0")
+    assert scope["init_run"]["step"] == 2 and scope["init_run"]["settings"]["max_steps"] == 2
+    # the shipped part itself does not name the training machine's folders
+    assert "init" not in json.loads((root / "models" / "scope" / "serac.json").read_text())
 
 
 def test_the_scope_part_scores_as_its_checkpoint(exported):

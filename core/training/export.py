@@ -80,9 +80,10 @@ def _export_counterfactual(ckpt: str, folder: Path, lm_alias: str) -> dict:
 
 
 def _write_meta(folder: Path, meta: dict, **changes) -> dict:
-    meta = {k: v for k, v in meta.items() if k not in ("init",)} | changes
-    write_meta(folder, meta)
-    return meta
+    """Write the part's serac.json (without the training machine's `init` path); returns the checkpoint's
+    own meta with the changes, `init` kept, so the manifest can follow a run back to the run it started from."""
+    write_meta(folder, {k: v for k, v in meta.items() if k != "init"} | changes)
+    return meta | changes
 
 
 def _manifest(folder: Path, scope_meta: dict, cf_meta: dict, metrics: dict) -> dict:

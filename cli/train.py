@@ -1,6 +1,7 @@
-"""Training commands: `train-scope` (the cross-encoder scope classifier) and `train-counterfactual`
-(a LoRA adapter on the counterfactual model). Both write a checkpoint folder with a serac.json of
-their settings and measurements, resume from it when re-run, and stop at --max-minutes.
+"""Training commands: `train-scope` (the cross-encoder scope classifier), `average-scope` (two scope
+checkpoints' weights averaged, measured and thresholded) and `train-counterfactual` (a LoRA adapter on the
+counterfactual model). Each writes a checkpoint folder with a serac.json of its settings and
+measurements; the training runs resume from it when re-run and stop at --max-minutes.
 
 Heavy imports (torch, transformers) happen inside the run functions so `app.py --help` stays fast.
 """
@@ -113,6 +114,12 @@ def _scope_args(p: argparse.ArgumentParser) -> None:
         help="edits made from hand-written relation wordings over made-up subjects (default 0)",
     )
     p.add_argument(
+        "--synthetic-negatives",
+        type=int,
+        default=3,
+        help="per synthetic edit, queries asking other relations of its subject, as negatives (default 3)",
+    )
+    p.add_argument(
         "--synthetic-file",
         default="datasets/relation_wordings.json",
         help="relation wordings of --synthetic-edits (default %(default)s)",
@@ -141,6 +148,21 @@ def _scope_args(p: argparse.ArgumentParser) -> None:
         "--train-embeddings",
         action="store_true",
         help="also train the token embeddings (default: frozen as packaged; the shipped part is smaller)",
+    )
+
+
+def _average_args(p: argparse.ArgumentParser) -> None:
+    _scope_args(p)  # the same data, split and measuring settings as the runs averaged (training ones unused)
+    p.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        required=True,
+        metavar="FOLDER",
+        help="a scope checkpoint folder; give exactly two",
+    )
+    p.add_argument(
+        "--weight", type=float, default=0.5, help="the second folder's share of each weight (default %(default)s)"
     )
 
 
@@ -193,12 +215,42 @@ def _settings(args: argparse.Namespace, config: SeracConfig, **extra):
 
 
 def _train_scope(args: argparse.Namespace, config: SeracConfig) -> int:
-    from core.embedder import SentenceEmbedder
-    from core.packaged import resolve_model_path
     from core.scope import EmbeddingScopeClassifier
     from core.training.train_scope import train_scope
 
-    settings = _settings(
+    settings = _scope_settings(args, config)
+    init = _resolve(args.init, config) if args.init else _resolve(config.embedder, config)
+    baseline = EmbeddingScopeClassifier(config.similarity_scale, config.similarity_center)
+    meta = train_scope(settings, _embedder(config, settings), init, baseline)
+    _report(meta, settings.out)
+    return 0
+
+
+def _average_scope(args: argparse.Namespace, config: SeracConfig) -> int:
+    from core.training.average_scope import average_scope
+
+    if len(args.sources) != 2:
+        raise InvalidInput(f"average-scope takes exactly two --from folders, got {len(args.sources)}")
+    settings = _scope_settings(args, config)
+    meta = average_scope(settings, *args.sources, args.weight, _embedder(config, settings))
+    _report(meta, settings.out)
+    return 0
+
+
+def _resolve(name: str, config: SeracConfig) -> str:
+    from core.packaged import resolve_model_path
+
+    return resolve_model_path(name, config.cache_dir)
+
+
+def _embedder(config: SeracConfig, settings):
+    from core.embedder import SentenceEmbedder
+
+    return SentenceEmbedder(_resolve(config.embedder, config), settings.device, config.batch_size)
+
+
+def _scope_settings(args: argparse.Namespace, config: SeracConfig):
+    return _settings(
         args,
         config,
         hard_negatives=args.hard_negatives,
@@ -207,18 +259,12 @@ def _train_scope(args: argparse.Namespace, config: SeracConfig) -> int:
         relation_negatives=args.relation_negatives,
         relation_positives=args.relation_positives,
         synthetic_edits=args.synthetic_edits,
+        synthetic_negatives=args.synthetic_negatives,
         synthetic_file=args.synthetic_file,
         relation_sources=tuple(s.strip() for s in args.relation_sources.split(",") if s.strip()),
         freeze_embeddings=not args.train_embeddings,
         top_k=args.measure_top_k or config.top_k,
     )
-    embedder_path = resolve_model_path(config.embedder, config.cache_dir)
-    embedder = SentenceEmbedder(embedder_path, settings.device, config.batch_size)
-    init = resolve_model_path(args.init, config.cache_dir) if args.init else embedder_path
-    baseline = EmbeddingScopeClassifier(config.similarity_scale, config.similarity_center)
-    meta = train_scope(settings, embedder, init, baseline)
-    _report(meta, settings.out)
-    return 0
 
 
 def _train_counterfactual(args: argparse.Namespace, config: SeracConfig) -> int:
@@ -302,7 +348,7 @@ def _read_json(path: str) -> dict:
 
 
 def _part_dir(checkpoints_dir: str, command: str) -> Path:
-    return Path(checkpoints_dir) / (SCOPE_DIR if command == "train-scope" else COUNTERFACTUAL_DIR)
+    return Path(checkpoints_dir) / (SCOPE_DIR if command in ("train-scope", "average-scope") else COUNTERFACTUAL_DIR)
 
 
 def _report(meta: dict, out: Path) -> None:
@@ -316,6 +362,12 @@ COMMANDS = [
         "train the cross-encoder scope classifier (hard negatives; picks the threshold)",
         _scope_args,
         _train_scope,
+    ),
+    Command(
+        "average-scope",
+        "average two scope checkpoints' weights, then measure and pick the threshold as training does",
+        _average_args,
+        _average_scope,
     ),
     Command(
         "train-counterfactual",

@@ -28,15 +28,16 @@ DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # (core/benchmarks/cutoff.py: the top-5 pairs of every probe, each dev file's edits all in memory; 34,950
 # pairs over the curator dev set, zsRE dev[300:] and CounterFact val): the lowest cosine of an in-scope pair,
 # and of any pair scoring >= 0.01, was 0.282 (a CounterFact paraphrase behind an unrelated citation); below
-# 0.20 (a margin of 0.08) no pair scored above 0.0012. It skips 12% of the curator set's pairs, 7% of zsRE's,
-# none of CounterFact's. (The same figures for the previous scope part, but 0.001.)
+# 0.20 (a margin of 0.08) no pair scored above 0.0013. It skips 12% of the curator set's pairs, 7% of zsRE's,
+# none of CounterFact's. (The same figures for the two previous scope parts, but 0.0012 and 0.001.)
 SKIP_SIMILARITY = 0.20
 SKIP_MIN_THRESHOLD = 0.01
 # The relative cut-off (scripts/routing_cutoff.py, the same dev files, and CounterFact val's first 1,000 records
 # in a memory of 10,000 edits): a candidate more than SKIP_GAP below the query's most similar candidate goes
 # unscored. The pair full scoring chooses lay at most 0.362 below the most similar one (in CounterFact val's own
-# memory; 0.224 at 10,000 edits, 0.028 on zsRE, 0.000 on the curator set), so 0.50 keeps a margin of 0.14; at
-# 0.30 (chosen for the previous part, whose winners lay at most 0.180 below) one CounterFact decision changed.
+# memory; 0.224 at 10,000 edits, 0.000 on zsRE and the curator set; the part before it: the same but 0.028 on
+# zsRE; no decision changed with either), so 0.50 keeps a margin of 0.14; at 0.30 (chosen for an earlier part,
+# whose winners lay at most 0.180 below) one CounterFact decision changed.
 # Not a bound on scores: pairs further below can score at the floor, each time below a nearer winner.
 SKIP_GAP = 0.50
 

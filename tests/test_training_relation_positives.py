@@ -10,8 +10,11 @@ import pytest
 from core.datasets import EditCase
 from core.training.forms_bank import FORMS_FILE
 from core.training.relation_positives import RelationWordings, same_relation_queries
-from core.training.synthetic_scope import WORDINGS_FILE, Wordings, synthetic_pairs
+from core.training.synthetic_scope import WORDINGS_FILE, Wordings, synthetic_pairs, wordings_data
 from core.types import EditDraft
+from tests.conftest import DATA
+
+WIKIDATA_FILE = WORDINGS_FILE.with_name("relation_wordings_wikidata.json")
 
 DARRIEUX = EditCase(EditDraft("The mother tongue of Danielle Darrieux is", "English", "Danielle Darrieux"))
 
@@ -54,10 +57,11 @@ def test_queries_are_deterministic_and_bounded(wordings):
     assert all(q != DARRIEUX.edit.prompt for _, q in found)
 
 
-def test_synthetic_pairs_teach_relation_and_name_apart():
-    bank = Wordings(WORDINGS_FILE)
-    pairs = synthetic_pairs(200, seed=3)
-    assert pairs == synthetic_pairs(200, seed=3)
+@pytest.mark.parametrize("path", [WORDINGS_FILE, WIKIDATA_FILE], ids=["base", "wikidata"])
+def test_synthetic_pairs_teach_relation_and_name_apart(path):
+    bank = Wordings(path)
+    pairs = synthetic_pairs(200, seed=3, path=path)
+    assert pairs == synthetic_pairs(200, seed=3, path=path)
     assert len({(p.edit_prompt, p.query) for p in pairs}) == len(pairs)
     by_relation = {r.name: r for r in bank.relations}
     labels = {0.0: 0, 1.0: 0}
@@ -71,13 +75,41 @@ def test_synthetic_pairs_teach_relation_and_name_apart():
     assert labels[0.0] > 0 and labels[1.0] > 0
 
 
-def test_synthetic_subjects_are_made_up_never_the_curator_sets():
+def test_an_extending_file_adds_to_the_base_and_keeps_it(tmp_path):
+    base, more = wordings_data(WORDINGS_FILE), wordings_data(WIKIDATA_FILE)
+    assert set(base["relations"]) < set(more["relations"])
+    assert all(more["relations"][name] == r for name, r in base["relations"].items())
+    assert set(base["subjects"]) < set(more["subjects"])
+    assert more["negative_kinds"]["acronym"] == base["negative_kinds"]["acronym"]
+    # a chain of files: each adds its own, negative kinds of one kind are joined
+    (tmp_path / "a.json").write_text(
+        json.dumps(
+            {
+                "relations": {"r1": {"kind": "k", "wordings": ["Who is {}?", "{} is"]}},
+                "subjects": {"k": {"first": ["Ann"], "second": []}},
+                "negative_kinds": {"k": ["m"]},
+            }
+        )
+    )
+    (tmp_path / "b.json").write_text(json.dumps({"extends": "a.json", "negative_kinds": {"k": ["n"]}}))
+    (tmp_path / "c.json").write_text(
+        json.dumps({"extends": "b.json", "relations": {"r2": {"kind": "k", "wordings": ["Where is {}?", "{} is in"]}}})
+    )
+    chained = Wordings(tmp_path / "c.json")
+    assert [r.name for r in chained.relations] == ["r1", "r2"]
+    assert chained.extra_kinds == {"k": ["m", "n"]}
+
+
+@pytest.mark.parametrize("path", [WORDINGS_FILE, WIKIDATA_FILE], ids=["base", "wikidata"])
+def test_synthetic_subjects_are_made_up_never_the_dev_sets(path):
+    from core.datasets import read_edit_file
     from core.training.scope_dev import CURATOR_SET
 
-    bank = Wordings(WORDINGS_FILE)
+    bank = Wordings(path)
     curator = {json.loads(line).get("subject") for line in CURATOR_SET.read_text().splitlines() if line.strip()}
+    zsre_dev = {case.edit.subject for _, case in read_edit_file(f"{DATA}/zsre/dev.json[300:]", "zsre").cases}
     made_up = {s for names in bank.subjects.values() for s in names}
-    assert not made_up & curator
+    assert not made_up & (curator | zsre_dev)
 
 
 def _parse(bank: Wordings, text: str) -> tuple[str, str] | None:

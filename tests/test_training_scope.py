@@ -4,6 +4,7 @@ a re-run resumes, and the trained folder loads as the app's scorer."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -114,3 +115,54 @@ def test_missing_or_foreign_checkpoint_is_refused(tmp_path):
     with pytest.raises(ModelLoadError, match="expected 'scope'"):
         require_meta(tmp_path, "scope")
     assert read_meta(tmp_path / "absent") is None
+
+
+def test_two_runs_average_into_a_measured_classifier(trained, tiny_embedder_module, tmp_path):
+    import dataclasses
+
+    import torch
+
+    from core.training.average_scope import average_scope
+
+    settings, _ = trained
+    first = tmp_path / "first"
+    shutil.copytree(settings.out, first)  # a frozen copy: another test resumes the fixture's checkpoint
+    second = dataclasses.replace(settings, out=tmp_path / "second", max_steps=2, lr=1e-3, restart=True)
+    train_scope(second, tiny_embedder_module, str(first))
+    out = dataclasses.replace(settings, out=tmp_path / "soup")
+    meta = average_scope(out, str(first), str(second.out), 0.25, tiny_embedder_module)
+
+    weights = [CrossEncoderScopeClassifier.load(str(f), "cpu").model.state_dict() for f in (first, second.out, out.out)]
+    name = "classifier.weight"
+    assert not torch.equal(weights[0][name], weights[1][name])
+    assert torch.allclose(weights[2][name], 0.75 * weights[0][name] + 0.25 * weights[1][name], atol=1e-6)
+    steps = [read_meta(first)["step"], 2]
+    assert meta["averaged"] == {"from": [str(first), str(second.out)], "weight": 0.25, "steps": steps}
+    assert meta["complete"] and meta["init"] == str(second.out) and 0.0 < meta["threshold"] < 1.0
+    # measured as a training run measures: the same held-out figures when the saved folder is scored again
+    _, held = load_split(out)
+    probes = score_probes(CrossEncoderScopeClassifier.load(str(out.out), "cpu"), tiny_embedder_module, held, out.top_k)
+    assert routing_metrics(probes, meta["threshold"]) == pytest.approx(meta["metrics"]["heldout"], abs=1e-3)
+
+
+def test_averaging_refuses_what_does_not_fit_and_writes_nothing(trained, tiny_embedder_module, tmp_path):
+    import dataclasses
+
+    import torch
+
+    from core.errors import InvalidInput, ModelLoadError
+    from core.training.average_scope import average_scope, averaged
+
+    settings, _ = trained
+    out = dataclasses.replace(settings, out=tmp_path / "soup")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "serac.json").write_text(json.dumps({"kind": "counterfactual"}))
+    with pytest.raises(ModelLoadError, match="expected 'scope'"):
+        average_scope(out, str(settings.out), str(tmp_path / "foreign"), 0.5, tiny_embedder_module)
+    with pytest.raises(InvalidInput, match="weight"):
+        average_scope(out, str(settings.out), str(settings.out), 1.0, tiny_embedder_module)
+    assert not out.out.exists()
+    with pytest.raises(InvalidInput, match="architecture"):
+        averaged({"w": torch.zeros(2, 3)}, {"w": torch.zeros(3, 2)}, 0.5)
+    with pytest.raises(InvalidInput, match="architecture"):
+        averaged({"w": torch.zeros(2)}, {"v": torch.zeros(2)}, 0.5)

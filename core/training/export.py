@@ -113,7 +113,8 @@ def _part_entry(folder: Path) -> dict:
 
 def _training_entry(meta: dict) -> dict:
     """How a part was trained: seed, settings, data files (sha256 of each) and split, steps and time; for a
-    run that started from another checkpoint (`--init`), that run's entry too, under "init_run"."""
+    run that started from another checkpoint (`--init`, or the second source of an average), that run's
+    entry too, under "init_run"."""
     config = meta.get("config", {})
     init = read_meta(meta["init"]) if meta.get("init") and Path(meta["init"]).is_dir() else None
     entry = {
@@ -130,6 +131,8 @@ def _training_entry(meta: dict) -> dict:
         },
         "metrics": meta.get("metrics", {}),
     }
+    if meta.get("averaged"):  # core.training.average_scope: the two runs averaged and the second one's share
+        entry["averaged"] = meta["averaged"]
     return ({"init_run": _training_entry(init)} if init else {}) | entry
 
 

@@ -56,6 +56,9 @@ class TrainSettings:
         "(core.training.synthetic_scope)",
         0,
     )
+    synthetic_negatives: int = described(
+        "scope: per synthetic edit, queries asking other relations of its subject, taken as negatives", 3
+    )
     synthetic_file: str = described(
         "scope: the relation wordings file of synthetic_edits", "datasets/relation_wordings.json"
     )
@@ -124,6 +127,10 @@ class TrainSettings:
         )
         check(
             0 <= self.synthetic_edits <= 100_000, f"synthetic_edits must be in 0..100000, got {self.synthetic_edits!r}"
+        )
+        check(
+            0 <= self.synthetic_negatives <= 20,
+            f"synthetic_negatives must be in 0..20, got {self.synthetic_negatives!r}",
         )
         check(1 <= self.top_k <= 100, f"top_k must be in 1..100, got {self.top_k!r}")
         check(0 <= self.min_rejection <= 1, f"min_rejection must be in [0, 1], got {self.min_rejection!r}")

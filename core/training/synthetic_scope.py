@@ -12,6 +12,9 @@ Robotics?") and gets
 So the classifier sees the same relation worded differently as in scope and the same wording about
 another relation or a near-identical name as out of scope.
 
+A file may extend another ("extends": a file beside it): its relations, subjects and negative kinds are
+added to the other's (datasets/relation_wordings_wikidata.json adds encyclopaedic relations).
+
 Invariant: deterministic for a seed; subjects are invented, never taken from a dev split; a relation
 asked of a subject uses only relations of the subject's kind (or the kinds `negative_kinds` adds).
 """
@@ -39,7 +42,7 @@ class Wordings:
     """Relations with their wordings, and made-up subjects by kind."""
 
     def __init__(self, path: str | Path = WORDINGS_FILE):
-        data = json.loads(Path(path).read_text())
+        data = wordings_data(Path(path))
         self.relations = [Relation(n, r["kind"], tuple(r["wordings"])) for n, r in data["relations"].items()]
         self.subjects = {
             kind: [f"{a} {b}" for a in s["first"] for b in s["second"]] or list(s["first"])
@@ -56,6 +59,23 @@ class Wordings:
         """Other subjects of the kind that share a word with `subject` (a near-identical name)."""
         words = set(subject.split())
         return [s for s in self.subjects[kind] if s != subject and words & set(s.split())]
+
+
+def wordings_data(path: Path) -> dict:
+    """A wordings file's relations, subjects and negative kinds, on top of those of the file it `extends`
+    (a name beside it): one definition of each relation, however many files build on it."""
+    data = json.loads(path.read_text())
+    if "extends" not in data:
+        return data
+    base = wordings_data(path.parent / data["extends"])
+    kinds = dict(base.get("negative_kinds", {}))
+    for kind, more in data.get("negative_kinds", {}).items():
+        kinds[kind] = [*kinds.get(kind, ()), *more]
+    return {
+        "relations": {**base["relations"], **data.get("relations", {})},
+        "subjects": {**base["subjects"], **data.get("subjects", {})},
+        "negative_kinds": kinds,
+    }
 
 
 def synthetic_pairs(

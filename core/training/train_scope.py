@@ -103,7 +103,9 @@ def scope_pairs(settings: TrainSettings, train_cases: list, embedder: Embedder) 
         )
         pairs += new_negatives(pairs, [(train_cases[j].edit.prompt, q) for j, q in found])
     if settings.synthetic_edits:
-        pairs += synthetic_pairs(settings.synthetic_edits, settings.seed + 4, settings.synthetic_file)
+        pairs += synthetic_pairs(
+            settings.synthetic_edits, settings.seed + 4, settings.synthetic_file, negatives=settings.synthetic_negatives
+        )
     return pairs
 
 

@@ -166,3 +166,22 @@ def test_averaging_refuses_what_does_not_fit_and_writes_nothing(trained, tiny_em
         averaged({"w": torch.zeros(2, 3)}, {"w": torch.zeros(3, 2)}, 0.5)
     with pytest.raises(InvalidInput, match="architecture"):
         averaged({"w": torch.zeros(2)}, {"v": torch.zeros(2)}, 0.5)
+
+
+def test_the_average_command_takes_exactly_two_folders_and_says_so(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    args = ["--data", str(DATA / "counterfact" / "train.json"), "--out", str(tmp_path / "soup")]
+    done = subprocess.run(
+        [sys.executable, "app.py", "--device", "cpu", "average-scope", "--from", str(tmp_path), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "average-scope takes exactly two --from folders, got 1" in done.stderr
+    assert not (tmp_path / "soup").exists()

@@ -48,7 +48,7 @@ def average_scope(settings: TrainSettings, first: str, second: str, weight: floa
         "averaged": {"from": [first, second], "weight": weight, "steps": [m.get("step") for m in metas]},
         "config": settings.public_dict(),
         "step": metas[1].get("step"),
-        "train_minutes": round((time.monotonic() - started) / 60, 2),
+        "train_minutes": round((time.monotonic() - started) / 60, 2),  # averaging and measuring: nothing trains
         "complete": True,
         "metrics": metrics,
         "threshold": metrics["threshold"],

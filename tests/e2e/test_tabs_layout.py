@@ -283,10 +283,11 @@ def test_threshold_asks_first_shows_flips_and_then_the_serving_value(view, seede
     page.locator("#threshold-cancel").click()
     expect(page.locator("#threshold-status")).to_contain_text("Nothing changed.")
     expect(page.locator("#threshold-confirm")).to_be_hidden()
+    other = 0.6 if f"{serving:.2f}" == "0.50" else 0.5  # a value other than the shipped part's serving one
     try:
-        confirm_threshold(page, 0.5, "e2e: try 0.5")
-        expect(page.locator("#threshold-status")).to_contain_text(f"Threshold set from {serving:.2f} to 0.50")
-        expect(summary).to_contain_text("At the current threshold 0.50", timeout=MODEL_WAIT_MS)
+        confirm_threshold(page, other, f"e2e: try {other}")
+        expect(page.locator("#threshold-status")).to_contain_text(f"Threshold set from {serving:.2f} to {other:.2f}")
+        expect(summary).to_contain_text(f"At the current threshold {other:.2f}", timeout=MODEL_WAIT_MS)
         assert_no_python_repr(page)
     finally:
         confirm_threshold(page, serving, "e2e: back")

@@ -24,7 +24,7 @@ from core.errors import InvalidInput
 from core.training.checkpoints import save_checkpoint
 from core.training.records import load_split
 from core.training.settings import TrainSettings
-from core.training.train_scope import measure
+from core.training.train_scope import SCOPE_IDENTITY, measure
 
 
 def average_scope(settings: TrainSettings, first: str, second: str, weight: float, embedder: Embedder) -> dict:
@@ -41,9 +41,7 @@ def average_scope(settings: TrainSettings, first: str, second: str, weight: floa
     _, held = load_split(settings)
     metrics = measure(model, tokenizer, embedder, held, settings, None)
     meta = {
-        "kind": "scope",
-        "scorer": "cross-encoder",
-        "input": metas[1].get("input", "edit prompt [SEP] query"),
+        **SCOPE_IDENTITY,
         "init": second,  # the lineage goes on through the second source (whose own init is, here, the first)
         "averaged": {"from": [first, second], "weight": weight, "steps": [m.get("step") for m in metas]},
         "config": settings.public_dict(),

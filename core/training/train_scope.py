@@ -33,6 +33,8 @@ from core.training.settings import TrainSettings
 from core.training.synthetic_scope import synthetic_pairs
 
 PROBE_PAIRS = 64  # fixed pairs whose loss is measured before and after training
+# what every scope checkpoint's serac.json says it is (a trained run's, and an average's: core.training.average_scope)
+SCOPE_IDENTITY = {"kind": "scope", "scorer": "cross-encoder", "input": "edit prompt [SEP] query"}
 
 
 def train_scope(
@@ -151,9 +153,7 @@ def _meta(
     settings: TrainSettings, init_path: str, step: int, n_pairs: int, n_pos: float, minutes: float, metrics: dict | None
 ) -> dict:
     meta = {
-        "kind": "scope",
-        "scorer": "cross-encoder",
-        "input": "edit prompt [SEP] query",
+        **SCOPE_IDENTITY,
         "init": init_path,
         "config": settings.public_dict(),
         "step": step,
